@@ -1,0 +1,3 @@
+"""paasd: a single-node, Knative-style serverless PaaS daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,190 @@
+"""The typed, frozen shape of what a user declares and what paasd derives.
+
+Everything here is plain data: the Knative YAML, `paasd.toml` services and
+the store all translate into these, and the pure cores (routing, reconcile
+planning) consume them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MIN_SCALE = "autoscaling.knative.dev/min-scale"
+MAX_SCALE = "autoscaling.knative.dev/max-scale"
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP readiness probe; with no path, readiness is a TCP connect."""
+
+    path: str | None = None
+    period_seconds: float | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    port: int | None = None  # containerPort: what $PORT is inside a container
+    working_dir: str | None = None
+    readiness_probe: Probe | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """`spec.template`: everything whose change makes a new revision."""
+
+    container: Container
+    annotations: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    container_concurrency: int = 0
+    timeout_seconds: int = 300
+    name: str | None = None  # user-chosen revision name
+
+    def annotation(self, key: str, default: str | None = None) -> str | None:
+        for k, v in self.annotations:
+            if k == key:
+                return v
+        return default
+
+    def digest(self) -> str:
+        """A stable hash of the template: equal digests mean no new revision."""
+        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def min_scale(self) -> int:
+        value = self.annotation(MIN_SCALE)
+        return int(value) if value is not None else 1
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    namespace: str
+    template: Template
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    api_version: str = "serving.knative.dev/v1"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """An immutable snapshot of a service's template, numbered NAME-00001…"""
+
+    name: str
+    namespace: str
+    service: str
+    generation: int
+    template: Template
+    created_at: float
+
+    @property
+    def service_key(self) -> str:
+        return f"{self.namespace}/{self.service}"
+
+
+def revision_name(service: str, generation: int) -> str:
+    return f"{service}-{generation:05d}"
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """What a runtime observes of one instance; never assumed, always reported."""
+
+    id: str
+    revision: str
+    namespace: str
+    service: str
+    phase: str  # starting | ready | backoff | terminating | failed
+    host: str
+    port: int
+    pid: int | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    message: str = ""
+    exit_code: int | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.phase in ("starting", "ready", "backoff")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses → plain JSON-able structures (tuples become lists)."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: to_jsonable(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, tuple | list):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def template_from_json(data: dict[str, Any]) -> Template:
+    c = data["container"]
+    probe = c.get("readiness_probe")
+    container = Container(
+        image=c.get("image"),
+        command=tuple(c.get("command", ())),
+        args=tuple(c.get("args", ())),
+        env=tuple(EnvVar(e["name"], e["value"]) for e in c.get("env", ())),
+        port=c.get("port"),
+        working_dir=c.get("working_dir"),
+        readiness_probe=Probe(**probe) if probe else None,
+    )
+    return Template(
+        container=container,
+        annotations=tuple((k, v) for k, v in data.get("annotations", ())),
+        labels=tuple((k, v) for k, v in data.get("labels", ())),
+        container_concurrency=data.get("container_concurrency", 0),
+        timeout_seconds=data.get("timeout_seconds", 300),
+        name=data.get("name"),
+    )
+
+
+def spec_from_json(data: dict[str, Any]) -> ServiceSpec:
+    return ServiceSpec(
+        name=data["name"],
+        namespace=data["namespace"],
+        template=template_from_json(data["template"]),
+        labels=tuple((k, v) for k, v in data.get("labels", ())),
+        annotations=tuple((k, v) for k, v in data.get("annotations", ())),
+        api_version=data.get("api_version", "serving.knative.dev/v1"),
+    )
+
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "MAX_SCALE",
+    "MIN_SCALE",
+    "Container",
+    "EnvVar",
+    "InstanceStatus",
+    "Probe",
+    "Revision",
+    "ServiceSpec",
+    "Template",
+    "revision_name",
+    "spec_from_json",
+    "template_from_json",
+    "to_jsonable",
+]

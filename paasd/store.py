@@ -1,0 +1,227 @@
+"""The store: services, revisions and events in SQLite (WAL) under state_dir.
+
+Synchronous on purpose, called through `trio.to_thread.run_sync` by the
+daemon: sqlite3 blocks, and one connection behind one capacity limiter keeps
+every write serialised. `synchronous=FULL` means an acknowledged apply
+survives `kill -9` and power loss alike.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import Conflict, InvalidSpec, NotFound
+from .model import Revision, ServiceSpec, revision_name, spec_from_json, template_from_json
+from .model import to_jsonable as jsonable
+
+Outcome = Literal["created", "configured", "unchanged"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS services (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS revisions (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    service TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    template TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE INDEX IF NOT EXISTS revisions_by_service ON revisions (namespace, service, generation);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    namespace TEXT NOT NULL,
+    object TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredService:
+    spec: ServiceSpec
+    source: str  # "api" or "config"
+    generation: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcome: Outcome
+    service: StoredService
+    revision: Revision | None  # the new revision, when the template changed
+
+
+class Store:
+    def __init__(self, state_dir: str | Path) -> None:
+        path = Path(state_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path / "paasd.db"
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- services -------------------------------------------------------------
+
+    def apply(self, spec: ServiceSpec, source: str, now: float | None = None) -> ApplyResult:
+        """Create or update a service; a changed template makes a new revision."""
+        now = time.time() if now is None else now
+        with self._lock, self._transaction():
+            row = self._db.execute(
+                "SELECT source, spec, generation, created_at, updated_at FROM services "
+                "WHERE namespace=? AND name=?", (spec.namespace, spec.name)).fetchone()
+            spec_json = json.dumps(jsonable(spec), sort_keys=True)
+            if row is None:
+                revision = self._new_revision(spec, 1, now)
+                self._db.execute(
+                    "INSERT INTO services VALUES (?,?,?,?,?,?,?)",
+                    (spec.namespace, spec.name, source, spec_json, 1, now, now))
+                return ApplyResult("created", StoredService(spec, source, 1, now, now), revision)
+            old_source, old_json, generation, created_at, updated_at = row
+            if old_source == "config" and source == "api":
+                raise Conflict(
+                    f"service {spec.key} is declared in paasd.toml; edit the file and reload "
+                    "(paasctl config reload) instead of applying it through the API")
+            if old_json == spec_json and old_source == source:
+                return ApplyResult("unchanged", StoredService(spec, source, generation,
+                                                              created_at, updated_at), None)
+            latest = self._latest_revision(spec.namespace, spec.name)
+            revision = None
+            if latest is None or latest.template.digest() != spec.template.digest():
+                generation += 1
+                revision = self._new_revision(spec, generation, now)
+            self._db.execute(
+                "UPDATE services SET source=?, spec=?, generation=?, updated_at=? "
+                "WHERE namespace=? AND name=?",
+                (source, spec_json, generation, now, spec.namespace, spec.name))
+            return ApplyResult("configured",
+                               StoredService(spec, source, generation, created_at, now), revision)
+
+    def _new_revision(self, spec: ServiceSpec, generation: int, now: float) -> Revision:
+        name = spec.template.name or revision_name(spec.name, generation)
+        clash = self._db.execute("SELECT service FROM revisions WHERE namespace=? AND name=?",
+                                 (spec.namespace, name)).fetchone()
+        if clash is not None:
+            raise InvalidSpec(
+                f"spec.template.metadata.name: revision {name!r} already exists and revisions "
+                "are immutable; choose a new name or remove spec.template.metadata.name")
+        revision = Revision(name=name, namespace=spec.namespace, service=spec.name,
+                            generation=generation, template=spec.template, created_at=now)
+        self._db.execute(
+            "INSERT INTO revisions VALUES (?,?,?,?,?,?,?)",
+            (spec.namespace, name, spec.name, generation, spec.template.digest(),
+             json.dumps(jsonable(spec.template), sort_keys=True), now))
+        return revision
+
+    def delete(self, namespace: str, name: str, source: str | None = None) -> None:
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT source FROM services WHERE namespace=? AND name=?",
+                                   (namespace, name)).fetchone()
+            if row is None:
+                raise NotFound(f"service {namespace}/{name} not found; "
+                               "see `paasctl service list`")
+            if source == "api" and row[0] == "config":
+                raise Conflict(f"service {namespace}/{name} is declared in paasd.toml; "
+                               "remove it from the file and reload instead")
+            self._db.execute("DELETE FROM revisions WHERE namespace=? AND service=?",
+                             (namespace, name))
+            self._db.execute("DELETE FROM services WHERE namespace=? AND name=?",
+                             (namespace, name))
+
+    def services(self) -> list[StoredService]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source, spec, generation, created_at, updated_at FROM services "
+                "ORDER BY namespace, name").fetchall()
+        return [StoredService(spec_from_json(json.loads(spec)), source, gen, created, updated)
+                for source, spec, gen, created, updated in rows]
+
+    def revisions(self, namespace: str | None = None, service: str | None = None
+                  ) -> list[Revision]:
+        query = ("SELECT name, namespace, service, generation, template, created_at "
+                 "FROM revisions")
+        args: list[Any] = []
+        if namespace is not None and service is not None:
+            query += " WHERE namespace=? AND service=?"
+            args = [namespace, service]
+        query += " ORDER BY namespace, service, generation"
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [Revision(name=n, namespace=ns, service=svc, generation=g,
+                         template=template_from_json(json.loads(t)), created_at=c)
+                for n, ns, svc, g, t, c in rows]
+
+    def _latest_revision(self, namespace: str, service: str) -> Revision | None:
+        row = self._db.execute(
+            "SELECT name, generation, template, created_at FROM revisions "
+            "WHERE namespace=? AND service=? ORDER BY generation DESC LIMIT 1",
+            (namespace, service)).fetchone()
+        if row is None:
+            return None
+        n, g, t, c = row
+        return Revision(name=n, namespace=namespace, service=service, generation=g,
+                        template=template_from_json(json.loads(t)), created_at=c)
+
+    # -- events ---------------------------------------------------------------
+
+    def add_event(self, namespace: str, obj: str, reason: str, message: str,
+                  now: float | None = None) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO events (time, namespace, object, reason, message) "
+                             "VALUES (?,?,?,?,?)",
+                             (time.time() if now is None else now, namespace, obj, reason,
+                              message))
+
+    def events(self, namespace: str | None = None, obj_prefix: str = "", limit: int = 50
+               ) -> list[dict[str, Any]]:
+        query = "SELECT time, namespace, object, reason, message FROM events WHERE object LIKE ?"
+        args: list[Any] = [obj_prefix + "%"]
+        if namespace is not None:
+            query += " AND namespace=?"
+            args.append(namespace)
+        query += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [dict(zip(("time", "namespace", "object", "reason", "message"), r, strict=True))
+                for r in reversed(rows)]
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
