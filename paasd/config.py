@@ -27,26 +27,10 @@ from .model import (
     ServiceSpec,
     Template,
 )
+from .paths import default_socket, default_state_dir
 
 RUNTIMES = ("process", "docker", "kubernetes")
 IMAGE_RUNTIMES = ("docker", "kubernetes")
-
-
-def default_socket() -> str:
-    """Where the daemon listens and `paasctl` looks when nothing says otherwise."""
-    if os.geteuid() == 0:
-        return "/run/paasd/paasd.sock"
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime_dir:
-        return f"{runtime_dir}/paasd/paasd.sock"
-    return f"/tmp/paasd-{os.geteuid()}/paasd.sock"
-
-
-def default_state_dir() -> str:
-    if os.geteuid() == 0:
-        return "/var/lib/paasd"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return f"{base}/paasd"
 
 
 @dataclass(frozen=True)
@@ -208,7 +192,8 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
             continue
         if spec.key in seen:
             problems.add("service", "name",
-                         f"duplicate service {spec.key!r} (also [[service]] number {seen[spec.key]})",
+                         f"duplicate service {spec.key!r} "
+                         f"(also [[service]] number {seen[spec.key]})",
                          i)
             continue
         seen[spec.key] = i

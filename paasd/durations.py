@@ -15,7 +15,8 @@ def parse_duration(value: str | int | float) -> float:
     field and line to it.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; use a form like \"6s\", \"1m\" or \"500ms\"")
+        raise ValueError(f"{value!r} is not a duration; use a form like "
+                         '"6s", "1m" or "500ms"')
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"{value!r} is negative; durations must be >= 0")

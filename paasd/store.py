@@ -98,11 +98,11 @@ class Store:
                 "WHERE namespace=? AND name=?", (spec.namespace, spec.name)).fetchone()
             spec_json = json.dumps(jsonable(spec), sort_keys=True)
             if row is None:
-                revision = self._new_revision(spec, 1, now)
+                first = self._new_revision(spec, 1, now)
                 self._db.execute(
                     "INSERT INTO services VALUES (?,?,?,?,?,?,?)",
                     (spec.namespace, spec.name, source, spec_json, 1, now, now))
-                return ApplyResult("created", StoredService(spec, source, 1, now, now), revision)
+                return ApplyResult("created", StoredService(spec, source, 1, now, now), first)
             old_source, old_json, generation, created_at, updated_at = row
             if old_source == "config" and source == "api":
                 raise Conflict(
@@ -112,7 +112,7 @@ class Store:
                 return ApplyResult("unchanged", StoredService(spec, source, generation,
                                                               created_at, updated_at), None)
             latest = self._latest_revision(spec.namespace, spec.name)
-            revision = None
+            revision: Revision | None = None
             if latest is None or latest.template.digest() != spec.template.digest():
                 generation += 1
                 revision = self._new_revision(spec, generation, now)

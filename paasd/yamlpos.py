@@ -43,7 +43,7 @@ def _convert(node: yaml.Node, path: str, out: Located, loader: yaml.SafeLoader) 
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node)
             if not isinstance(key, str):
                 raise InvalidSpec(
                     f"{out.source}:{key_node.start_mark.line + 1}: "
@@ -61,7 +61,7 @@ def _convert(node: yaml.Node, path: str, out: Located, loader: yaml.SafeLoader) 
         return [
             _convert(item, f"{path}[{i}]", out, loader) for i, item in enumerate(node.value)
         ]
-    return loader.construct_object(node)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node)
 
 
 def load_documents(text: str, source: str = "<input>") -> list[Located]:
@@ -69,8 +69,8 @@ def load_documents(text: str, source: str = "<input>") -> list[Located]:
     loader = yaml.SafeLoader(text)
     docs: list[Located] = []
     try:
-        while loader.check_node():  # type: ignore[no-untyped-call]
-            node = loader.get_node()  # type: ignore[no-untyped-call]
+        while loader.check_node():
+            node = loader.get_node()
             if node is None:
                 continue
             located = Located(value=None, source=source, start_line=node.start_mark.line + 1)
@@ -84,5 +84,5 @@ def load_documents(text: str, source: str = "<input>") -> list[Located]:
     except yaml.YAMLError as exc:
         raise InvalidSpec(f"{source}: not valid YAML: {exc}") from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return docs

@@ -1,0 +1,262 @@
+"""The /v1 control API: every way in to paasd goes through these handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import trio
+
+from ..config import parse_config
+from ..errors import ConfigError, InvalidSpec, NotFound, PaasdError
+from ..hub import Hub
+from ..knative import service_from_document
+from ..model import DEFAULT_NAMESPACE
+from ..status import instance_view
+from ..yamlpos import Located, load_documents
+from .httpd import Request, Response, error_response, serve_connection
+
+log = logging.getLogger("paasd.api")
+
+LOG_POLL = 0.2  # how often a followed log file is checked for new output
+
+
+class ControlApi:
+    def __init__(self, hub: Hub, reload: Callable[[], Awaitable[list[str]]]) -> None:
+        self.hub = hub
+        self.reload = reload
+        ns = r"(?P<ns>[a-z0-9-]+)"
+        name = r"(?P<name>[a-z0-9-]+)"
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
+            ("GET", re.compile(r"/v1/info"), self.info),
+            ("GET", re.compile(r"/v1/services"), self.list_services),
+            ("POST", re.compile(r"/v1/apply"), self.apply),
+            ("GET", re.compile(rf"/v1/namespaces/{ns}/services/{name}"), self.get_service),
+            ("DELETE", re.compile(rf"/v1/namespaces/{ns}/services/{name}"),
+             self.delete_service),
+            ("GET", re.compile(rf"/v1/namespaces/{ns}/services/{name}/logs"), self.logs),
+            ("GET", re.compile(r"/v1/revisions"), self.list_revisions),
+            ("GET", re.compile(rf"/v1/namespaces/{ns}/revisions/{name}"), self.get_revision),
+            ("GET", re.compile(r"/v1/instances"), self.list_instances),
+            ("GET", re.compile(r"/v1/routes"), self.list_routes),
+            ("GET", re.compile(r"/v1/events"), self.list_events),
+            ("GET", re.compile(r"/v1/watch"), self.watch),
+            ("POST", re.compile(r"/v1/config/reload"), self.config_reload),
+            ("POST", re.compile(r"/v1/config/check"), self.config_check),
+        ]
+
+    async def handle(self, request: Request) -> Response:
+        allowed = []
+        for method, pattern, handler in self.routes:
+            m = pattern.fullmatch(request.path)
+            if m:
+                if method == request.method:
+                    return await handler(request, **m.groupdict())
+                allowed.append(method)
+        if allowed:
+            return error_response(405, f"{request.method} not allowed on {request.path}; "
+                                       f"use {', '.join(allowed)}")
+        return error_response(404, f"no such endpoint {request.path}; see docs/api.md")
+
+    async def serve(self, stream: trio.SocketStream) -> None:
+        await serve_connection(stream, self.handle)
+
+    # -- handlers -------------------------------------------------------------
+
+    async def info(self, request: Request) -> Response:
+        return Response(body=self.hub.info())
+
+    async def list_services(self, request: Request) -> Response:
+        ns = request.query.get("namespace")
+        items = [self.hub.service_json(s) for s in self.hub.services.values()
+                 if ns is None or s.spec.namespace == ns]
+        return Response(body={"kind": "ServiceList", "items": items})
+
+    async def get_service(self, request: Request, ns: str, name: str) -> Response:
+        return Response(body=self.hub.service_json(self.hub.find_service(ns, name)))
+
+    async def delete_service(self, request: Request, ns: str, name: str) -> Response:
+        await self.hub.delete(ns, name, source="api")
+        return Response(body={"deleted": f"{ns}/{name}"})
+
+    async def apply(self, request: Request) -> Response:
+        source = request.query.get("filename", "<stdin>")
+        try:
+            text = request.body.decode()
+        except UnicodeDecodeError:
+            raise InvalidSpec(f"{source}: not UTF-8 text") from None
+        ctype = request.headers.get("content-type", "")
+        if "json" in ctype:
+            try:
+                docs = [Located(json.loads(text), source=source)]
+            except json.JSONDecodeError as exc:
+                raise InvalidSpec(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        else:
+            docs = load_documents(text, source)
+        if not docs:
+            raise InvalidSpec(f"{source}: no documents to apply")
+        specs = [service_from_document(d) for d in docs]  # all valid, or nothing applied
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.key in seen:
+                raise InvalidSpec(f"{source}: service {spec.key} appears twice")
+            seen.add(spec.key)
+            self.hub.check_no_conflict(spec)
+            from ..config import check_runnable
+
+            check_runnable(spec, self.hub.runtime_name)
+        results = []
+        for spec in specs:
+            result = await self.hub.apply(spec, source="api")
+            results.append({
+                "kind": "Service", "namespace": spec.namespace, "name": spec.name,
+                "outcome": result.outcome,
+                "revision": result.revision.name if result.revision else None,
+            })
+        return Response(body={"results": results})
+
+    async def list_revisions(self, request: Request) -> Response:
+        ns = request.query.get("namespace")
+        svc = request.query.get("service")
+        if svc is not None:
+            self.hub.find_service(ns or DEFAULT_NAMESPACE, svc)
+        items = [self.hub.revision_json(r) for r in sorted(
+            self.hub.revisions.values(), key=lambda r: (r.namespace, r.service, r.generation))
+            if (ns is None or r.namespace == ns) and (svc is None or r.service == svc)]
+        return Response(body={"kind": "RevisionList", "items": items})
+
+    async def get_revision(self, request: Request, ns: str, name: str) -> Response:
+        rev = self.hub.revision(ns, name)
+        if rev is None:
+            raise NotFound(f"revision {name!r} not found in namespace {ns!r}; "
+                           "see `paasctl revision list`")
+        body = self.hub.revision_json(rev)
+        body["instances"] = [instance_view(i) for i in self.hub.instances_of(ns, name)]
+        body["events"] = [e for e in self.hub.events
+                          if e["namespace"] == ns and e["object"] == f"revision/{name}"]
+        return Response(body=body)
+
+    async def list_instances(self, request: Request) -> Response:
+        items = sorted((instance_view(i) for i in self.hub.instances.values()),
+                       key=lambda i: i["id"])
+        return Response(body={"kind": "InstanceList", "items": items})
+
+    async def list_routes(self, request: Request) -> Response:
+        table = self.hub.route_table()
+        items = [{"host": r.host, "service": r.service,
+                  "url": f"http://{r.host}",
+                  "traffic": [{"revision": t.revision.split("/", 1)[1], "percent": t.percent}
+                              for t in r.targets]}
+                 for r in sorted(table.routes.values(), key=lambda r: r.host)]
+        return Response(body={"kind": "RouteList", "items": items})
+
+    async def list_events(self, request: Request) -> Response:
+        return Response(body={"kind": "EventList", "items": list(self.hub.events)})
+
+    async def watch(self, request: Request) -> Response:
+        receive = self.hub.watch()
+
+        async def lines() -> AsyncIterator[bytes]:
+            with receive:
+                async for message in receive:
+                    yield json.dumps(message).encode() + b"\n"
+            yield json.dumps({"type": "ERROR", "object": {
+                "message": "watch fell behind and was closed; list and watch again"}}
+            ).encode() + b"\n"
+
+        return Response(stream=lines(), content_type="application/x-ndjson")
+
+    async def logs(self, request: Request, ns: str, name: str) -> Response:
+        self.hub.find_service(ns, name)
+        tail = int(request.query.get("tail", "100") or 100)
+        follow = request.flag("follow")
+        return Response(stream=self._follow_logs(ns, name, tail, follow),
+                        content_type="text/plain; charset=utf-8")
+
+    async def _follow_logs(self, ns: str, name: str, tail: int, follow: bool
+                           ) -> AsyncIterator[bytes]:
+        offsets: dict[Path, int] = {}
+        partial: dict[Path, bytes] = {}
+        first = True
+        while True:
+            for path in self.hub.log_files(ns, name):
+                prefix = f"[{path.stem}] ".encode()
+                if path not in offsets:
+                    data, offsets[path] = await trio.to_thread.run_sync(
+                        _tail, path, tail if first else None)
+                else:
+                    data, offsets[path] = await trio.to_thread.run_sync(
+                        _read_from, path, offsets[path])
+                if not data:
+                    continue
+                data = partial.pop(path, b"") + data
+                complete, _, rest = data.rpartition(b"\n")
+                if rest:
+                    partial[path] = rest
+                if complete:
+                    yield b"".join(prefix + line + b"\n" for line in complete.split(b"\n"))
+            first = False
+            if not follow:
+                for path, rest in partial.items():
+                    yield f"[{path.stem}] ".encode() + rest + b"\n"
+                return
+            await trio.sleep(LOG_POLL)
+
+    async def config_reload(self, request: Request) -> Response:
+        try:
+            changes = await self.reload()
+        except ConfigError as exc:
+            return Response(status=422, body={"error": {
+                "status": 422, "message": "config rejected; the running config stays",
+                "problems": exc.problems}})
+        return Response(body={"reloaded": True, "changes": changes})
+
+    async def config_check(self, request: Request) -> Response:
+        source = request.query.get("filename", self.hub.config.path or "paasd.toml")
+        try:
+            config = parse_config(request.body.decode(errors="replace"), source)
+        except ConfigError as exc:
+            return Response(status=422, body={"ok": False, "problems": exc.problems})
+        return Response(body={"ok": True, "services": len(config.services)})
+
+
+def _tail(path: Path, lines: int | None) -> tuple[bytes, int]:
+    """The last `lines` lines of a file (all if None) and the offset after them."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            end = f.tell()
+            if lines is None:
+                f.seek(0)
+                return f.read(end), end
+            block = 65536
+            pos = end
+            data = b""
+            while pos > 0 and data.count(b"\n") <= lines:
+                step = min(block, pos)
+                pos -= step
+                f.seek(pos)
+                data = f.read(step) + data
+            kept = data.split(b"\n")
+            trailing = kept[-1] == b""
+            body = kept[:-1] if trailing else kept
+            return b"\n".join(body[-lines:]) + (b"\n" if trailing else b""), end
+    except FileNotFoundError:
+        return b"", 0
+
+
+def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(1024 * 1024)
+            return data, offset + len(data)
+    except FileNotFoundError:
+        return b"", offset
+
+
+__all__ = ["ControlApi", "PaasdError"]

@@ -1,0 +1,1 @@
+"""Command-line entry points: `paasd` (the daemon) and `paasctl` (the client)."""

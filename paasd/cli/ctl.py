@@ -1,0 +1,385 @@
+"""`paasctl`: the client, in the style of `kn` and `kubectl`.
+
+Talks only to the control API through `paasd.client`. Human output is
+aligned tables; every read takes `-o json|yaml`; errors are one line that
+says what to do, and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from ..client import ApiError, Client
+
+DEFAULT_NAMESPACE = "default"
+
+
+def age(stamp: str | None, now: float | None = None) -> str:
+    """kubectl-style age: 45s, 3m, 2h, 5d."""
+    if not stamp:
+        return "<unknown>"
+    then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    secs = max(0, int((now or time.time()) - then))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in r]
+                                           for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in cells)
+
+
+def emit(data: Any, output: str | None) -> bool:
+    """Print machine output for -o; False when the caller should print a table."""
+    if output == "json":
+        print(json.dumps(data, indent=2))
+        return True
+    if output == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="")
+        return True
+    return False
+
+
+def cond(obj: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
+    for c in obj.get("status", {}).get("conditions", []):
+        if c["type"] == kind:
+            return dict(c)
+    return {"status": "Unknown"}
+
+
+# -- commands ------------------------------------------------------------------
+
+def cmd_apply(client: Client, args: argparse.Namespace) -> int:
+    if args.filename == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            with open(args.filename, encoding="utf-8") as f:
+                text, name = f.read(), args.filename
+        except OSError as exc:
+            raise ApiError(f"cannot read {args.filename}: {exc.strerror}") from None
+    results = client.apply(text, name)
+    if emit({"results": results}, args.output):
+        return 0
+    for r in results:
+        rev = f" (revision {r['revision']})" if r.get("revision") else ""
+        print(f"service.serving.knative.dev/{r['name']} {r['outcome']}{rev}")
+    return 0
+
+
+def cmd_service_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.services(None if args.all_namespaces else args.namespace)
+    if emit({"kind": "ServiceList", "items": items}, args.output):
+        return 0
+    if not items:
+        print("No services found.")
+        return 0
+    rows = []
+    for s in items:
+        st = s.get("status", {})
+        ready = cond(s)
+        rows.append([s["metadata"]["name"], st.get("url"),
+                     st.get("latestCreatedRevisionName"), age(
+                         s["metadata"].get("creationTimestamp")),
+                     ready["status"], ready.get("reason", "")])
+    headers = ["NAME", "URL", "LATEST", "AGE", "READY", "REASON"]
+    if args.all_namespaces:
+        headers = ["NAMESPACE", *headers]
+        rows = [[s["metadata"]["namespace"], *r] for s, r in zip(items, rows, strict=True)]
+    print(table(headers, rows))
+    return 0
+
+
+def cmd_service_describe(client: Client, args: argparse.Namespace) -> int:
+    svc = client.service(args.namespace, args.name)
+    if emit(svc, args.output):
+        return 0
+    meta, st = svc["metadata"], svc.get("status", {})
+    c = svc["spec"]["template"]["spec"]["containers"][0]
+    lines = [
+        f"Name:        {meta['name']}",
+        f"Namespace:   {meta['namespace']}",
+        f"URL:         {st.get('url')}",
+        f"Age:         {age(meta.get('creationTimestamp'))}",
+        f"Generation:  {meta.get('generation')}",
+        f"Source:      {meta.get('annotations', {}).get('paasd.dev/source', 'api')}",
+        "",
+        "Revisions:",
+    ]
+    for t in st.get("traffic", []):
+        lines.append(f"  {t['percent']:>3}%  {t['revisionName']}"
+                     f"{' (latest)' if t.get('latestRevision') else ''}")
+    if st.get("latestCreatedRevisionName") != st.get("latestReadyRevisionName"):
+        lines.append(f"        {st.get('latestCreatedRevisionName')} (latest created, not ready)")
+    lines += ["", "Container:"]
+    if c.get("image"):
+        lines.append(f"  Image:    {c['image']}")
+    if c.get("command"):
+        lines.append(f"  Command:  {' '.join(c['command'] + c.get('args', []))}")
+    for e in c.get("env", []):
+        lines.append(f"  Env:      {e['name']}={e['value']}")
+    lines += ["", "Conditions:"]
+    lines.append(table(["  TYPE", "STATUS", "REASON", "MESSAGE"],
+                       [["  " + x["type"], x["status"], x.get("reason", ""),
+                         x.get("message", "")] for x in st.get("conditions", [])]))
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_service_delete(client: Client, args: argparse.Namespace) -> int:
+    for name in args.names:
+        client.delete_service(args.namespace, name)
+        print(f"Service '{name}' successfully deleted in namespace '{args.namespace}'.")
+    return 0
+
+
+def cmd_revision_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.revisions(None if args.all_namespaces else args.namespace, args.service)
+    if emit({"kind": "RevisionList", "items": items}, args.output):
+        return 0
+    if not items:
+        print("No revisions found.")
+        return 0
+    rows = []
+    for r in items:
+        st = r.get("status", {})
+        meta = r["metadata"]
+        rows.append([meta["name"], meta["labels"]["serving.knative.dev/service"],
+                     f"{st.get('trafficPercent', 0)}%", meta.get("generation"),
+                     age(meta.get("creationTimestamp")),
+                     f"{st.get('actualReplicas', 0)}/{st.get('desiredReplicas', 0)}",
+                     cond(r)["status"], cond(r).get("reason", "")])
+    print(table(["NAME", "SERVICE", "TRAFFIC", "GENERATION", "AGE", "INSTANCES", "READY",
+                 "REASON"], rows))
+    return 0
+
+
+def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
+    rev = client.revision(args.namespace, args.name)
+    if emit(rev, args.output):
+        return 0
+    meta, st = rev["metadata"], rev.get("status", {})
+    c = rev["spec"]["containers"][0]
+    ready = cond(rev)
+    lines = [
+        f"Name:        {meta['name']}",
+        f"Namespace:   {meta['namespace']}",
+        f"Service:     {meta['labels']['serving.knative.dev/service']}",
+        f"Generation:  {meta.get('generation')}",
+        f"Age:         {age(meta.get('creationTimestamp'))}",
+        f"Command:     {' '.join(c.get('command', []) + c.get('args', []))}",
+        f"Image:       {c.get('image', '')}",
+        f"Traffic:     {st.get('trafficPercent', 0)}%",
+        f"Instances:   {st.get('actualReplicas', 0)} ready / {st.get('desiredReplicas', 0)} "
+        "desired",
+        f"Ready:       {ready['status']} {ready.get('reason', '')} {ready.get('message', '')}"
+        .rstrip(),
+        "",
+        "Instances:",
+    ]
+    inst = rev.get("instances", [])
+    lines.append(table(["  ID", "PHASE", "ADDRESS", "PID", "RESTARTS", "AGE", "MESSAGE"],
+                       [["  " + i["id"], i["phase"], i["address"], i["pid"], i["restarts"],
+                         age(i["startedAt"]), i["message"]] for i in inst]) if inst
+                 else "  (none)")
+    lines += ["", "Events:"]
+    events = rev.get("events", [])
+    lines.append(table(["  TIME", "REASON", "MESSAGE"],
+                       [["  " + e["time"], e["reason"], e["message"]] for e in events])
+                 if events else "  (none)")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_route_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.routes()
+    if emit({"kind": "RouteList", "items": items}, args.output):
+        return 0
+    if not items:
+        print("No routes found.")
+        return 0
+    print(table(["HOST", "SERVICE", "TRAFFIC"],
+                [[r["host"], r["service"], ", ".join(f"{t['percent']}% -> {t['revision']}"
+                                                     for t in r["traffic"]) or "(none)"]
+                 for r in items]))
+    return 0
+
+
+def cmd_instance_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.instances()
+    if emit({"kind": "InstanceList", "items": items}, args.output):
+        return 0
+    if not items:
+        print("No instances found.")
+        return 0
+    print(table(["ID", "REVISION", "PHASE", "ADDRESS", "PID", "RESTARTS", "AGE", "MESSAGE"],
+                [[i["id"], i["revision"], i["phase"], i["address"], i["pid"], i["restarts"],
+                  age(i["startedAt"]), i["message"]] for i in items]))
+    return 0
+
+
+def cmd_proxy_url(client: Client, args: argparse.Namespace) -> int:
+    info = client.info()
+    if emit({"url": info["ingress"]["url"]}, args.output):
+        return 0
+    print(info["ingress"]["url"])
+    return 0
+
+
+def cmd_info(client: Client, args: argparse.Namespace) -> int:
+    info = client.info()
+    if emit(info, args.output):
+        return 0
+    print(table(["FIELD", "VALUE"], [
+        ["version", info["version"]], ["runtime", info["runtime"]],
+        ["ingress", info["ingress"]["url"]], ["domain", info["ingress"]["domain"]],
+        ["socket", info["socket"]], ["state dir", info["stateDir"]],
+        ["config", info["config"] or "(built-in defaults)"],
+        ["uptime", f"{info['uptimeSeconds']:.0f}s"]]))
+    return 0
+
+
+def cmd_logs(client: Client, args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    try:
+        for chunk in client.logs(args.namespace, args.name, args.follow, args.tail):
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def cmd_watch(client: Client, args: argparse.Namespace) -> int:
+    try:
+        for event in client.watch():
+            print(json.dumps(event), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def cmd_config_reload(client: Client, args: argparse.Namespace) -> int:
+    try:
+        result = client.reload_config()
+    except ApiError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise
+    for change in result.get("changes", []) or ["no changes"]:
+        print(change)
+    return 0
+
+
+def cmd_config_check(client: Client, args: argparse.Namespace) -> int:
+    with open(args.filename, encoding="utf-8") as f:
+        result = client.check_config(f.read(), args.filename)
+    if result.get("ok"):
+        print(f"{args.filename}: OK")
+        return 0
+    for problem in result.get("problems", []):
+        print(problem, file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paasctl",
+                                     description="Control a paasd daemon over its socket.")
+    parser.add_argument("--socket", help="control socket (default: $PAASD_SOCKET, then the "
+                        "daemon's default)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
+    reads = argparse.ArgumentParser(add_help=False, parents=[common])
+    reads.add_argument("-o", "--output", choices=["json", "yaml"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("apply", parents=[reads], help="create or update services from YAML")
+    p.add_argument("-f", "--filename", required=True, help="Knative Service YAML, or - for stdin")
+    p.set_defaults(fn=cmd_apply)
+
+    svc = sub.add_parser("service", aliases=["services", "svc", "ksvc"], help="services")
+    ssub = svc.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = ssub.add_parser("list", aliases=["ls"], parents=[reads], help="list services")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.set_defaults(fn=cmd_service_list)
+    p = ssub.add_parser("describe", parents=[reads], help="show a service")
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_service_describe)
+    p = ssub.add_parser("delete", aliases=["rm"], parents=[common], help="delete services")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.set_defaults(fn=cmd_service_delete)
+
+    rev = sub.add_parser("revision", aliases=["revisions", "rev"], help="revisions")
+    rsub = rev.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = rsub.add_parser("list", aliases=["ls"], parents=[reads], help="list revisions")
+    p.add_argument("service", nargs="?")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.set_defaults(fn=cmd_revision_list)
+    p = rsub.add_parser("describe", parents=[reads], help="show a revision")
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_revision_describe)
+
+    route = sub.add_parser("route", aliases=["routes"], help="routes")
+    rosub = route.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = rosub.add_parser("list", aliases=["ls"], parents=[reads], help="list routes")
+    p.set_defaults(fn=cmd_route_list)
+
+    inst = sub.add_parser("instance", aliases=["instances"], help="instances")
+    isub = inst.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = isub.add_parser("list", aliases=["ls"], parents=[reads], help="list instances")
+    p.set_defaults(fn=cmd_instance_list)
+
+    proxy = sub.add_parser("proxy", help="the ingress")
+    psub = proxy.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = psub.add_parser("url", parents=[reads], help="print the ingress URL")
+    p.set_defaults(fn=cmd_proxy_url)
+
+    p = sub.add_parser("logs", parents=[common], help="print a service's logs")
+    p.add_argument("name")
+    p.add_argument("-f", "--follow", action="store_true", help="keep streaming new output")
+    p.add_argument("--tail", type=int, default=100, help="lines per instance to start with")
+    p.set_defaults(fn=cmd_logs)
+
+    p = sub.add_parser("info", aliases=["version"], parents=[reads], help="daemon facts")
+    p.set_defaults(fn=cmd_info)
+    p = sub.add_parser("watch", help="stream every state change as JSON lines")
+    p.set_defaults(fn=cmd_watch)
+
+    cfg = sub.add_parser("config", help="the daemon's config file")
+    csub = cfg.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = csub.add_parser("reload", help="re-read paasd.toml (a bad file changes nothing)")
+    p.set_defaults(fn=cmd_config_reload)
+    p = csub.add_parser("check", help="validate a config file through the daemon")
+    p.add_argument("filename")
+    p.set_defaults(fn=cmd_config_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with Client(args.socket) as client:
+            result: int = args.fn(client, args)
+            return result
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

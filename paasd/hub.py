@@ -1,0 +1,326 @@
+"""The daemon's shared knowledge, and the one place that changes it.
+
+Components do not reach into each other: the API asks the hub to apply or
+delete, runtimes report instances to it, and it fans the consequences out —
+the store (in a worker thread), the ingress' routes and endpoints, a wake-up
+for the reconciler, and an event for every watch stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from .config import Config, check_runnable
+from .errors import Conflict, NotFound
+from .ingress.proxy import Ingress
+from .ingress.routing import Endpoint, Route, RouteTable, Target, service_host
+from .model import InstanceStatus, Revision, ServiceSpec
+from .status import instance_view, revision_view, service_view, timestamp
+from .store import ApplyResult, Store, StoredService
+
+log = logging.getLogger("paasd.hub")
+
+WATCH_BUFFER = 1024
+
+
+class Wakeup:
+    """A level-triggered doorbell: any number of rings before a wait is one wake-up."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            await self._event.wait()
+        self._event = trio.Event()
+
+
+@dataclass
+class Watcher:
+    send: trio.MemorySendChannel[dict[str, Any]]
+    overflowed: bool = False
+
+
+class Hub:
+    def __init__(self, config: Config, store: Store, ingress: Ingress) -> None:
+        self.config = config
+        self.store = store
+        self.ingress = ingress
+        self.started = time.time()
+        self.services: dict[str, StoredService] = {}
+        self.revisions: dict[str, Revision] = {}  # "namespace/name" → revision
+        self.instances: dict[str, InstanceStatus] = {}
+        self.ever_ready: set[str] = set()
+        self.latest_ready: dict[str, str] = {}  # service key → revision name
+        self.reconcile = Wakeup()
+        self.events: deque[dict[str, Any]] = deque(maxlen=500)
+        self._watchers: list[Watcher] = []
+        self._last_views: dict[str, dict[str, Any]] = {}
+        self._db = trio.CapacityLimiter(1)
+        self.runtime_name = config.daemon.runtime
+        self.log_files: Callable[[str, str], list[Any]] = lambda ns, name: []
+
+    # -- loading --------------------------------------------------------------
+
+    async def load(self) -> None:
+        services = await self._in_thread(self.store.services)
+        revisions = await self._in_thread(self.store.revisions)
+        self.services = {s.spec.key: s for s in services}
+        self.revisions = {f"{r.namespace}/{r.name}": r for r in revisions}
+        await self.sync_config(self.config)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._db)
+
+    # -- desired state --------------------------------------------------------
+
+    async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
+        check_runnable(spec, self.runtime_name)
+        result: ApplyResult = await self._in_thread(self.store.apply, spec, source)
+        self.services[spec.key] = result.service
+        if result.revision is not None:
+            rev = result.revision
+            self.revisions[f"{rev.namespace}/{rev.name}"] = rev
+            self._emit("ADDED", "Revision", self.revision_json(rev))
+            self.record(rev.namespace, f"service/{spec.name}", "Created",
+                        f"revision {rev.name} created")
+        if result.outcome != "unchanged":
+            self._emit("ADDED" if result.outcome == "created" else "MODIFIED", "Service",
+                       self.service_json(result.service))
+            self._changed()
+        return result
+
+    async def delete(self, namespace: str, name: str, source: str = "api") -> None:
+        key = f"{namespace}/{name}"
+        await self._in_thread(self.store.delete, namespace, name, source)
+        svc = self.services.pop(key, None)
+        self._last_views.pop(key, None)
+        self.latest_ready.pop(key, None)
+        for rkey, rev in list(self.revisions.items()):
+            if rev.service_key == key:
+                del self.revisions[rkey]
+                self._emit("DELETED", "Revision", {"metadata": {"name": rev.name,
+                                                                "namespace": namespace}})
+        if svc is not None:
+            self._emit("DELETED", "Service", {"metadata": {"name": name,
+                                                           "namespace": namespace}})
+        self.record(namespace, f"service/{name}", "Deleted", f"service {key} deleted")
+        self._changed()
+
+    async def sync_config(self, config: Config) -> list[str]:
+        """Make the services declared in the file the store's; returns what changed."""
+        self.config = config
+        changes: list[str] = []
+        declared = {s.key for s in config.services}
+        for spec in config.services:
+            current = self.services.get(spec.key)
+            if current is not None and current.source == "api":
+                log.warning("service %s was applied through the API and is now declared in "
+                            "%s: the file takes it over", spec.key, config.path)
+            result = await self.apply(spec, source="config")
+            if result.outcome != "unchanged":
+                changes.append(f"{result.outcome} {spec.key}")
+        for key, svc in list(self.services.items()):
+            if svc.source == "config" and key not in declared:
+                await self.delete(svc.spec.namespace, svc.spec.name, source="config")
+                changes.append(f"deleted {key}")
+        self._changed()
+        return changes
+
+    def desired(self) -> dict[tuple[str, str], int]:
+        """(namespace, revision) → instances: the latest revision, plus the one still
+        serving while the latest is not ready yet."""
+        want: dict[tuple[str, str], int] = {}
+        for key, svc in self.services.items():
+            latest = self.latest_revision(key)
+            if latest is None:
+                continue
+            want[(latest.namespace, latest.name)] = latest.template.min_scale
+            serving = self.latest_ready.get(key)
+            if serving and serving != latest.name:
+                rev = self.revisions.get(f"{svc.spec.namespace}/{serving}")
+                if rev is not None:
+                    want[(rev.namespace, rev.name)] = max(1, rev.template.min_scale)
+        return want
+
+    def latest_revision(self, service_key: str) -> Revision | None:
+        best = None
+        for rev in self.revisions.values():
+            if rev.service_key == service_key and (best is None or
+                                                   rev.generation > best.generation):
+                best = rev
+        return best
+
+    def revision(self, namespace: str, name: str) -> Revision | None:
+        return self.revisions.get(f"{namespace}/{name}")
+
+    # -- observed state -------------------------------------------------------
+
+    def on_instance(self, instance_id: str, status: InstanceStatus | None) -> None:
+        """Runtime callback: every observed change of an instance."""
+        old = self.instances.get(instance_id)
+        if status is None:
+            if old is None:
+                return
+            del self.instances[instance_id]
+            self.ingress.endpoint_gone(f"{old.namespace}/{old.revision}", instance_id)
+            self._emit("DELETED", "Instance", instance_view(old))
+        else:
+            self.instances[instance_id] = status
+            rkey = f"{status.namespace}/{status.revision}"
+            if status.phase == "ready":
+                self.ingress.endpoint_ready(rkey, Endpoint(status.id, status.host, status.port))
+                if old is None or old.phase != "ready":
+                    self._became_ready(status)
+            else:
+                self.ingress.endpoint_gone(rkey, instance_id)
+                if status.phase == "backoff" and (old is None or old.phase != "backoff"):
+                    self.record(status.namespace, f"revision/{status.revision}", "Crashed",
+                                status.message)
+            self._emit("ADDED" if old is None else "MODIFIED", "Instance",
+                       instance_view(status))
+        changed = status or old
+        assert changed is not None
+        rev = self.revision(changed.namespace, changed.revision)
+        if rev is not None:
+            self._emit("MODIFIED", "Revision", self.revision_json(rev))
+        self._changed()
+
+    def _became_ready(self, status: InstanceStatus) -> None:
+        rev = self.revision(status.namespace, status.revision)
+        self.ever_ready.add(f"{status.namespace}/{status.revision}")
+        took = time.time() - status.started_at if status.started_at else 0.0
+        self.record(status.namespace, f"revision/{status.revision}", "Ready",
+                    f"instance {status.id} ready after {took:.3f}s")
+        if rev is None:
+            return
+        key = rev.service_key
+        current = self.revisions.get(f"{rev.namespace}/{self.latest_ready.get(key, '')}")
+        if current is None or rev.generation >= current.generation:
+            self.latest_ready[key] = rev.name
+
+    # -- derived views --------------------------------------------------------
+
+    def _changed(self) -> None:
+        self.ingress.set_routes(self.route_table())
+        self.reconcile.ring()
+        for key, svc in self.services.items():
+            view = self.service_json(svc)
+            if view != self._last_views.get(key):
+                self._last_views[key] = view
+                self._emit("MODIFIED", "Service", view)
+
+    def route_table(self) -> RouteTable:
+        domain = self.config.ingress.domain
+        routes = []
+        for key, svc in self.services.items():
+            serving = self.serving_revision(key)
+            targets = (Target(f"{svc.spec.namespace}/{serving}", 100),) if serving else ()
+            routes.append(Route(key, service_host(svc.spec.name, svc.spec.namespace, domain),
+                                targets))
+        return RouteTable.build(routes)
+
+    def serving_revision(self, service_key: str) -> str | None:
+        serving = self.latest_ready.get(service_key)
+        if serving and f"{service_key.split('/')[0]}/{serving}" in self.revisions:
+            return serving
+        latest = self.latest_revision(service_key)
+        return latest.name if latest else None
+
+    def instances_of(self, namespace: str, revision: str) -> list[InstanceStatus]:
+        return [i for i in self.instances.values()
+                if i.namespace == namespace and i.revision == revision]
+
+    def service_json(self, svc: StoredService) -> dict[str, Any]:
+        key = svc.spec.key
+        latest = self.latest_revision(key)
+        insts = self.instances_of(svc.spec.namespace, latest.name) if latest else []
+        ever = latest is not None and f"{latest.namespace}/{latest.name}" in self.ever_ready
+        serving = self.latest_ready.get(key)
+        return service_view(svc, latest, serving, serving, insts, ever,
+                            self.config.ingress.domain)
+
+    def revision_json(self, rev: Revision) -> dict[str, Any]:
+        insts = self.instances_of(rev.namespace, rev.name)
+        desired = self.desired().get((rev.namespace, rev.name), 0)
+        percent = 100 if self.latest_ready.get(rev.service_key) == rev.name else 0
+        return revision_view(rev, insts, f"{rev.namespace}/{rev.name}" in self.ever_ready,
+                             desired, percent)
+
+    def find_service(self, namespace: str, name: str) -> StoredService:
+        svc = self.services.get(f"{namespace}/{name}")
+        if svc is None:
+            raise NotFound(f"service {name!r} not found in namespace {namespace!r}; "
+                           "see `paasctl service list`")
+        return svc
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "version": __import__("paasd").__version__,
+            "runtime": self.runtime_name,
+            "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain},
+            "socket": self.config.daemon.socket,
+            "stateDir": self.config.daemon.state_dir,
+            "config": self.config.path,
+            "startedAt": timestamp(self.started),
+            "uptimeSeconds": round(time.time() - self.started, 3),
+        }
+
+    def ingress_url(self) -> str:
+        host = self.config.ingress.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.ingress.port}"
+
+    # -- events and watches ---------------------------------------------------
+
+    def record(self, namespace: str, obj: str, reason: str, message: str) -> None:
+        event = {"time": timestamp(time.time()), "namespace": namespace, "object": obj,
+                 "reason": reason, "message": message}
+        self.events.append(event)
+        self._emit("EVENT", "Event", event)
+
+    def _emit(self, kind: str, resource: str, obj: dict[str, Any]) -> None:
+        if not self._watchers:
+            return
+        message = {"type": kind, "kind": resource, "object": obj}
+        for w in list(self._watchers):
+            try:
+                w.send.send_nowait(message)
+            except trio.WouldBlock:
+                w.overflowed = True  # a slow reader: end its stream, it re-lists
+                self._watchers.remove(w)
+                w.send.close()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._watchers.remove(w)
+
+    def watch(self) -> trio.MemoryReceiveChannel[dict[str, Any]]:
+        """A stream of every change, starting with ADDED for what exists now."""
+        send, receive = trio.open_memory_channel[dict[str, Any]](WATCH_BUFFER)
+        for svc in self.services.values():
+            send.send_nowait({"type": "ADDED", "kind": "Service", "object":
+                              self.service_json(svc)})
+        for rev in self.revisions.values():
+            send.send_nowait({"type": "ADDED", "kind": "Revision",
+                              "object": self.revision_json(rev)})
+        for inst in self.instances.values():
+            if send.statistics().current_buffer_used < WATCH_BUFFER - 1:
+                send.send_nowait({"type": "ADDED", "kind": "Instance",
+                                  "object": instance_view(inst)})
+        self._watchers.append(Watcher(send))
+        return receive
+
+    def check_no_conflict(self, spec: ServiceSpec) -> None:
+        svc = self.services.get(spec.key)
+        if svc is not None and svc.source == "config":
+            raise Conflict(f"service {spec.key} is declared in {self.config.path}; edit the "
+                           "file and reload (paasctl config reload) instead")

@@ -1,0 +1,329 @@
+"""The ingress: an HTTP/1.1 reverse proxy, keep-alive on both sides, bodies streamed.
+
+Hot path notes: one h11 connection per client connection, pooled h11
+connections per upstream instance, headers rewritten in a single pass, no
+body ever buffered whole. Routing state (`RouteTable`, `Balancer`s) is
+replaced or updated by the daemon between requests; the proxy only reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import h11
+import trio
+
+from ..config import IngressSettings
+from ..h11io import next_event, send_simple
+from .routing import Balancer, Endpoint, RouteTable
+
+log = logging.getLogger("paasd.ingress")
+
+KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default
+MAX_IDLE_PER_UPSTREAM = 64
+
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+    b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"proxy-connection",
+})
+
+_NETWORK_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
+                   h11.RemoteProtocolError)
+
+
+@dataclass
+class RevisionCounters:
+    """The ingress' own per-revision counters: the autoscaler's metric source."""
+
+    in_flight: int = 0
+    requests: int = 0
+
+
+class _Upstream:
+    __slots__ = ("conn", "stream")
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.conn = h11.Connection(h11.CLIENT)
+
+
+class UpstreamPool:
+    """Idle keep-alive connections per instance address."""
+
+    def __init__(self) -> None:
+        self.idle: dict[tuple[str, int], list[_Upstream]] = {}
+
+    async def get(self, host: str, port: int) -> tuple[_Upstream, bool]:
+        idle = self.idle.get((host, port))
+        if idle:
+            return idle.pop(), True
+        return _Upstream(await trio.open_tcp_stream(host, port)), False
+
+    def put(self, host: str, port: int, up: _Upstream) -> None:
+        if up.conn.our_state is h11.DONE and up.conn.their_state is h11.DONE:
+            up.conn.start_next_cycle()
+            idle = self.idle.setdefault((host, port), [])
+            if len(idle) < MAX_IDLE_PER_UPSTREAM:
+                idle.append(up)
+                return
+        up.stream.socket.close()
+
+    def drop(self, host: str, port: int) -> None:
+        for up in self.idle.pop((host, port), []):
+            up.stream.socket.close()
+
+
+class _Retry(Exception):
+    """A pooled connection was already closed by the instance: try a fresh one."""
+
+
+class Ingress:
+    def __init__(self, settings: IngressSettings) -> None:
+        self.settings = settings
+        self.table = RouteTable()
+        self.balancers: dict[str, Balancer] = {}  # "namespace/revision" → ready endpoints
+        self.counters: dict[str, RevisionCounters] = {}
+        self.pool = UpstreamPool()
+        self.in_flight = 0
+        self.draining = False
+        self._drained = trio.Event()
+        self._idle_scopes: set[trio.CancelScope] = set()
+        self._accept_scope = trio.CancelScope()
+        self._handlers: trio.Nursery | None = None
+        self.on_request: Callable[[str], None] | None = None
+        self.port = settings.port
+
+    # -- state updates from the daemon ------------------------------------------
+
+    def set_routes(self, table: RouteTable) -> None:
+        self.table = table
+
+    def endpoint_ready(self, revision: str, endpoint: Endpoint) -> None:
+        self.balancers.setdefault(revision, Balancer()).add(endpoint)
+
+    def endpoint_gone(self, revision: str, instance: str) -> None:
+        balancer = self.balancers.get(revision)
+        if balancer is None:
+            return
+        ep = balancer.remove(instance)
+        if ep is not None:
+            self.pool.drop(ep.host, ep.port)
+        if not balancer.endpoints:
+            del self.balancers[revision]
+
+    # -- serving ---------------------------------------------------------------
+
+    async def run(self, listeners: list[trio.SocketListener] | None = None, *,
+                  task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        if listeners is None:
+            listeners = await trio.open_tcp_listeners(self.settings.port,
+                                                      host=self.settings.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as handlers:
+            self._handlers = handlers
+            with self._accept_scope:
+                await handlers.start(trio.serve_listeners, self._handle, listeners)
+                task_status.started(self.port)
+                await trio.sleep_forever()
+            # accepting stopped (drain): finish in-flight requests, then close the rest
+            await self._drained.wait()
+            handlers.cancel_scope.cancel()
+
+    async def drain(self, grace: float) -> bool:
+        """Stop accepting, close idle keep-alive connections, wait for in-flight requests.
+
+        True if everything finished within `grace` seconds.
+        """
+        self.draining = True
+        self._accept_scope.cancel()
+        for scope in list(self._idle_scopes):
+            scope.cancel()
+        with trio.move_on_after(grace):
+            while self.in_flight:
+                await self._wait_idle()
+            self._drained.set()
+            return True
+        log.warning("%d request(s) still in flight after %gs grace; closing them",
+                    self.in_flight, grace)
+        self._drained.set()
+        return False
+
+    async def _wait_idle(self) -> None:
+        self._idle_event = trio.Event()
+        await self._idle_event.wait()
+
+    def _request_done(self) -> None:
+        self.in_flight -= 1
+        if self.draining and self.in_flight == 0:
+            event = getattr(self, "_idle_event", None)
+            if event is not None:
+                event.set()
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        try:
+            peer = stream.socket.getpeername()[0].encode()
+        except OSError:
+            peer = b"unknown"
+        try:
+            while not self.draining:
+                with trio.CancelScope(deadline=trio.current_time() + KEEPALIVE_IDLE) as idle:
+                    self._idle_scopes.add(idle)
+                    try:
+                        event = await next_event(conn, stream)
+                    finally:
+                        self._idle_scopes.discard(idle)
+                if idle.cancelled_caught or not isinstance(event, h11.Request):
+                    break
+                self.in_flight += 1
+                try:
+                    await self._serve(conn, stream, event, peer)
+                finally:
+                    self._request_done()
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                try:
+                    await send_simple(conn, stream, exc.error_status_hint,
+                                      f"bad request: {exc}\n".encode())
+                except (*_NETWORK_ERRORS, h11.LocalProtocolError):
+                    pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
+                h11.LocalProtocolError):
+            pass
+        finally:
+            stream.socket.close()
+
+    async def _serve(self, conn: h11.Connection, stream: trio.SocketStream,
+                     req: h11.Request, peer: bytes) -> None:
+        host = b""
+        request_id = b""
+        forwarded_for = b""
+        headers: list[tuple[bytes, bytes]] = []
+        drop = HOP_BY_HOP
+        for name, value in req.headers:
+            if name == b"connection":
+                extra = {t.strip().lower() for t in value.split(b",")} - {b"close",
+                                                                          b"keep-alive"}
+                if extra:
+                    drop = drop | extra
+        for name, value in req.headers:
+            if name in drop:
+                continue
+            if name == b"host":
+                host = value
+            elif name == b"x-request-id":
+                request_id = value
+                continue
+            elif name == b"x-forwarded-for":
+                forwarded_for = value + b", "
+                continue
+            elif name == b"x-forwarded-proto":
+                continue
+            headers.append((name, value))
+        head = req.method == b"HEAD"
+        route = self.table.lookup(host.decode("latin-1"))
+        if route is None:
+            await send_simple(conn, stream, 404,
+                              f"no service for host {host.decode('latin-1')!r}\n".encode(),
+                              head=head)
+            return
+        revision = route.pick()
+        balancer = self.balancers.get(revision) if revision else None
+        endpoint = balancer.pick() if balancer else None
+        if endpoint is None or revision is None:
+            label = revision.split("/", 1)[1] if revision else route.service
+            await send_simple(conn, stream, 503,
+                              f"no ready instance of revision {label}\n".encode(),
+                              extra=[(b"retry-after", b"1")], head=head)
+            return
+        headers.append((b"x-forwarded-for", forwarded_for + peer))
+        headers.append((b"x-forwarded-proto", b"http"))
+        headers.append((b"x-request-id", request_id or uuid.uuid4().hex.encode()))
+        counters = self.counters.get(revision)
+        if counters is None:
+            counters = self.counters[revision] = RevisionCounters()
+        counters.requests += 1
+        counters.in_flight += 1
+        endpoint.in_flight += 1
+        try:
+            await self._forward(conn, stream, req, headers, endpoint)
+        finally:
+            endpoint.in_flight -= 1
+            counters.in_flight -= 1
+
+    async def _forward(self, conn: h11.Connection, stream: trio.SocketStream,
+                       req: h11.Request, headers: list[tuple[bytes, bytes]],
+                       ep: Endpoint) -> None:
+        outgoing = h11.Request(method=req.method, target=req.target, headers=headers)
+        head = req.method == b"HEAD"
+        for attempt in (0, 1):
+            try:
+                up, reused = await self.pool.get(ep.host, ep.port)
+            except OSError as exc:
+                await send_simple(conn, stream, 502,
+                                  f"instance {ep.instance} refused the connection: "
+                                  f"{exc.strerror or exc}\n".encode(), head=head)
+                return
+            try:
+                await self._exchange(conn, stream, up, outgoing, reused and attempt == 0)
+            except _Retry:
+                up.stream.socket.close()
+                continue
+            except BaseException:
+                up.stream.socket.close()
+                raise
+            self.pool.put(ep.host, ep.port, up)
+            return
+
+    async def _exchange(self, conn: h11.Connection, stream: trio.SocketStream, up: _Upstream,
+                        outgoing: h11.Request, may_retry: bool) -> None:
+        body_sent = False
+        try:
+            await up.stream.send_all(up.conn.send(outgoing) or b"")
+            while True:
+                event = await next_event(conn, stream) if conn.their_state is h11.SEND_BODY \
+                    else h11.EndOfMessage()
+                if isinstance(event, h11.Data):
+                    body_sent = True
+                    await up.stream.send_all(up.conn.send(event) or b"")
+                elif isinstance(event, h11.EndOfMessage):
+                    await up.stream.send_all(up.conn.send(h11.EndOfMessage()) or b"")
+                    break
+                else:  # client went away mid-body
+                    raise trio.BrokenResourceError("client closed during request body")
+            response = await next_event(up.conn, up.stream)
+        except _NETWORK_ERRORS:
+            if may_retry and not body_sent and conn.their_state is h11.DONE:
+                raise _Retry() from None
+            if conn.our_state is h11.SEND_RESPONSE:
+                await send_simple(conn, stream, 502, b"instance closed the connection\n")
+            return
+        if not isinstance(response, h11.Response):
+            if may_retry and not body_sent:
+                raise _Retry()
+            await send_simple(conn, stream, 502, b"instance closed the connection\n")
+            return
+        out_headers = [(n, v) for n, v in response.headers if n not in HOP_BY_HOP]
+        if self.draining:
+            out_headers.append((b"connection", b"close"))
+        await stream.send_all(conn.send(h11.Response(
+            status_code=response.status_code, headers=out_headers,
+            reason=response.reason)) or b"")
+        while True:
+            event = await next_event(up.conn, up.stream)
+            if isinstance(event, h11.Data):
+                await stream.send_all(conn.send(event) or b"")
+            elif isinstance(event, h11.EndOfMessage):
+                await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+                return
+            else:
+                raise trio.BrokenResourceError("instance closed mid-response")
+
+
+__all__ = ["Ingress", "RevisionCounters", "UpstreamPool"]

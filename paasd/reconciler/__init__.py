@@ -1,0 +1,1 @@
+"""The reconciler: desired state vs what the runtime reports, converged by actions."""

@@ -1,0 +1,48 @@
+"""Readiness probes: a TCP connect, then optionally an HTTP GET.
+
+Probed aggressively (every few tens of milliseconds) while an instance
+starts, as Knative's queue-proxy does, so a cold start costs the app's own
+start-up and not a polling interval.
+"""
+
+from __future__ import annotations
+
+import h11
+import trio
+
+
+async def tcp_ready(host: str, port: int) -> bool:
+    try:
+        with trio.fail_after(1):
+            stream = await trio.open_tcp_stream(host, port)
+    except (OSError, trio.TooSlowError):
+        return False
+    await stream.aclose()
+    return True
+
+
+async def http_ready(host: str, port: int, path: str, timeout: float = 1.0) -> bool:
+    """GET path; 2xx/3xx is ready (Kubernetes' httpGet semantics)."""
+    try:
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(host, port)
+            try:
+                conn = h11.Connection(h11.CLIENT)
+                await stream.send_all(conn.send(h11.Request(
+                    method="GET", target=path,
+                    headers=[("Host", f"{host}:{port}"), ("User-Agent", "paasd-probe"),
+                             ("Connection", "close")])) or b"")
+                await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await stream.receive_some(4096))
+                        continue
+                    if isinstance(event, h11.Response):
+                        return 200 <= event.status_code < 400
+                    if isinstance(event, h11.ConnectionClosed):
+                        return False
+            finally:
+                await stream.aclose()
+    except (OSError, trio.TooSlowError, h11.ProtocolError, trio.BrokenResourceError):
+        return False

@@ -1,0 +1,131 @@
+"""Knative-shaped views of paasd's state: what the API returns and the CLI prints.
+
+Pure functions from the daemon's current knowledge to JSON-able dicts, so
+the shapes (and their conditions) are testable without a daemon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from .knative import service_to_document
+from .model import InstanceStatus, Revision
+from .store import StoredService
+
+
+def timestamp(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(kind: str, status: str, reason: str = "", message: str = "") -> dict[str, str]:
+    c = {"type": kind, "status": status}
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
+
+
+def revision_readiness(instances: Sequence[InstanceStatus], ever_ready: bool
+                       ) -> tuple[str, str, str]:
+    """(status, reason, message) of a revision's Ready condition."""
+    if any(i.phase == "ready" for i in instances):
+        return "True", "", ""
+    failing = [i for i in instances if i.phase in ("backoff", "failed") and i.message]
+    if failing:
+        return "False", "ExitCode" if failing[0].exit_code is not None else "Unready", \
+            failing[0].message
+    if ever_ready:
+        return "True", "", ""
+    if instances:
+        return "Unknown", "Deploying", "waiting for an instance to become ready"
+    return "Unknown", "NoInstances", "no instance is running"
+
+
+def revision_view(rev: Revision, instances: Sequence[InstanceStatus], ever_ready: bool,
+                  desired: int, percent: int) -> dict[str, Any]:
+    status, reason, message = revision_readiness(instances, ever_ready)
+    doc = service_to_document_template(rev)
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Revision",
+        "metadata": {
+            "name": rev.name, "namespace": rev.namespace,
+            "generation": rev.generation,
+            "creationTimestamp": timestamp(rev.created_at),
+            "labels": {"serving.knative.dev/service": rev.service,
+                       "serving.knative.dev/configuration": rev.service,
+                       "serving.knative.dev/configurationGeneration": str(rev.generation)},
+            **({"annotations": dict(rev.template.annotations)}
+               if rev.template.annotations else {}),
+        },
+        "spec": doc,
+        "status": {
+            "conditions": [condition("Ready", status, reason, message)],
+            "actualReplicas": sum(1 for i in instances if i.phase == "ready"),
+            "desiredReplicas": desired,
+            "trafficPercent": percent,
+        },
+    }
+
+
+def service_to_document_template(rev: Revision) -> dict[str, Any]:
+    from .model import ServiceSpec
+
+    doc = service_to_document(ServiceSpec(name=rev.service, namespace=rev.namespace,
+                                          template=rev.template))
+    spec: dict[str, Any] = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def service_view(svc: StoredService, latest: Revision | None, latest_ready: str | None,
+                 serving: str | None, latest_instances: Sequence[InstanceStatus],
+                 latest_ever_ready: bool, domain: str) -> dict[str, Any]:
+    spec = svc.spec
+    doc = service_to_document(spec)
+    doc["metadata"].update({
+        "generation": svc.generation,
+        "creationTimestamp": timestamp(svc.created_at),
+    })
+    doc["metadata"].setdefault("annotations", {})["paasd.dev/source"] = svc.source
+    if latest is None:
+        ready = ("Unknown", "RevisionMissing", "no revision yet")
+    else:
+        ready = revision_readiness(latest_instances, latest_ever_ready)
+        if ready[0] == "False":
+            ready = ("False", "RevisionFailed",
+                     f"revision {latest.name} failed: {ready[2]}")
+        elif ready[0] == "Unknown":
+            ready = ("Unknown", ready[1], f"revision {latest.name}: {ready[2]}")
+    traffic = []
+    if serving:
+        traffic.append({"revisionName": serving, "percent": 100,
+                        "latestRevision": serving == (latest.name if latest else None)})
+    doc["status"] = {
+        "observedGeneration": svc.generation,
+        "url": f"http://{spec.name}.{spec.namespace}.{domain}",
+        "latestCreatedRevisionName": latest.name if latest else None,
+        "latestReadyRevisionName": latest_ready,
+        "conditions": [
+            condition("Ready", *ready),
+            condition("ConfigurationsReady", *ready),
+            condition("RoutesReady", "True" if serving else "Unknown",
+                      "" if serving else "NoReadyRevision",
+                      "" if serving else "waiting for a ready revision"),
+        ],
+        "traffic": traffic,
+    }
+    return doc
+
+
+def instance_view(inst: InstanceStatus) -> dict[str, Any]:
+    return {
+        "id": inst.id, "namespace": inst.namespace, "service": inst.service,
+        "revision": inst.revision, "phase": inst.phase,
+        "address": f"{inst.host}:{inst.port}" if inst.port else "",
+        "pid": inst.pid, "restarts": inst.restarts,
+        "startedAt": timestamp(inst.started_at) if inst.started_at else None,
+        "message": inst.message, "exitCode": inst.exit_code,
+    }

@@ -1,0 +1,1 @@
+"""The Textual terminal UI (arrives with its own issue); it will use only paasd.client."""
