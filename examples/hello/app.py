@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """hello: the example app, like Knative's helloworld samples.
 
-Listens on $PORT and answers `Hello {TARGET}!`. Standard library only, so
+Listens on $PORT and answers `Hello {TARGET}!`; `/env` shows the runtime
+contract it was given, `/headers` what the ingress forwarded, `/sleep/S` is a
+slow request, and POST echoes its body. Standard library only, so
 it runs on any Python 3 without installing anything.
 """
 
+import json
 import os
 import signal
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -15,12 +19,21 @@ class Hello(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        if self.path.startswith("/sleep/"):
-            import time
+        if self.path == "/env":  # the runtime contract, for tests and the curious
+            keys = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION", "TARGET")
+            self._send(json.dumps({k: os.environ.get(k) for k in keys}).encode(),
+                       "application/json")
+            return
+        if self.path == "/headers":  # what the ingress forwarded
+            self._send(json.dumps(dict(self.headers.items())).encode(), "application/json")
+            return
+        if self.path.startswith("/sleep/"):  # a slow request: /sleep/SECONDS
             time.sleep(float(self.path.split("/")[2]))
-        body = f"Hello {os.environ.get('TARGET', 'World')}!\n".encode()
+        self._send(f"Hello {os.environ.get('TARGET', 'World')}!\n".encode())
+
+    def _send(self, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Revision", os.environ.get("K_REVISION", ""))
         self.end_headers()

@@ -1,0 +1,524 @@
+#!/usr/bin/env python3
+"""Ingress throughput: paasd's reverse proxy against a direct connection and nginx.
+
+One run starts, all on 127.0.0.1 and in a temporary directory:
+
+* paasd, with one service whose command is Debian's nginx (one worker) serving
+  a fixed 6-byte response: that nginx is THE backend for every target;
+* nginx as a reverse proxy (one worker, upstream keep-alive pool of 64) in
+  front of that same backend process (found through `paasctl instance list`);
+
+then runs `wrk --latency` against the backend directly, through paasd and
+through the nginx proxy, in alternating order over several rounds, and prints
+requests/s, p50 and p99 per target and the ratios paasd/nginx and paasd/direct.
+
+Both proxies are single processes with one event loop: paasd is one Python
+process; the proxy nginx has `worker_processes 1`. Nothing is pinned by default;
+`--pin` puts the proxy under test on CPU 1 and wrk and the backend on CPU 0.
+
+    .venv/bin/python bench/ingress.py [--duration 10] [--connections 50] [--threads 2]
+
+Needs `nginx` and `wrk` (Debian: apt-get install -y nginx-light wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+SERVICE_HOST = "bench.default.example.com"
+BODY = "hello\n"
+
+# One worker, no logging of requests, keep-alive connections never recycled by
+# request count (nginx 1.22 closes a client connection after 1000 requests by
+# default, and paasd does not; that would make wrk reconnect only on nginx).
+_NGINX_COMMON = """\
+worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/{name}.pid;
+error_log {dir}/{name}-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/{name}-tmp/body;
+    proxy_temp_path {dir}/{name}-tmp/proxy;
+    fastcgi_temp_path {dir}/{name}-tmp/fastcgi;
+    uwsgi_temp_path {dir}/{name}-tmp/uwsgi;
+    scgi_temp_path {dir}/{name}-tmp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+{body}
+}}
+"""
+
+# The backend's listen port is $PORT, known only when paasd starts it: the
+# service command substitutes it into this template and execs nginx.
+BACKEND_SERVER = """\
+    server {{
+        listen 127.0.0.1:@PORT@;
+        location / {{
+            default_type text/plain;
+            return 200 "{body}";
+        }}
+    }}"""
+
+# The same per-request header work as paasd's ingress: X-Forwarded-For,
+# X-Forwarded-Proto, a generated X-Request-ID; hop-by-hop headers dropped.
+PROXY_SERVER = """\
+    upstream backend {{
+        server 127.0.0.1:{backend_port};
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout 75s;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Request-ID $request_id;
+        }}
+    }}"""
+
+PAASD_CONFIG = """\
+[daemon]
+socket = "{dir}/paasd.sock"
+state_dir = "{dir}/state"
+
+[ingress]
+listen = "127.0.0.1:{port}"
+domain = "example.com"
+
+[[service]]
+name = "bench"
+command = ["/bin/sh", "-c", {command}]
+min_scale = 1
+max_scale = 1
+"""
+
+INSTALL_HINT = ("install them with:  apt-get update && apt-get install -y nginx-light wrk")
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(what: str, check: Callable[[], object], timeout: float,
+               alive: Callable[[], str | None] | None = None) -> object:
+    """Poll `check` until it returns something truthy; BenchError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if alive is not None and (problem := alive()):
+            raise BenchError(f"{what}: {problem}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what}: not within {timeout:g}s")
+        time.sleep(0.05)
+
+
+def http_ok(port: int, host_header: str | None = None) -> bool:
+    req = urllib.request.Request(f"http://{HOST}:{port}/")
+    if host_header:
+        req.add_header("Host", host_header)
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return bool(resp.status == 200 and resp.read() == BODY.encode())
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def os_release() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = (out.stdout + out.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+# -- processes ---------------------------------------------------------------
+
+
+@dataclass
+class Started:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    term: int = signal.SIGTERM
+
+
+@dataclass
+class Bench:
+    dir: Path
+    nginx: str
+    wrk: str
+    paasd: str
+    paasctl: str
+    started: list[Started] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: list[str], term: int = signal.SIGTERM) -> Started:
+        log = self.dir / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        s = Started(name, proc, log, term)
+        self.started.append(s)
+        return s
+
+    def exited(self, s: Started) -> str | None:
+        if s.proc.poll() is None:
+            return None
+        return f"{s.name} exited with status {s.proc.returncode}:\n{tail(s.log)}"
+
+    def stop_all(self) -> None:
+        """Stop in reverse order: the signal, then up to 20 s, then SIGKILL the group."""
+        for s in reversed(self.started):
+            if s.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    s.proc.send_signal(s.term)
+                try:
+                    s.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    print(f"{s.name} did not exit within 20s of signal {s.term}; killing it",
+                          file=sys.stderr)
+            # anything left in its session (e.g. nginx workers, paasd's instances)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(s.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                s.proc.wait(timeout=5)
+        self.started.clear()
+
+    # -- the backend, started by paasd ---------------------------------------
+
+    def nginx_conf(self, name: str, body: str) -> Path:
+        (self.dir / f"{name}-tmp").mkdir(exist_ok=True)
+        path = self.dir / f"{name}.conf"
+        path.write_text(_NGINX_COMMON.format(dir=self.dir, name=name, body=body))
+        return path
+
+    def start_paasd(self) -> tuple[Started, int, int, int]:
+        """paasd with the backend as its one service: (paasd, ingress port, backend port,
+        backend master pid)."""
+        template = self.nginx_conf("backend", BACKEND_SERVER.format(
+            body=BODY.replace("\n", "\\n")))
+        conf = self.dir / "backend-run.conf"
+        # $PORT is set by paasd's process runtime
+        command = (f'sed "s/@PORT@/$PORT/" {template} > {conf} && '
+                   f'exec {self.nginx} -p {self.dir} -c {conf}')
+        port = free_port()
+        config = self.dir / "paasd.toml"
+        config.write_text(PAASD_CONFIG.format(dir=self.dir, port=port,
+                                              command=json.dumps(command)))
+        paasd = self.spawn("paasd", [self.paasd, "--config", str(config)])
+        sock = self.dir / "paasd.sock"
+
+        def ready_instance() -> tuple[int, int] | None:
+            if not sock.exists():
+                return None
+            out = subprocess.run([self.paasctl, "--socket", str(sock), "instance", "list",
+                                  "-o", "json"], capture_output=True, text=True, timeout=10)
+            if out.returncode != 0:
+                return None
+            for item in json.loads(out.stdout).get("items", []):
+                if item.get("phase") == "ready" and item.get("address"):
+                    _, _, p = str(item["address"]).rpartition(":")
+                    return int(p), int(item["pid"])
+            return None
+
+        backend_port, backend_pid = wait_until(  # type: ignore[misc]
+            "paasd's backend instance ready", ready_instance, 30,
+            lambda: self.exited(paasd))
+        wait_until(f"backend answering on port {backend_port}",
+                   lambda: http_ok(backend_port), 10, lambda: self.exited(paasd))
+        wait_until(f"paasd ingress routing {SERVICE_HOST} on port {port}",
+                   lambda: http_ok(port, SERVICE_HOST), 30, lambda: self.exited(paasd))
+        return paasd, port, backend_port, backend_pid
+
+    def start_nginx_proxy(self, backend_port: int) -> tuple[Started, int]:
+        port = free_port()
+        conf = self.nginx_conf("proxy", PROXY_SERVER.format(backend_port=backend_port,
+                                                            port=port))
+        check = subprocess.run([self.nginx, "-t", "-q", "-p", str(self.dir), "-c", str(conf)],
+                               capture_output=True, text=True, timeout=10)
+        if check.returncode != 0:
+            raise BenchError(f"nginx proxy config rejected:\n{check.stderr}")
+        # SIGQUIT: graceful stop (finishes keep-alive connections), SIGTERM: fast stop
+        proxy = self.spawn("nginx-proxy", [self.nginx, "-p", str(self.dir), "-c", str(conf)])
+        wait_until(f"nginx proxy answering on port {port}", lambda: http_ok(port), 10,
+                   lambda: self.exited(proxy))
+        return proxy, port
+
+
+# -- wrk ---------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str  # "" when none
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise BenchError(f"cannot parse wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> Result:
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    if not (rps and p50 and p99):
+        raise BenchError(f"cannot parse wrk output:\n{out}")
+    errors = []
+    if m := re.search(r"^\s+Socket errors:(.*)$", out, re.M):
+        errors.append("socket errors:" + m.group(1))
+    if m := re.search(r"^\s+Non-2xx or 3xx responses:\s+(\d+)", out, re.M):
+        errors.append(f"{m.group(1)} non-2xx responses")
+    return Result(float(rps.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), "; ".join(errors))
+
+
+def run_wrk(wrk: str, port: int, host: str | None, args: argparse.Namespace,
+            duration: float, cpus: set[int] | None) -> tuple[Result, str]:
+    argv = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s",
+            "--timeout", "5s", "--latency"]
+    if host:
+        argv += ["-H", f"Host: {host}"]
+    argv.append(f"http://{HOST}:{port}/")
+    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30,
+                             preexec_fn=preexec)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk did not finish within {duration + 30:g}s") from exc
+    if out.returncode != 0:
+        raise BenchError(f"wrk failed ({out.returncode}):\n{out.stderr}{out.stdout}")
+    return parse_wrk(out.stdout), " ".join(argv)
+
+
+# -- main --------------------------------------------------------------------
+
+
+def find_tools() -> tuple[str, str, str, str]:
+    missing = []
+    nginx = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if os.access(p, os.X_OK)), None)
+    wrk = shutil.which("wrk")
+    if not nginx:
+        missing.append("nginx")
+    if not wrk:
+        missing.append("wrk")
+    if missing:
+        raise BenchError(f"{' and '.join(missing)} not found; {INSTALL_HINT}")
+    bindirs = [Path(sys.executable).parent,
+               Path(__file__).resolve().parent.parent / ".venv" / "bin"]
+    found = {}
+    for tool in ("paasd", "paasctl"):
+        path = next((str(d / tool) for d in bindirs if os.access(d / tool, os.X_OK)),
+                    shutil.which(tool))
+        if not path:
+            raise BenchError(f"{tool} not found next to {sys.executable} or on PATH; "
+                             "install the project (pip install -e .) in a venv and run "
+                             "this script with that venv's python")
+        found[tool] = path
+    assert nginx and wrk
+    return nginx, wrk, found["paasd"], found["paasctl"]
+
+
+def set_affinity(pids: Iterator[int], cpus: set[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.sched_setaffinity(pid, cpus)
+
+
+def group_pids(leader: int) -> Iterator[int]:
+    """The leader and every process in its session (nginx master + workers)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry.name)) == leader:
+                    yield int(entry.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run (10)")
+    ap.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds over the three targets, order reversed every other round (2)")
+    ap.add_argument("--warmup", type=float, default=2,
+                    help="seconds of unrecorded wrk load per target before round 1 (2)")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin each proxy to CPU 1, and wrk and the backend to CPU 0")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
+    args = ap.parse_args(argv)
+    if args.connections < args.threads:
+        ap.error("--connections must be at least --threads")
+
+    # SIGTERM/SIGHUP → SystemExit, so the finally below stops everything
+    def on_signal(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    try:
+        nginx, wrk, paasd_bin, paasctl_bin = find_tools()
+    except BenchError as exc:
+        print(f"bench/ingress.py: {exc}", file=sys.stderr)
+        return 2
+
+    ncpu = os.cpu_count() or 1
+    if args.pin and ncpu < 2:
+        print("bench/ingress.py: --pin needs at least 2 CPUs", file=sys.stderr)
+        return 2
+    load_cpus = {0} if args.pin else None
+    proxy_cpus = {1} if args.pin else None
+
+    tmp = Path(tempfile.mkdtemp(prefix="paasd-bench-ingress-"))
+    bench = Bench(tmp, nginx, wrk, paasd_bin, paasctl_bin)
+    try:
+        print("starting paasd with an nginx backend service ...", flush=True)
+        paasd, paasd_port, backend_port, backend_pid = bench.start_paasd()
+        print("starting the nginx reverse proxy ...", flush=True)
+        proxy, proxy_port = bench.start_nginx_proxy(backend_port)
+        if args.pin:
+            set_affinity(group_pids(backend_pid), {0})
+            set_affinity(iter([paasd.proc.pid]), {1})
+            set_affinity(group_pids(proxy.proc.pid), {1})
+
+        targets = [("direct", backend_port, None), ("paasd", paasd_port, SERVICE_HOST),
+                   ("nginx", proxy_port, None)]
+        if args.warmup > 0:
+            print(f"warming up ({args.warmup:g}s per target) ...", flush=True)
+            for _name, port, host in targets:
+                run_wrk(wrk, port, host, args, args.warmup, load_cpus)
+        results: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
+        commands: dict[str, str] = {}
+        for rnd in range(args.rounds):
+            order = targets if rnd % 2 == 0 else list(reversed(targets))
+            for name, port, host in order:
+                for s in (paasd, proxy):
+                    if problem := bench.exited(s):
+                        raise BenchError(problem)
+                res, commands[name] = run_wrk(wrk, port, host, args, args.duration,
+                                              load_cpus)
+                results[name].append(res)
+                print(f"  round {rnd + 1}  {name:<7} {res.rps:>10.0f} req/s  "
+                      f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms"
+                      + (f"  ({res.errors})" if res.errors else ""), flush=True)
+        del proxy_cpus
+
+        agg = {name: Result(statistics.mean(r.rps for r in rs),
+                            statistics.mean(r.p50_ms for r in rs),
+                            statistics.mean(r.p99_ms for r in rs),
+                            "; ".join(r.errors for r in rs if r.errors))
+               for name, rs in results.items()}
+        now = datetime.datetime.now(datetime.UTC)
+        print()
+        print(f"date:     {now:%Y-%m-%d %H:%M} UTC")
+        print(f"machine:  {ncpu} CPUs, {cpu_model()}, {os_release()}, "
+              f"Python {platform.python_version()}")
+        print(f"tools:    {tool_version([nginx, '-v'])}; {tool_version([wrk, '-v'])}")
+        print(f"load:     wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
+              f"--latency, {args.rounds} round(s), mean over rounds; "
+              f"{'pinned: proxy on CPU 1, wrk + backend on CPU 0' if args.pin else 'not pinned'}")
+        print(f"backend:  nginx, 1 worker, return 200 {BODY!r} (started by paasd, port "
+              f"{backend_port}); proxies: paasd (1 process), nginx (worker_processes 1, "
+              "keepalive 64)")
+        print()
+        print(f"{'target':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}   errors")
+        for name, r in agg.items():
+            print(f"{name:<8} {r.rps:>10.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}   "
+                  f"{r.errors or '-'}")
+        print()
+        print(f"paasd/nginx  (req/s): {agg['paasd'].rps / agg['nginx'].rps:.2f}")
+        print(f"paasd/direct (req/s): {agg['paasd'].rps / agg['direct'].rps:.2f}")
+        print(f"nginx/direct (req/s): {agg['nginx'].rps / agg['direct'].rps:.2f}")
+        return 0
+    except BenchError as exc:
+        print(f"bench/ingress.py: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        bench.stop_all()
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
