@@ -309,10 +309,9 @@ def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec
         problems.add("service", None, "must be a table", i)
         return None
     before = len(problems.items)
-    for key in raw:
-        if key not in _SERVICE_KEYS:
-            problems.add("service", key, f'unknown field "{key}"{nearest(key, _SERVICE_KEYS)}',
-                         i)
+    unknown = [key for key in raw if key not in _SERVICE_KEYS]
+    for key in unknown:
+        problems.add("service", key, f'unknown field "{key}"{nearest(key, _SERVICE_KEYS)}', i)
 
     def fail(key: str, message: str) -> None:
         problems.add("service", key, message, i)
@@ -358,7 +357,7 @@ def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec
         fail("image", "must be a string")
         image = None
     command, args = strings("command"), strings("args")
-    if not command and image is None and "command" not in raw:
+    if not command and image is None and "command" not in raw and not unknown:
         fail("command", "give the service a command (process runtime) or an image "
                         f"({' and '.join(IMAGE_RUNTIMES)} runtimes)")
     env_raw = raw.get("env", {})

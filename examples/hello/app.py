@@ -28,6 +28,7 @@ class Hello(BaseHTTPRequestHandler):
             self._send(json.dumps(dict(self.headers.items())).encode(), "application/json")
             return
         if self.path.startswith("/sleep/"):  # a slow request: /sleep/SECONDS
+            print(f"sleeping {self.path}", flush=True)
             time.sleep(float(self.path.split("/")[2]))
         self._send(f"Hello {os.environ.get('TARGET', 'World')}!\n".encode())
 
@@ -39,9 +40,15 @@ class Hello(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        data = self.rfile.read(length)
+    def do_POST(self) -> None:  # echo the body back
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))

@@ -24,6 +24,8 @@ log = logging.getLogger("paasd.ingress")
 
 KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default
 MAX_IDLE_PER_UPSTREAM = 64
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 16 * 1024 * 1024
 
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
@@ -197,7 +199,25 @@ class Ingress:
                 h11.LocalProtocolError):
             pass
         finally:
+            if conn.their_state is h11.SEND_BODY and conn.our_state is h11.MUST_CLOSE:
+                await self._linger(stream)
             stream.socket.close()
+
+    @staticmethod
+    async def _linger(stream: trio.SocketStream) -> None:
+        """Read and discard what a client still sends after an early final response, so
+        closing does not reset the connection before it reads the response (nginx's
+        lingering_close)."""
+        with trio.move_on_after(LINGER_SECONDS):
+            received = 0
+            try:
+                while received < LINGER_BYTES:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        return
+                    received += len(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
 
     async def _serve(self, conn: h11.Connection, stream: trio.SocketStream,
                      req: h11.Request, peer: bytes) -> None:
@@ -214,6 +234,8 @@ class Ingress:
                     drop = drop | extra
         for name, value in req.headers:
             if name in drop:
+                if name == b"transfer-encoding":  # re-framed, but still a chunked body
+                    headers.append((b"transfer-encoding", b"chunked"))
                 continue
             if name == b"host":
                 host = value

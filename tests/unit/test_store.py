@@ -61,7 +61,7 @@ def test_user_named_revision_is_immutable(tmp_path: Path) -> None:
 def test_config_owned_service_is_not_changed_through_the_api(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.apply(spec(), "config")
-    with pytest.raises(Conflict, match="paasd.toml"):
+    with pytest.raises(Conflict, match=r"paasd\.toml"):
         store.apply(spec(target="x"), "api")
     with pytest.raises(Conflict):
         store.delete("default", "hello", source="api")
