@@ -1,0 +1,31 @@
+# The two commands a fresh clone needs:
+#   make demo   run paasd (process runtime) with a demo service
+#   make test   run the whole test suite (ruff, mypy, pytest), as .ci/run does
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	@echo "paasd demo: try, in another terminal:"
+	@echo "  . $(VENV)/bin/activate"
+	@echo "  curl -H 'Host: welcome.default.example.com' http://127.0.0.1:8080/"
+	@echo "  paasctl apply -f examples/hello/hello.yaml && paasctl service list"
+	$(BIN)/paasd --config examples/demo.toml
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .paasd-demo .pytest_cache .mypy_cache .ruff_cache
