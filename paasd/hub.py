@@ -21,9 +21,9 @@ from .config import Config, check_runnable
 from .errors import Conflict, NotFound
 from .ingress.proxy import Ingress
 from .ingress.routing import Endpoint, Route, RouteTable, Target, service_host
-from .model import InstanceStatus, Revision, ServiceSpec
+from .model import InstanceStatus, Revision, ServiceSpec, StoredService
 from .status import instance_view, revision_view, service_view, timestamp
-from .store import ApplyResult, Store, StoredService
+from .store import ApplyResult, Store
 
 log = logging.getLogger("paasd.hub")
 

@@ -102,6 +102,17 @@ class Revision:
         return f"{self.namespace}/{self.service}"
 
 
+@dataclass(frozen=True)
+class StoredService:
+    """A service as the store keeps it: the spec plus who owns it and its generation."""
+
+    spec: ServiceSpec
+    source: str  # "api" or "config" (declared in paasd.toml)
+    generation: int
+    created_at: float
+    updated_at: float
+
+
 def revision_name(service: str, generation: int) -> str:
     return f"{service}-{generation:05d}"
 

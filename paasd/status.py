@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .knative import service_to_document
-from .model import InstanceStatus, Revision
-from .store import StoredService
+from .model import InstanceStatus, Revision, StoredService
 
 
 def timestamp(t: float) -> str:

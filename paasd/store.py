@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import Conflict, InvalidSpec, NotFound
-from .model import Revision, ServiceSpec, revision_name, spec_from_json, template_from_json
+from .model import (
+    Revision,
+    ServiceSpec,
+    StoredService,
+    revision_name,
+    spec_from_json,
+    template_from_json,
+)
 from .model import to_jsonable as jsonable
 
 Outcome = Literal["created", "configured", "unchanged"]
@@ -53,15 +60,6 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class StoredService:
-    spec: ServiceSpec
-    source: str  # "api" or "config"
-    generation: int
-    created_at: float
-    updated_at: float
 
 
 @dataclass(frozen=True)
