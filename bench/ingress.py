@@ -13,10 +13,16 @@ through the nginx proxy, in alternating order over several rounds, and prints
 requests/s, p50 and p99 per target and the ratios paasd/nginx and paasd/direct.
 
 Both proxies are single processes with one event loop: paasd is one Python
-process; the proxy nginx has `worker_processes 1`. Nothing is pinned by default;
-`--pin` puts the proxy under test on CPU 1 and wrk and the backend on CPU 0.
+process; the proxy nginx has `worker_processes 1`. wrk runs one thread by
+default: on a 2-core machine a second thread only takes CPU away from the
+proxy under test. Nothing is pinned by default; `--pin` puts the proxy under
+test on CPU 1 and wrk and the backend on CPU 0.
 
-    .venv/bin/python bench/ingress.py [--duration 10] [--connections 50] [--threads 2]
+Each run also reports the CPU (in cores) used by the proxy, the backend, wrk
+and everything else on the machine ("other"): a proxy near 1.00 is CPU-bound;
+"other" well above 0 means another workload disturbed the figures.
+
+    .venv/bin/python bench/ingress.py [--duration 10] [--connections 50] [--threads 1]
 
 Needs `nginx` and `wrk` (Debian: apt-get install -y nginx-light wrk).
 """
@@ -30,6 +36,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -120,7 +127,7 @@ min_scale = 1
 max_scale = 1
 """
 
-INSTALL_HINT = ("install them with:  apt-get update && apt-get install -y nginx-light wrk")
+INSTALL_HINT = "on Debian: apt-get update && apt-get install -y nginx-light wrk"
 
 
 class BenchError(Exception):
@@ -217,6 +224,7 @@ class Bench:
     paasd: str
     paasctl: str
     started: list[Started] = field(default_factory=list)
+    orphans: list[int] = field(default_factory=list)  # process groups started by paasd
 
     def spawn(self, name: str, argv: list[str], term: int = signal.SIGTERM) -> Started:
         log = self.dir / f"{name}.log"
@@ -249,6 +257,11 @@ class Bench:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 s.proc.wait(timeout=5)
         self.started.clear()
+        # paasd stops its instances itself; this only matters if paasd had to be killed
+        for pgid in self.orphans:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        self.orphans.clear()
 
     # -- the backend, started by paasd ---------------------------------------
 
@@ -287,9 +300,11 @@ class Bench:
                     return int(p), int(item["pid"])
             return None
 
-        backend_port, backend_pid = wait_until(  # type: ignore[misc]
-            "paasd's backend instance ready", ready_instance, 30,
-            lambda: self.exited(paasd))
+        found = wait_until("paasd's backend instance ready", ready_instance, 30,
+                           lambda: self.exited(paasd))
+        assert isinstance(found, tuple)
+        backend_port, backend_pid = int(found[0]), int(found[1])
+        self.orphans.append(backend_pid)  # paasd starts instances in their own session
         wait_until(f"backend answering on port {backend_port}",
                    lambda: http_ok(backend_port), 10, lambda: self.exited(paasd))
         wait_until(f"paasd ingress routing {SERVICE_HOST} on port {port}",
@@ -320,6 +335,10 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: str  # "" when none
+    proxy_cpu: float = 0.0  # cores used by the proxy under test during the run
+    backend_cpu: float = 0.0
+    wrk_cpu: float = 0.0
+    other_cpu: float = 0.0  # cores used by everything else on the machine: noise
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -347,7 +366,7 @@ def parse_wrk(out: str) -> Result:
 
 
 def run_wrk(wrk: str, port: int, host: str | None, args: argparse.Namespace,
-            duration: float, cpus: set[int] | None) -> tuple[Result, str]:
+            duration: float, cpus: set[int] | None) -> Result:
     argv = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s",
             "--timeout", "5s", "--latency"]
     if host:
@@ -361,7 +380,34 @@ def run_wrk(wrk: str, port: int, host: str | None, args: argparse.Namespace,
         raise BenchError(f"wrk did not finish within {duration + 30:g}s") from exc
     if out.returncode != 0:
         raise BenchError(f"wrk failed ({out.returncode}):\n{out.stderr}{out.stdout}")
-    return parse_wrk(out.stdout), " ".join(argv)
+    return parse_wrk(out.stdout)
+
+
+# -- CPU accounting ----------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds spent busy by all CPUs since boot (/proc/stat)."""
+    f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system, all threads) of live processes `pids`."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 # -- main --------------------------------------------------------------------
@@ -413,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run (10)")
     ap.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
-    ap.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="wrk threads (1: on a 2-core machine a second wrk thread only "
+                         "takes CPU from the proxy under test)")
     ap.add_argument("--rounds", type=int, default=2,
                     help="rounds over the three targets, order reversed every other round (2)")
     ap.add_argument("--warmup", type=float, default=2,
@@ -443,7 +491,6 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/ingress.py: --pin needs at least 2 CPUs", file=sys.stderr)
         return 2
     load_cpus = {0} if args.pin else None
-    proxy_cpus = {1} if args.pin else None
 
     tmp = Path(tempfile.mkdtemp(prefix="paasd-bench-ingress-"))
     bench = Bench(tmp, nginx, wrk, paasd_bin, paasctl_bin)
@@ -464,25 +511,40 @@ def main(argv: list[str] | None = None) -> int:
             for _name, port, host in targets:
                 run_wrk(wrk, port, host, args, args.warmup, load_cpus)
         results: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
-        commands: dict[str, str] = {}
+        backend_pids = list(group_pids(backend_pid))
+        proxy_pids = {"direct": [], "paasd": [paasd.proc.pid],
+                      "nginx": list(group_pids(proxy.proc.pid))}
+        ours = backend_pids + proxy_pids["paasd"] + proxy_pids["nginx"]
         for rnd in range(args.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for name, port, host in order:
                 for s in (paasd, proxy):
                     if problem := bench.exited(s):
                         raise BenchError(problem)
-                res, commands[name] = run_wrk(wrk, port, host, args, args.duration,
-                                              load_cpus)
+                before = (time.monotonic(), machine_busy(), process_cpu(proxy_pids[name]),
+                          process_cpu(backend_pids), process_cpu(ours), children_cpu())
+                res = run_wrk(wrk, port, host, args, args.duration, load_cpus)
+                after = (time.monotonic(), machine_busy(), process_cpu(proxy_pids[name]),
+                         process_cpu(backend_pids), process_cpu(ours), children_cpu())
+                wall = after[0] - before[0]
+                d = [(a - b) / wall for a, b in zip(after, before, strict=True)]
+                res.proxy_cpu, res.backend_cpu, res.wrk_cpu = d[2], d[3], d[5]
+                res.other_cpu = max(0.0, d[1] - d[4] - d[5])
                 results[name].append(res)
                 print(f"  round {rnd + 1}  {name:<7} {res.rps:>10.0f} req/s  "
-                      f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms"
+                      f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms  "
+                      f"CPU proxy {res.proxy_cpu:4.2f} backend {res.backend_cpu:4.2f} "
+                      f"wrk {res.wrk_cpu:4.2f} other {res.other_cpu:4.2f}"
                       + (f"  ({res.errors})" if res.errors else ""), flush=True)
-        del proxy_cpus
 
         agg = {name: Result(statistics.mean(r.rps for r in rs),
                             statistics.mean(r.p50_ms for r in rs),
                             statistics.mean(r.p99_ms for r in rs),
-                            "; ".join(r.errors for r in rs if r.errors))
+                            "; ".join(r.errors for r in rs if r.errors),
+                            statistics.mean(r.proxy_cpu for r in rs),
+                            statistics.mean(r.backend_cpu for r in rs),
+                            statistics.mean(r.wrk_cpu for r in rs),
+                            statistics.mean(r.other_cpu for r in rs))
                for name, rs in results.items()}
         now = datetime.datetime.now(datetime.UTC)
         print()
@@ -490,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"machine:  {ncpu} CPUs, {cpu_model()}, {os_release()}, "
               f"Python {platform.python_version()}")
         print(f"tools:    {tool_version([nginx, '-v'])}; {tool_version([wrk, '-v'])}")
+        print(f"loadavg:  {Path('/proc/loadavg').read_text().strip()} (at the end)")
         print(f"load:     wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
               f"--latency, {args.rounds} round(s), mean over rounds; "
               f"{'pinned: proxy on CPU 1, wrk + backend on CPU 0' if args.pin else 'not pinned'}")
@@ -497,14 +560,20 @@ def main(argv: list[str] | None = None) -> int:
               f"{backend_port}); proxies: paasd (1 process), nginx (worker_processes 1, "
               "keepalive 64)")
         print()
-        print(f"{'target':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}   errors")
+        print(f"{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   "
+              "CPU (cores): proxy backend wrk other   errors")
         for name, r in agg.items():
-            print(f"{name:<8} {r.rps:>10.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}   "
-                  f"{r.errors or '-'}")
+            print(f"{name:<8} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}   "
+                  f"{'':13}{r.proxy_cpu:5.2f} {r.backend_cpu:7.2f} {r.wrk_cpu:3.2f} "
+                  f"{r.other_cpu:5.2f}   {r.errors or '-'}")
         print()
         print(f"paasd/nginx  (req/s): {agg['paasd'].rps / agg['nginx'].rps:.2f}")
         print(f"paasd/direct (req/s): {agg['paasd'].rps / agg['direct'].rps:.2f}")
         print(f"nginx/direct (req/s): {agg['nginx'].rps / agg['direct'].rps:.2f}")
+        noisy = max(r.other_cpu for rs in results.values() for r in rs)
+        if noisy > 0.15:
+            print(f"\nwarning: other processes used up to {noisy:.2f} of {ncpu} cores during a "
+                  "run; the figures are noisy (see the per-round lines above)")
         return 0
     except BenchError as exc:
         print(f"bench/ingress.py: {exc}", file=sys.stderr)
