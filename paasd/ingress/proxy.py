@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import h11
 import trio
@@ -126,10 +127,11 @@ class Ingress:
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
             self._handlers = handlers
-            with self._accept_scope:
-                await handlers.start(trio.serve_listeners, self._handle, listeners)
-                task_status.started(self.port)
-                await trio.sleep_forever()
+            with self._accept_scope:  # cancelled by drain(): closes the listeners
+                async with trio.open_nursery() as acceptor:
+                    await acceptor.start(partial(trio.serve_listeners, self._handle, listeners,
+                                                 handler_nursery=handlers))
+                    task_status.started(self.port)
             # accepting stopped (drain): finish in-flight requests, then close the rest
             await self._drained.wait()
             handlers.cancel_scope.cancel()
@@ -321,7 +323,7 @@ class Ingress:
                     raise trio.BrokenResourceError("client closed during request body")
             response = await next_event(up.conn, up.stream)
         except _NETWORK_ERRORS:
-            if may_retry and not body_sent and conn.their_state is h11.DONE:
+            if may_retry and not body_sent:  # nothing of the request is lost: replay it
                 raise _Retry() from None
             if conn.our_state is h11.SEND_RESPONSE:
                 await send_simple(conn, stream, 502, b"instance closed the connection\n")

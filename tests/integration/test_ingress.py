@@ -1,0 +1,182 @@
+"""The ingress in-process against real loopback sockets: pooling, retries, errors, drain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import h11
+import pytest
+import trio
+
+from paasd.config import IngressSettings
+from paasd.h11io import next_event
+from paasd.ingress.proxy import Ingress
+from paasd.ingress.routing import Endpoint, Route, RouteTable, Target
+
+pytestmark = [pytest.mark.trio, pytest.mark.integration]
+
+HOST = "app.default.example.com"
+Behaviour = Callable[[h11.Request, trio.SocketStream, h11.Connection], Awaitable[bool]]
+
+
+async def backend(nursery: trio.Nursery, respond: Behaviour) -> int:
+    """A tiny h11 server; `respond` returns False to drop the connection afterwards."""
+
+    async def handle(stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                event = await next_event(conn, stream)
+                if not isinstance(event, h11.Request):
+                    return
+                while not isinstance(await next_event(conn, stream), h11.EndOfMessage):
+                    pass
+                if not await respond(event, stream, conn):
+                    return
+                conn.start_next_cycle()
+        except (trio.BrokenResourceError, h11.ProtocolError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+    return int(listeners[0].socket.getsockname()[1])
+
+
+async def reply(conn: h11.Connection, stream: trio.SocketStream, body: bytes) -> None:
+    await stream.send_all(conn.send(h11.Response(status_code=200, headers=[
+        ("content-length", str(len(body)))])) + conn.send(h11.Data(data=body)) +
+        conn.send(h11.EndOfMessage()))
+
+
+async def start_ingress(nursery: trio.Nursery, port: int | None) -> tuple[Ingress, int]:
+    ingress = Ingress(IngressSettings(host="127.0.0.1", port=0))
+    ingress.set_routes(RouteTable.build([Route("default/app", HOST,
+                                               (Target("default/app-00001", 100),))]))
+    if port is not None:
+        ingress.endpoint_ready("default/app-00001", Endpoint("app-00001-x", "127.0.0.1", port))
+    listen_port = await nursery.start(ingress.run)
+    return ingress, listen_port
+
+
+async def get(port: int, path: str = "/") -> tuple[int, bytes]:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    conn = h11.Connection(h11.CLIENT)
+    await stream.send_all(conn.send(h11.Request(method="GET", target=path, headers=[
+        ("host", HOST), ("connection", "close")])) + conn.send(h11.EndOfMessage()))
+    response = await next_event(conn, stream)
+    body = b""
+    while isinstance(event := await next_event(conn, stream), h11.Data):
+        body += event.data
+    await stream.aclose()
+    return response.status_code, body
+
+
+async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
+    connections: list[trio.SocketStream] = []
+
+    async def once_then_close(req: h11.Request, stream: trio.SocketStream,
+                              conn: h11.Connection) -> bool:
+        connections.append(stream)
+        await reply(conn, stream, b"ok")
+        return False  # close after the response, without saying so: the pooled one is stale
+
+    async with trio.open_nursery() as nursery:
+        port = await backend(nursery, once_then_close)
+        ingress, listen = await start_ingress(nursery, port)
+        for _ in range(3):
+            assert await get(listen) == (200, b"ok")
+        assert len(set(map(id, connections))) == 3  # each on a fresh connection
+        nursery.cancel_scope.cancel()
+
+
+async def test_keep_alive_upstream_connections_are_reused() -> None:
+    connections: list[trio.SocketStream] = []
+
+    async def keep(req: h11.Request, stream: trio.SocketStream, conn: h11.Connection) -> bool:
+        connections.append(stream)
+        await reply(conn, stream, json.dumps(dict(
+            (k.decode(), v.decode()) for k, v in req.headers)).encode())
+        return True
+
+    async with trio.open_nursery() as nursery:
+        port = await backend(nursery, keep)
+        ingress, listen = await start_ingress(nursery, port)
+        for _ in range(5):
+            status, body = await get(listen)
+            assert status == 200
+        assert len(set(map(id, connections))) == 1
+        await trio.testing.wait_all_tasks_blocked()
+        assert ingress.counters["default/app-00001"].requests == 5
+        assert ingress.counters["default/app-00001"].in_flight == 0
+        assert "connection" not in json.loads(body)  # the client's hop-by-hop header stays
+        nursery.cancel_scope.cancel()
+
+
+async def test_refused_instance_is_502_naming_it_and_none_ready_is_503() -> None:
+    async with trio.open_nursery() as nursery:
+        with trio.socket.socket() as s:  # a port nobody listens on
+            await s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        _, listen = await start_ingress(nursery, dead)
+        status, body = await get(listen)
+        assert status == 502 and b"app-00001-x refused the connection" in body
+        _, listen2 = await start_ingress(nursery, None)
+        status, body = await get(listen2)
+        assert status == 503 and body == b"no ready instance of revision app-00001\n"
+        nursery.cancel_scope.cancel()
+
+
+async def test_drain_finishes_in_flight_and_refuses_new_connections() -> None:
+    release = trio.Event()
+    started = trio.Event()
+
+    async def slow(req: h11.Request, stream: trio.SocketStream, conn: h11.Connection) -> bool:
+        started.set()
+        await release.wait()
+        await reply(conn, stream, b"finished")
+        return True
+
+    async with trio.open_nursery() as nursery:
+        port = await backend(nursery, slow)
+        ingress, listen = await start_ingress(nursery, port)
+        result: list[tuple[int, bytes]] = []
+
+        async def client() -> None:
+            result.append(await get(listen))
+
+        nursery.start_soon(client)
+        await started.wait()
+        drained = trio.Event()
+
+        async def drain() -> None:
+            assert await ingress.drain(grace=10)
+            drained.set()
+
+        nursery.start_soon(drain)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(OSError):
+            await trio.open_tcp_stream("127.0.0.1", listen)
+        assert not drained.is_set()
+        release.set()
+        await drained.wait()
+        assert result == [(200, b"finished")]
+        nursery.cancel_scope.cancel()
+
+
+async def test_drain_gives_up_after_the_grace(autojump_clock: trio.testing.MockClock) -> None:
+    async def never(req: h11.Request, stream: trio.SocketStream, conn: h11.Connection) -> bool:
+        await trio.sleep_forever()
+        return False
+
+    async with trio.open_nursery() as nursery:
+        port = await backend(nursery, never)
+        ingress, listen = await start_ingress(nursery, port)
+        nursery.start_soon(get, listen)
+        await trio.testing.wait_all_tasks_blocked()
+        before = trio.current_time()
+        assert await ingress.drain(grace=7) is False
+        assert trio.current_time() - before == pytest.approx(7)
+        nursery.cancel_scope.cancel()
