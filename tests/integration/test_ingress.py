@@ -85,7 +85,7 @@ async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
 
     async with trio.open_nursery() as nursery:
         port = await backend(nursery, once_then_close)
-        ingress, listen = await start_ingress(nursery, port)
+        _, listen = await start_ingress(nursery, port)
         for _ in range(3):
             assert await get(listen) == (200, b"ok")
         assert len(set(map(id, connections))) == 3  # each on a fresh connection
