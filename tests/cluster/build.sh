@@ -18,6 +18,46 @@ find_go() {
     return 1
 }
 
+# No suitable Go on this machine (Debian 12's golang is 1.19): fetch the Go
+# toolchain the way `GOTOOLCHAIN=auto` does, as the Go module
+# golang.org/toolchain from the module proxy, into the cache.
+GO_FALLBACK_VERSION=1.24.12   # k8s.io/kubernetes v1.34.4's .go-version
+fetch_go() {
+    local v="$GO_FALLBACK_VERSION" arch proxy dir tmp
+    case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) return 1 ;; esac
+    dir="${PAASD_K8S_CACHE_ROOT:-/var/cache/paasd-k8s}/go$v"
+    if [[ ! -x "$dir/bin/go" ]]; then
+        proxy="$(tr ',|' '\n\n' <<<"${GOPROXY:-https://proxy.golang.org}" | grep -vxE 'direct|off' | head -n1)"
+        proxy="${proxy:-https://proxy.golang.org}"
+        log "no Go >= 1.24 found: fetching golang.org/toolchain go$v from $proxy"
+        tmp="$(mktemp -d)"
+        curl -fsSL --retry 3 -o "$tmp/go.zip" "$proxy/golang.org/toolchain/@v/v0.0.1-go$v.linux-$arch.zip" >&2 \
+            || { rm -rf "$tmp"; return 1; }
+        python3 - "$tmp/go.zip" "$tmp/go" <<'PY' || { rm -rf "$tmp"; return 1; }
+import os, sys, zipfile
+zf, out = zipfile.ZipFile(sys.argv[1]), sys.argv[2]
+for info in zf.infolist():
+    # entries are golang.org/toolchain@v0.0.1-goX.Y.Z.linux-ARCH/<GOROOT-relative path>
+    at = info.filename.find("@")
+    cut = info.filename.find("/", at) if at >= 0 else -1
+    name = info.filename[cut + 1:] if cut >= 0 else ""
+    if not name or name.endswith("/"):
+        continue
+    path = os.path.join(out, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with zf.open(info) as src, open(path, "wb") as dst:
+        dst.write(src.read())
+    mode = (info.external_attr >> 16) & 0o777
+    os.chmod(path, mode or 0o644)
+PY
+        mkdir -p "$(dirname "$dir")"
+        rm -rf "$dir"
+        mv "$tmp/go" "$dir"
+        rm -rf "$tmp"
+    fi
+    echo "$dir/bin/go"
+}
+
 build_binaries() {
     local bin="$PAASD_K8S_CACHE/bin" missing=() b
     for b in "${K8S_BINARIES[@]}" etcd pause; do
@@ -28,7 +68,8 @@ build_binaries() {
         return 0
     fi
     local go
-    go="$(find_go)" || die "Go >= 1.24 not found (install it to /usr/local/go or set GO=/path/to/go)"
+    go="$(find_go)" || go="$(fetch_go)" \
+        || die "Go >= 1.24 not found and could not be fetched (install it to /usr/local/go or set GO=/path/to/go)"
     log "building ${missing[*]} with $($go version) into $bin (cold build: see docs/testing.md)"
     mkdir -p "$bin"
     local kv="$K8S_VERSION" major minor date
@@ -65,4 +106,4 @@ build_binaries() {
     log "built ${missing[*]} in $((SECONDS - t0)) s"
 }
 
-build_binaries
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then build_binaries; fi
