@@ -1,0 +1,1 @@
+"""The autoscaler: Knative's KPA decision, fed by the ingress' own counters."""
