@@ -70,7 +70,9 @@ def build_layer(files, symlinks, dirs) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("out")
     ap.add_argument("ref", help="image reference, e.g. paasd.local/pause:3.10")
     ap.add_argument("--file", action="append", default=[], help="SRC:DEST[:OCTAL_MODE]")
@@ -104,9 +106,12 @@ def main(argv: list[str]) -> int:
     }
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
-    manifest = [{"Config": config_name, "RepoTags": [a.ref], "Layers": [f"{layer_digest}/layer.tar"]}]
+    manifest = [
+        {"Config": config_name, "RepoTags": [a.ref], "Layers": [f"{layer_digest}/layer.tar"]}
+    ]
 
     with tarfile.open(a.out, "w", format=tarfile.PAX_FORMAT) as tar:
+
         def put(name: str, data: bytes) -> None:
             ti = tarfile.TarInfo(name)
             ti.size = len(data)
@@ -120,7 +125,10 @@ def main(argv: list[str]) -> int:
         put(f"{layer_digest}/layer.tar", layer)
         put(config_name, config_bytes)
         put("manifest.json", json.dumps(manifest).encode())
-        put("repositories", json.dumps({a.ref.rsplit(":", 1)[0]: {a.ref.rsplit(":", 1)[1]: layer_digest}}).encode())
+        put(
+            "repositories",
+            json.dumps({a.ref.rsplit(":", 1)[0]: {a.ref.rsplit(":", 1)[1]: layer_digest}}).encode(),
+        )
     return 0
 
 

@@ -13,9 +13,10 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -51,7 +52,7 @@ def poll(what: str, timeout: float, check: Callable[[], T | None], interval: flo
             result = check()
             if result is not None:
                 return result
-        except Exception as exc:  # noqa: BLE001 - reported if the deadline passes
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_exc!r})" if last_exc else ""
@@ -73,7 +74,9 @@ class Kubectl:
             timeout=timeout,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+            raise RuntimeError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+            )
         return proc.stdout
 
     def json(self, *args: str, timeout: float = 60) -> Any:
@@ -81,7 +84,10 @@ class Kubectl:
 
     def reachable(self) -> bool:
         try:
-            return self.run("get", "--raw", "/readyz", "--request-timeout=5s", timeout=15).strip() == "ok"
+            return (
+                self.run("get", "--raw", "/readyz", "--request-timeout=5s", timeout=15).strip()
+                == "ok"
+            )
         except (RuntimeError, subprocess.TimeoutExpired, OSError):
             return False
 
@@ -92,6 +98,12 @@ def kubectl() -> Kubectl:
     if kubeconfig is None:
         tiers.need("kubernetes", False, HOW)
     assert kubeconfig is not None
+    if not os.access(kubeconfig, os.R_OK):
+        tiers.need(
+            "kubernetes",
+            False,
+            HOW + f"; {kubeconfig} is not readable by this user (run the tests as root)",
+        )
     binary = find_kubectl(kubeconfig)
     if binary is None:
         tiers.need("kubernetes", False, HOW + "; no kubectl next to the kubeconfig or on PATH")
@@ -109,7 +121,11 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     poll(
         f"service account default in {name}",
         60,
-        lambda: True if kubectl.run("get", "serviceaccount", "default", "-n", name, "-o", "name") else None,
+        lambda: (
+            True
+            if kubectl.run("get", "serviceaccount", "default", "-n", name, "-o", "name")
+            else None
+        ),
     )
     try:
         yield name

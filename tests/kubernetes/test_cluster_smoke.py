@@ -49,7 +49,8 @@ spec:
 
 def _node_ready(node: dict) -> bool:
     return any(
-        c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", [])
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in node.get("status", {}).get("conditions", [])
     )
 
 
