@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables are used by the scripts that source this
 # Shared settings of tests/cluster/{up,down,build.sh}. Sourced, not run.
 # Everything the cluster owns lives under these paths; `down` removes all of
 # them except the binary/image cache (keyed by version, outside the repo).
