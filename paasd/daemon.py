@@ -18,6 +18,8 @@ from pathlib import Path
 
 import trio
 
+from . import sdnotify
+from .activation import adopt
 from .api.routes import ControlApi
 from .config import Config, load_config
 from .errors import ConfigError, PaasdError
@@ -26,6 +28,7 @@ from .ingress.proxy import Ingress
 from .reconciler import loop as reconciler
 from .runtime.process import ProcessRuntime
 from .store import Store
+from .watchdog import CountingWakeup, summary, supervise
 
 log = logging.getLogger("paasd")
 
@@ -76,6 +79,10 @@ class Daemon:
         self.store = Store(config.daemon.state_dir)
         self.ingress = Ingress(config.ingress)
         self.hub = Hub(config, self.store, self.ingress)
+        self.hub.reconcile = CountingWakeup()  # lets the systemd watchdog prove the loop alive
+        self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
+        self.watchdog_interval = sdnotify.watchdog_interval()
+        self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
         self.runtime = ProcessRuntime(config.process, config.daemon.state_dir,
                                       self.hub.on_instance, self.hub.revision)
         self.hub.log_files = self.runtime.log_files
@@ -105,10 +112,11 @@ class Daemon:
                   ) -> None:
         cfg = self.config
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            adopted = adopt(self.inherited, cfg)
             try:
                 await self.hub.load()
-                api_listener = await open_unix_listener(cfg.daemon.socket)
-                ingress_listeners = await open_ingress(cfg)
+                api_listener = adopted.control or await open_unix_listener(cfg.daemon.socket)
+                ingress_listeners = adopted.ingress or await open_ingress(cfg)
                 async with trio.open_nursery() as root:
                     await root.start(self.runtime.run)
                     reconcile_scope = trio.CancelScope()
@@ -131,21 +139,28 @@ class Daemon:
                     await root.start(serve_api)
                     log.info("paasd ready: runtime %s, ingress %s, socket %s",
                              cfg.daemon.runtime, self.hub.ingress_url(), cfg.daemon.socket)
+                    self.notifier.ready(summary(self.hub))
+                    root.start_soon(supervise, self.notifier, self.watchdog_interval, self.hub)
                     task_status.started()
                     async for signum in sigs:
                         if signum != signal.SIGHUP:
                             break
+                        self.notifier.reloading()
                         try:
                             await self.reload()
                         except ConfigError as exc:
                             log.error("config reload rejected; the running config stays:\n%s",
                                       exc)
+                        self.notifier.ready(summary(self.hub))
                     log.info("%s received: draining requests (grace %gs)",
                              signal.Signals(signum).name, cfg.daemon.shutdown_grace)
+                    self.notifier.stopping("stopping: draining requests, then stopping "
+                                           f"{len(self.hub.instances)} instances")
                     await self._shutdown(root, reconcile_scope, api_scope, sigs)
             finally:
                 self.store.close()
-                Path(cfg.daemon.socket).unlink(missing_ok=True)
+                if adopted.control is None:  # an inherited socket belongs to paasd.socket
+                    Path(cfg.daemon.socket).unlink(missing_ok=True)
         log.info("paasd stopped")
 
     async def _shutdown(self, root: trio.Nursery, reconcile_scope: trio.CancelScope,
