@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
+import tomllib
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, logsetup
 from ..config import Config, load_config
 from ..errors import ConfigError, PaasdError
 
@@ -28,6 +30,37 @@ def find_config(explicit: str | None) -> tuple[Config, str]:
                       f"{DEFAULT_CONFIG}); running on built-in defaults")
 
 
+def service_directories(config: Config) -> tuple[Config, list[str]]:
+    """Under systemd, put the socket and the state where the unit's directories are.
+
+    `RuntimeDirectory=paasd` and `StateDirectory=paasd` make systemd create
+    /run/paasd and /var/lib/paasd owned by the service's user and export them
+    as $RUNTIME_DIRECTORY and $STATE_DIRECTORY. They become the defaults for
+    `[daemon] socket` and `state_dir`; a value set in the file still wins.
+    """
+    in_file: dict[str, object] = {}
+    if config.path:
+        try:
+            section = tomllib.loads(Path(config.path).read_text()).get("daemon", {})
+            in_file = section if isinstance(section, dict) else {}
+        except (OSError, tomllib.TOMLDecodeError):
+            pass  # it was just parsed; a race with an editor changes nothing here
+    changes: dict[str, str] = {}
+    runtime_dir = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime_dir and "socket" not in in_file:
+        changes["socket"] = f"{runtime_dir}/paasd.sock"
+    state_dir = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state_dir and "state_dir" not in in_file:
+        changes["state_dir"] = state_dir
+    notes = [f"[daemon] {key} = {value} (from systemd's "
+             f"{'RuntimeDirectory' if key == 'socket' else 'StateDirectory'}=)"
+             for key, value in changes.items() if getattr(config.daemon, key) != value]
+    daemon = dataclasses.replace(config.daemon,
+                                 socket=changes.get("socket", config.daemon.socket),
+                                 state_dir=changes.get("state_dir", config.daemon.state_dir))
+    return dataclasses.replace(config, daemon=daemon), notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="paasd", description="A single-node, Knative-style serverless PaaS daemon.")
@@ -37,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="validate the config file and exit (non-zero on errors)")
     parser.add_argument("--log-level", default=os.environ.get("PAASD_LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=logsetup.FORMATS,
+                        default=logsetup.default_format(),
+                        help="text (a terminal), journal (<N> priority prefixes for journald; "
+                             "the default under systemd) or json (one object per line); "
+                             "default: $PAASD_LOG_FORMAT, else journal when stderr is the "
+                             "journal, else text")
     parser.add_argument("--version", action="version", version=f"paasd {__version__}")
     args = parser.parse_args(argv)
 
@@ -55,17 +94,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{'s' if len(config.services) != 1 else ''}, runtime {config.daemon.runtime})")
         return 0
 
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logsetup.setup(args.log_level, args.log_format)
     log = logging.getLogger("paasd")
     try:
         config, where = find_config(args.config)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            log.error("%s", problem)
         return 1
+    config, notes = service_directories(config)
     log.info("paasd %s: %s", __version__, where)
+    for note in notes:
+        log.info("%s", note)
     from ..daemon import run
 
     try:
