@@ -15,6 +15,7 @@ from ..config import Config, load_config
 from ..errors import ConfigError, PaasdError
 
 DEFAULT_CONFIG = "/etc/paasd/paasd.toml"
+EX_CONFIG = 78  # sysexits.h; paasd.service: RestartPreventExitStatus=78 (no restart loop)
 
 
 def find_config(explicit: str | None) -> tuple[Config, str]:
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
-        return 1
+        return EX_CONFIG
     config, notes = service_directories(config)
     log.info("paasd %s: %s", __version__, where)
     for note in notes:
