@@ -58,9 +58,12 @@ async def watchdog(notifier: Notifier, interval: float, heartbeat: CountingWakeu
     log.info("systemd watchdog: pinging every %gs while the reconciler is alive", interval)
     task_status.started()
     late = False
-    while True:
+    while not notifier.stopping_sent:  # after STOPPING=1 systemd no longer expects pings
         tick = trio.current_time()
-        if await heartbeat.round_trip(timeout=interval):
+        alive = await heartbeat.round_trip(timeout=interval)
+        if notifier.stopping_sent:
+            return
+        if alive:
             notifier.watchdog()
             if late:
                 log.warning("the reconciler answers again; watchdog pings resumed")
