@@ -4,8 +4,8 @@ A Unix stream socket becomes the control socket, TCP stream sockets become the
 ingress. The `.socket` unit then owns the addresses: connections arriving
 while paasd restarts wait in the kernel's backlog instead of being refused,
 and the ingress may sit on a privileged port (80) while paasd runs as an
-unprivileged user. Sockets are matched by family, and by the unit's
-`FileDescriptorName=` (`control`, `ingress`) when it is set.
+unprivileged user. Sockets are told apart by address family; a
+`FileDescriptorName=` of `control` or `ingress` that contradicts it is logged.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ def adopt(inherited: list[InheritedSocket], config: Config) -> Adopted:
             continue
         where = _describe(sock)
         unix = sock.family == socket.AF_UNIX
-        if item.name not in ("unknown", "control", "ingress") or \
-                (item.name == "control") != unix:
+        if item.name in ("control", "ingress") and (item.name == "control") != unix:
             log.warning("inherited socket %s named %r: using it as the %s by its address "
                         "family", where, item.name, "control socket" if unix else "ingress")
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
