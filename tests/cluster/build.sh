@@ -5,7 +5,7 @@
 # Usage: tests/cluster/build.sh        (normally called by tests/cluster/up)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=tests/cluster/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$HERE/lib.sh"
 
 find_go() {
@@ -27,7 +27,7 @@ fetch_go() {
     case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) return 1 ;; esac
     dir="${PAASD_K8S_CACHE_ROOT:-/var/cache/paasd-k8s}/go$v"
     if [[ ! -x "$dir/bin/go" ]]; then
-        proxy="$(tr ',|' '\n\n' <<<"${GOPROXY:-https://proxy.golang.org}" | grep -vxE 'direct|off' | head -n1)"
+        proxy="$(tr ',|' '\n' <<<"${GOPROXY:-https://proxy.golang.org}" | grep -vxE 'direct|off' | head -n1)"
         proxy="${proxy:-https://proxy.golang.org}"
         log "no Go >= 1.24 found: fetching golang.org/toolchain go$v from $proxy"
         tmp="$(mktemp -d)"
