@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .autoscaler.annotations import annotation_problems
 from .durations import parse_duration
 from .errors import ConfigError, InvalidSpec, nearest
 from .knative import DNS1123, check_dns1035
@@ -68,12 +69,50 @@ class ReconcilerSettings:
 
 
 @dataclass(frozen=True)
+class AutoscalerSettings:
+    """Knative's config-autoscaler, with `_` for `-` in the key names."""
+
+    stable_window: float = 60.0
+    panic_window_percentage: float = 10.0
+    panic_threshold_percentage: float = 200.0
+    scale_to_zero_grace_period: float = 30.0
+    enable_scale_to_zero: bool = True
+    container_concurrency_target_default: float = 100.0
+    container_concurrency_target_percentage: float = 70.0
+    requests_per_second_target_default: float = 200.0
+    target_burst_capacity: float = 200.0
+    max_scale_up_rate: float = 1000.0
+    max_scale_down_rate: float = 2.0
+    initial_scale: int = 1
+    allow_zero_initial_scale: bool = False
+    min_scale: int = 0
+    max_scale: int = 0
+    scale_down_delay: float = 0.0
+    activation_scale: int = 1
+
+
+@dataclass(frozen=True)
+class ActivatorSettings:
+    queue_depth: int = 10_000
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9090
+
+
+@dataclass(frozen=True)
 class Config:
     path: str | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     process: ProcessSettings = field(default_factory=ProcessSettings)
     reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)
+    autoscaler: AutoscalerSettings = field(default_factory=AutoscalerSettings)
+    activator: ActivatorSettings = field(default_factory=ActivatorSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     services: tuple[ServiceSpec, ...] = ()
 
 
@@ -83,6 +122,9 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "process": ("working_dir", "start_timeout", "stop_grace", "restart_backoff",
                 "restart_backoff_max"),
     "reconciler": ("resync_period",),
+    "autoscaler": tuple(f.name for f in fields(AutoscalerSettings)),
+    "activator": ("queue_depth",),
+    "metrics": ("enabled", "listen"),
 }
 _SERVICE_KEYS = ("name", "namespace", "image", "command", "args", "env", "port", "working_dir",
                  "min_scale", "max_scale", "container_concurrency", "timeout_seconds",
@@ -180,6 +222,11 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
         resync_period=_duration(sections["reconciler"], "resync_period", 10.0, "reconciler",
                                 problems, minimum=0.1)
     )
+    autoscaler = _autoscaler(sections["autoscaler"], problems)
+    activator = ActivatorSettings(queue_depth=_number(
+        sections["activator"], "queue_depth", 10_000, "activator", problems, 1, 10_000_000,
+        integer=True))
+    metrics = _metrics(sections["metrics"], problems)
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list):
         problems.add("service", None, "declare services as [[service]] tables")
@@ -201,7 +248,8 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
     if problems.items:
         raise ConfigError(problems.items)
     return Config(path=source if source != "<text>" else None, daemon=daemon, ingress=ingress,
-                  process=process, reconciler=reconciler, services=tuple(services))
+                  process=process, reconciler=reconciler, autoscaler=autoscaler,
+                  activator=activator, metrics=metrics, services=tuple(services))
 
 
 def _path(value: Any, base: Path) -> str:
@@ -231,6 +279,78 @@ def _duration(table: dict[str, Any], key: str, default: float, section: str,
         problems.add(section, key, f"must be at least {minimum}s, got {table[key]!r}", index)
         return default
     return seconds
+
+
+def _number(table: dict[str, Any], key: str, default: float, section: str,
+            problems: _Problems, low: float, high: float, integer: bool = False) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+        what = "a whole number" if integer else "a number"
+        problems.add(section, key, f"must be {what} from {low:g} to {high:g}, got {value!r}")
+        return default
+    return value
+
+
+def _bool(table: dict[str, Any], key: str, default: bool, section: str,
+          problems: _Problems) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        problems.add(section, key, f"must be true or false, got {value!r}")
+        return default
+    return value
+
+
+def _autoscaler(t: dict[str, Any], problems: _Problems) -> AutoscalerSettings:
+    d = AutoscalerSettings()
+    s = "autoscaler"
+
+    def num(key: str, low: float, high: float, integer: bool = False) -> Any:
+        return _number(t, key, getattr(d, key), s, problems, low, high, integer)
+
+    settings = AutoscalerSettings(
+        stable_window=_duration(t, "stable_window", d.stable_window, s, problems, 6.0),
+        panic_window_percentage=num("panic_window_percentage", 1, 100),
+        panic_threshold_percentage=num("panic_threshold_percentage", 110, 1000),
+        scale_to_zero_grace_period=_duration(t, "scale_to_zero_grace_period",
+                                             d.scale_to_zero_grace_period, s, problems),
+        enable_scale_to_zero=_bool(t, "enable_scale_to_zero", True, s, problems),
+        container_concurrency_target_default=num("container_concurrency_target_default",
+                                                 0.01, 10_000),
+        container_concurrency_target_percentage=num("container_concurrency_target_percentage",
+                                                    1, 100),
+        requests_per_second_target_default=num("requests_per_second_target_default",
+                                               0.01, 1_000_000),
+        target_burst_capacity=num("target_burst_capacity", -1, 1_000_000),
+        max_scale_up_rate=num("max_scale_up_rate", 1.000001, 1_000_000),
+        max_scale_down_rate=num("max_scale_down_rate", 1.000001, 1_000_000),
+        initial_scale=num("initial_scale", 0, 1000, integer=True),
+        allow_zero_initial_scale=_bool(t, "allow_zero_initial_scale", False, s, problems),
+        min_scale=num("min_scale", 0, 1000, integer=True),
+        max_scale=num("max_scale", 0, 1000, integer=True),
+        scale_down_delay=_duration(t, "scale_down_delay", 0.0, s, problems),
+        activation_scale=num("activation_scale", 1, 1000, integer=True),
+    )
+    if settings.stable_window > 3600:
+        problems.add(s, "stable_window", "must be at most 1h")
+    if settings.initial_scale == 0 and not settings.allow_zero_initial_scale:
+        problems.add(s, "initial_scale", "0 needs allow_zero_initial_scale = true")
+    if settings.max_scale and settings.min_scale > settings.max_scale:
+        problems.add(s, "min_scale", f"min_scale {settings.min_scale} is greater than "
+                                     f"max_scale {settings.max_scale}")
+    return settings
+
+
+def _metrics(t: dict[str, Any], problems: _Problems) -> MetricsSettings:
+    enabled = _bool(t, "enabled", True, "metrics", problems)
+    host, port = "127.0.0.1", 9090
+    try:
+        host, port = parse_listen(_str(t, "listen", "127.0.0.1:9090", "metrics", problems))
+    except ValueError as exc:
+        problems.add("metrics", "listen", str(exc))
+    return MetricsSettings(enabled=enabled, host=host, port=port)
 
 
 def _daemon(t: dict[str, Any], problems: _Problems, base: Path) -> DaemonSettings:
@@ -384,6 +504,9 @@ def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec
         annotations[MAX_SCALE] = str(hi)
     if lo is not None and hi and lo > hi:
         fail("min_scale", f"min_scale {lo} is greater than max_scale {hi}")
+    elif not problems.items[before:]:
+        for key, message in annotation_problems(annotations):
+            fail("annotations", f"{key}: {message}")
     working_dir = raw.get("working_dir")
     if working_dir is not None and not isinstance(working_dir, str):
         fail("working_dir", "must be a string")

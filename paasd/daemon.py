@@ -21,10 +21,12 @@ import trio
 from . import sdnotify
 from .activation import adopt
 from .api.routes import ControlApi
+from .autoscaler.loop import Autoscaler
 from .config import Config, load_config
 from .errors import ConfigError, PaasdError
 from .hub import Hub
 from .ingress.proxy import Ingress
+from .metrics import MetricsServer
 from .reconciler import loop as reconciler
 from .runtime.process import ProcessRuntime
 from .store import Store
@@ -73,12 +75,28 @@ async def open_ingress(config: Config) -> list[trio.SocketListener]:
         raise DaemonError(f"cannot listen on {s.host}:{s.port}: {exc.strerror}") from None
 
 
+async def open_metrics(config: Config) -> list[trio.SocketListener]:
+    m = config.metrics
+    if not m.enabled:
+        return []
+    try:
+        return await trio.open_tcp_listeners(m.port, host=m.host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise DaemonError(f"metrics address {m.host}:{m.port} is already in use; set "
+                              "[metrics] listen to another address, or enabled = false") \
+                from None
+        raise DaemonError(f"cannot listen on {m.host}:{m.port}: {exc.strerror}") from None
+
+
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = Store(config.daemon.state_dir)
         self.ingress = Ingress(config.ingress)
-        self.hub = Hub(config, self.store, self.ingress)
+        self.autoscaler = Autoscaler(config.autoscaler, self.ingress)
+        self.hub = Hub(config, self.store, self.ingress, self.autoscaler)
+        self.metrics = MetricsServer(self.hub)
         self.hub.reconcile = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
@@ -87,6 +105,13 @@ class Daemon:
                                       self.hub.on_instance, self.hub.revision)
         self.hub.log_files = self.runtime.log_files
         self.api = ControlApi(self.hub, self.reload)
+        self._apply_live_settings(config)
+
+    def _apply_live_settings(self, config: Config) -> None:
+        self.runtime.settings = config.process
+        self.autoscaler.settings = config.autoscaler
+        self.ingress.queue_depth = config.activator.queue_depth
+        self.ingress.hold_timeout = config.process.start_timeout
 
     async def reload(self) -> list[str]:
         """Re-read the config file; a bad file raises ConfigError and changes nothing."""
@@ -99,9 +124,10 @@ class Daemon:
             ("[daemon] runtime", self.config.daemon.runtime, new.daemon.runtime),
             ("[ingress] listen", (self.config.ingress.host, self.config.ingress.port),
              (new.ingress.host, new.ingress.port)),
+            ("[metrics]", self.config.metrics, new.metrics),
         ) if old_v != new_v]
         self.config = new
-        self.runtime.settings = new.process
+        self._apply_live_settings(new)
         changes = await self.hub.sync_config(new)
         for note in notes:
             log.warning("%s", note)
@@ -117,8 +143,11 @@ class Daemon:
                 await self.hub.load()
                 api_listener = adopted.control or await open_unix_listener(cfg.daemon.socket)
                 ingress_listeners = adopted.ingress or await open_ingress(cfg)
+                metrics_listeners = await open_metrics(cfg)
                 async with trio.open_nursery() as root:
+                    await root.start(self.hub.run)
                     await root.start(self.runtime.run)
+                    await root.start(self.autoscaler.run, self.hub.active)
                     reconcile_scope = trio.CancelScope()
 
                     async def reconcile(*, task_status: trio.TaskStatus[None]) -> None:
@@ -137,6 +166,11 @@ class Daemon:
                                 task_status.started()
 
                     await root.start(serve_api)
+                    if metrics_listeners:
+                        await root.start(self.metrics.run, metrics_listeners)
+                        host, port = metrics_listeners[0].socket.getsockname()[:2]
+                        host = f"[{host}]" if ":" in host else host
+                        self.hub.metrics_url = f"http://{host}:{port}/metrics"
                     log.info("paasd ready: runtime %s, ingress %s, socket %s",
                              cfg.daemon.runtime, self.hub.ingress_url(), cfg.daemon.socket)
                     self.notifier.ready(summary(self.hub))

@@ -17,6 +17,8 @@ from typing import Any
 
 import trio
 
+from .autoscaler.loop import ActiveRevision, Autoscaler
+from .autoscaler.scaling import ScaleDecision
 from .config import Config, check_runnable
 from .errors import Conflict, NotFound
 from .ingress.proxy import Ingress
@@ -52,10 +54,19 @@ class Watcher:
 
 
 class Hub:
-    def __init__(self, config: Config, store: Store, ingress: Ingress) -> None:
+    def __init__(self, config: Config, store: Store, ingress: Ingress,
+                 autoscaler: Autoscaler) -> None:
         self.config = config
         self.store = store
         self.ingress = ingress
+        self.autoscaler = autoscaler
+        autoscaler.on_change = self._scaled
+        ingress.on_demand = autoscaler.poke
+        ingress.hold_reason = self.hold_reason
+        ingress.on_cold_start = self._cold_start
+        self.ready_after: dict[str, float] = {}  # revision key → last start-up duration
+        self.cold_starts: dict[str, int] = {}  # revision key → count
+        self.metrics_url: str | None = None
         self.started = time.time()
         self.services: dict[str, StoredService] = {}
         self.revisions: dict[str, Revision] = {}  # "namespace/name" → revision
@@ -77,7 +88,33 @@ class Hub:
         revisions = await self._in_thread(self.store.revisions)
         self.services = {s.spec.key: s for s in services}
         self.revisions = {f"{r.namespace}/{r.name}": r for r in revisions}
+        for key, rev in self.revisions.items():
+            self.ingress.set_capacity(key, rev.template.container_concurrency)
+        state = await self._in_thread(self.store.load_state)
+        self.latest_ready.update(state.latest_ready)
+        self.ever_ready.update(state.ever_ready)
         await self.sync_config(self.config)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Persist what the data path learns (readiness, events) off the event loop."""
+        send, receive = trio.open_memory_channel[Callable[[], None]](1000)
+        self._writes = send
+        task_status.started()
+        async for write in receive:
+            try:
+                await self._in_thread(write)
+            except Exception:
+                log.exception("could not persist state")
+
+    def _persist(self, write: Callable[[], None]) -> None:
+        channel = getattr(self, "_writes", None)
+        if channel is None:
+            return
+        try:
+            channel.send_nowait(write)
+        except trio.WouldBlock:
+            log.warning("state writes are falling behind; dropping one")
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._db)
@@ -91,6 +128,8 @@ class Hub:
         if result.revision is not None:
             rev = result.revision
             self.revisions[f"{rev.namespace}/{rev.name}"] = rev
+            self.ingress.set_capacity(f"{rev.namespace}/{rev.name}",
+                                      rev.template.container_concurrency)
             self._emit("ADDED", "Revision", self.revision_json(rev))
             self.record(rev.namespace, f"service/{spec.name}", "Created",
                         f"revision {rev.name} created")
@@ -109,6 +148,8 @@ class Hub:
         for rkey, rev in list(self.revisions.items()):
             if rev.service_key == key:
                 del self.revisions[rkey]
+                self.ever_ready.discard(rkey)
+                self.ingress.forget(rkey)
                 self._emit("DELETED", "Revision", {"metadata": {"name": rev.name,
                                                                 "namespace": namespace}})
         if svc is not None:
@@ -137,21 +178,69 @@ class Hub:
         self._changed()
         return changes
 
-    def desired(self) -> dict[tuple[str, str], int]:
-        """(namespace, revision) → instances: the latest revision, plus the one still
-        serving while the latest is not ready yet."""
-        want: dict[tuple[str, str], int] = {}
+    def active(self) -> dict[str, ActiveRevision]:
+        """The revisions the autoscaler looks after: each service's latest and its routed
+        ones, and any revision that still has instances (it scales down on its own)."""
+        routed: set[str] = set()
+        wanted: set[str] = set()
         for key, svc in self.services.items():
             latest = self.latest_revision(key)
-            if latest is None:
+            if latest is not None:
+                wanted.add(f"{latest.namespace}/{latest.name}")
+            serving = self.serving_revision(key)
+            if serving:
+                routed.add(f"{svc.spec.namespace}/{serving}")
+        counts: dict[str, list[int]] = {}
+        for inst in self.instances.values():
+            c = counts.setdefault(f"{inst.namespace}/{inst.revision}", [0, 0])
+            c[0] += 1
+            c[1] += inst.phase == "ready"
+        active = {}
+        for rkey in wanted | routed | set(counts):
+            rev = self.revisions.get(rkey)
+            if rev is None:
                 continue
-            want[(latest.namespace, latest.name)] = latest.template.min_scale
-            serving = self.latest_ready.get(key)
-            if serving and serving != latest.name:
-                rev = self.revisions.get(f"{svc.spec.namespace}/{serving}")
-                if rev is not None:
-                    want[(rev.namespace, rev.name)] = max(1, rev.template.min_scale)
+            n, ready = counts.get(rkey, (0, 0))
+            active[rkey] = ActiveRevision(rev.template, rkey in routed, ready, n,
+                                          rkey in self.ever_ready)
+        return active
+
+    def desired(self) -> dict[tuple[str, str], int]:
+        """(namespace, revision) → instances, as the autoscaler decided."""
+        want: dict[tuple[str, str], int] = {}
+        for rkey, info in self.active().items():
+            ns, name = rkey.split("/", 1)
+            want[(ns, name)] = self.autoscaler.ensure(rkey, info.template,
+                                                      info.instances).desired
         return want
+
+    def _scaled(self, revision: str, old: int, decision: ScaleDecision) -> None:
+        ns, name = revision.split("/", 1)
+        panic = " (panic mode)" if decision.panic else ""
+        self.record(ns, f"revision/{name}", "Scaled",
+                    f"desired instances {old} -> {decision.desired}: {decision.reason}{panic}")
+        rev = self.revisions.get(revision)
+        if rev is not None:
+            self._emit("MODIFIED", "Revision", self.revision_json(rev))
+        self.reconcile.ring()
+
+    def hold_reason(self, revision: str) -> str:
+        ns, name = revision.split("/", 1)
+        insts = self.instances_of(ns, name)
+        for inst in insts:
+            if inst.message:
+                return inst.message
+        if insts:
+            return "its instance is still starting"
+        return "no instance is running"
+
+    def _cold_start(self, revision: str, waited: float) -> None:
+        ns, name = revision.split("/", 1)
+        self.cold_starts[revision] = self.cold_starts.get(revision, 0) + 1
+        took = self.ready_after.get(revision)
+        startup = f"; instance ready after {took:.3f}s" if took is not None else ""
+        self.record(ns, f"revision/{name}", "ColdStart",
+                    f"first request waited {waited:.3f}s{startup}")
 
     def latest_revision(self, service_key: str) -> Revision | None:
         best = None
@@ -198,16 +287,22 @@ class Hub:
 
     def _became_ready(self, status: InstanceStatus) -> None:
         rev = self.revision(status.namespace, status.revision)
-        self.ever_ready.add(f"{status.namespace}/{status.revision}")
+        rkey = f"{status.namespace}/{status.revision}"
+        if rkey not in self.ever_ready:
+            self.ever_ready.add(rkey)
+            self._persist(lambda: self.store.set_state(f"ready_once/{rkey}", "1"))
         took = time.time() - status.started_at if status.started_at else 0.0
+        self.ready_after[rkey] = took
         self.record(status.namespace, f"revision/{status.revision}", "Ready",
                     f"instance {status.id} ready after {took:.3f}s")
         if rev is None:
             return
         key = rev.service_key
         current = self.revisions.get(f"{rev.namespace}/{self.latest_ready.get(key, '')}")
-        if current is None or rev.generation >= current.generation:
+        newer = current is None or rev.generation >= current.generation
+        if newer and self.latest_ready.get(key) != rev.name:
             self.latest_ready[key] = rev.name
+            self._persist(lambda: self.store.set_state(f"latest_ready/{key}", rev.name))
 
     # -- derived views --------------------------------------------------------
 
@@ -251,11 +346,46 @@ class Hub:
                             self.config.ingress.domain)
 
     def revision_json(self, rev: Revision) -> dict[str, Any]:
+        rkey = f"{rev.namespace}/{rev.name}"
         insts = self.instances_of(rev.namespace, rev.name)
-        desired = self.desired().get((rev.namespace, rev.name), 0)
-        percent = 100 if self.latest_ready.get(rev.service_key) == rev.name else 0
-        return revision_view(rev, insts, f"{rev.namespace}/{rev.name}" in self.ever_ready,
-                             desired, percent)
+        percent = 100 if self.serving_revision(rev.service_key) == rev.name else 0
+        view = revision_view(rev, insts, rkey in self.ever_ready,
+                             self.autoscaler.desired(rkey), percent)
+        view["status"]["metrics"] = self.revision_metrics(rkey)
+        return view
+
+    def revision_metrics(self, rkey: str) -> dict[str, Any]:
+        """Live figures of one revision, from the ingress and its autoscaler."""
+        entry = self.ingress.revisions.get(rkey)
+        scaler = self.autoscaler.scalers.get(rkey)
+        rps = 0.0
+        if scaler is not None:
+            averages = scaler.window.averages(trio.current_time(), "rps")
+            rps = averages[1] if averages else 0.0
+        latencies = sorted(entry.latencies) if entry is not None else []
+
+        def quantile(q: float) -> float | None:
+            if not latencies:
+                return None
+            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 6)
+
+        last = scaler.last if scaler is not None else None
+        return {
+            "requestsPerSecond": round(rps, 3),
+            "inFlight": entry.meter.in_flight if entry is not None else 0,
+            "requestsTotal": entry.meter.total if entry is not None else 0,
+            "waiting": entry.waiting if entry is not None else 0,
+            "latencyP50Seconds": quantile(0.5),
+            "latencyP99Seconds": quantile(0.99),
+            "desiredInstances": scaler.desired if scaler is not None else 0,
+            "readyInstances": sum(1 for i in self.instances.values()
+                                  if f"{i.namespace}/{i.revision}" == rkey
+                                  and i.phase == "ready"),
+            "panic": bool(last and last.panic),
+            "scaleReason": last.reason if last else "",
+            "stableValue": last.stable_value if last else None,
+            "panicValue": last.panic_value if last else None,
+        }
 
     def find_service(self, namespace: str, name: str) -> StoredService:
         svc = self.services.get(f"{namespace}/{name}")
@@ -269,6 +399,7 @@ class Hub:
             "version": __import__("paasd").__version__,
             "runtime": self.runtime_name,
             "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain},
+            "metrics": {"url": self.metrics_url},
             "socket": self.config.daemon.socket,
             "stateDir": self.config.daemon.state_dir,
             "config": self.config.path,

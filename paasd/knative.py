@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .autoscaler.annotations import annotation_problems
 from .errors import InvalidSpec, nearest
 from .model import (
     DEFAULT_NAMESPACE,
@@ -191,23 +192,8 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
 
 
 def _check_annotations(r: _Reader, annotations: tuple[tuple[str, str], ...]) -> None:
-    values = dict(annotations)
-    base = "spec.template.metadata.annotations"
-    bounds: dict[str, int] = {}
-    for key in ("autoscaling.knative.dev/min-scale", "autoscaling.knative.dev/max-scale"):
-        if key in values:
-            try:
-                bounds[key] = int(values[key])
-                if bounds[key] < 0:
-                    raise ValueError
-            except ValueError:
-                raise r.fail(f"{base}.{key}",
-                             f"must be a whole number >= 0, got {values[key]!r}") from None
-    lo = bounds.get("autoscaling.knative.dev/min-scale", 0)
-    hi = bounds.get("autoscaling.knative.dev/max-scale", 0)
-    if hi and lo > hi:
-        raise r.fail(f"{base}.autoscaling.knative.dev/min-scale",
-                     f"min-scale {lo} is greater than max-scale {hi}")
+    for key, message in annotation_problems(dict(annotations)):
+        raise r.fail(f"spec.template.metadata.annotations.{key}", message)
 
 
 def _container(r: _Reader, value: Any, path: str) -> Container:

@@ -66,11 +66,6 @@ class Template:
         blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    @property
-    def min_scale(self) -> int:
-        value = self.annotation(MIN_SCALE)
-        return int(value) if value is not None else 1
-
 
 @dataclass(frozen=True)
 class ServiceSpec:

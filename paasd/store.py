@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS revisions (
     PRIMARY KEY (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS revisions_by_service ON revisions (namespace, service, generation);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -60,6 +64,14 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """What the daemon learned by observation and must not forget on a restart."""
+
+    latest_ready: dict[str, str]  # service key → revision name
+    ever_ready: set[str]  # revision keys that have been ready once
 
 
 @dataclass(frozen=True)
@@ -147,6 +159,12 @@ class Store:
             if source == "api" and row[0] == "config":
                 raise Conflict(f"service {namespace}/{name} is declared in paasd.toml; "
                                "remove it from the file and reload instead")
+            revisions = [r for (r,) in self._db.execute(
+                "SELECT name FROM revisions WHERE namespace=? AND service=?",
+                (namespace, name))]
+            self._db.executemany("DELETE FROM state WHERE key = ?",
+                                 [(f"latest_ready/{namespace}/{name}",)] +
+                                 [(f"ready_once/{namespace}/{r}",) for r in revisions])
             self._db.execute("DELETE FROM revisions WHERE namespace=? AND service=?",
                              (namespace, name))
             self._db.execute("DELETE FROM services WHERE namespace=? AND name=?",
@@ -185,6 +203,25 @@ class Store:
         n, g, t, c = row
         return Revision(name=n, namespace=namespace, service=service, generation=g,
                         template=template_from_json(json.loads(t)), created_at=c)
+
+    # -- observed state -------------------------------------------------------
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+
+    def load_state(self) -> ObservedState:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM state").fetchall()
+        latest: dict[str, str] = {}
+        ever: set[str] = set()
+        for key, value in rows:
+            kind, _, rest = key.partition("/")
+            if kind == "latest_ready":
+                latest[rest] = value
+            elif kind == "ready_once":
+                ever.add(rest)
+        return ObservedState(latest, ever)
 
     # -- events ---------------------------------------------------------------
 

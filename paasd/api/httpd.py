@@ -41,6 +41,7 @@ class Response:
     status: int = 200
     body: Any = None  # JSON-able
     stream: AsyncIterator[bytes] | None = None
+    raw: bytes | None = None  # a body sent as is, instead of JSON
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
 
@@ -98,7 +99,8 @@ async def serve_connection(stream: trio.abc.Stream, handler: Handler) -> None:
 async def _send(conn: h11.Connection, stream: trio.abc.Stream, response: Response) -> None:
     headers = [("content-type", response.content_type), *response.headers]
     if response.stream is None:
-        body = json.dumps(response.body, indent=None).encode() + b"\n"
+        body = response.raw if response.raw is not None else \
+            json.dumps(response.body, indent=None).encode() + b"\n"
         headers.append(("content-length", str(len(body))))
         await stream.send_all(conn.send(h11.Response(status_code=response.status,
                                                      headers=headers)) or b"")

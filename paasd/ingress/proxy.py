@@ -9,22 +9,27 @@ replaced or updated by the daemon between requests; the proxy only reads it.
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import h11
 import trio
 
+from ..activator.throttler import QueueFull, Throttler
+from ..autoscaler.metrics import ConcurrencyMeter
 from ..config import IngressSettings
 from ..h11io import next_event, send_simple
-from .routing import Balancer, Endpoint, RouteTable
+from .routing import Endpoint, RouteTable
 
 log = logging.getLogger("paasd.ingress")
 
 KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default
 MAX_IDLE_PER_UPSTREAM = 64
+LATENCY_SAMPLES = 2048
+DEFAULT_HOLD_TIMEOUT = 60.0
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 16 * 1024 * 1024
 
@@ -37,12 +42,21 @@ _NETWORK_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
                    h11.RemoteProtocolError)
 
 
-@dataclass
-class RevisionCounters:
-    """The ingress' own per-revision counters: the autoscaler's metric source."""
+class RevisionEntry:
+    """What the data path keeps per revision: admission (the activator's throttler), the
+    autoscaler's metric source (a concurrency meter) and recent latencies."""
 
-    in_flight: int = 0
-    requests: int = 0
+    __slots__ = ("cold_pending", "latencies", "meter", "throttler")
+
+    def __init__(self, capacity: int, queue_depth: int) -> None:
+        self.throttler = Throttler(capacity, queue_depth)
+        self.meter = ConcurrencyMeter()
+        self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.cold_pending = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self.throttler.waiters)
 
 
 class _Upstream:
@@ -79,6 +93,21 @@ class UpstreamPool:
             up.stream.socket.close()
 
 
+async def _cancel_when_client_leaves(stream: trio.SocketStream,
+                                     scope: trio.CancelScope) -> None:
+    """While a request is held, notice the client hanging up (EOF) and give up its slot.
+    Data instead of EOF (a body, a pipelined request) ends the watch: the hold timeout
+    still bounds the wait."""
+    sock = stream.socket
+    await trio.lowlevel.wait_readable(sock)
+    try:
+        data = await sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        data = b""
+    if not data:
+        scope.cancel()
+
+
 class _Retry(Exception):
     """A pooled connection was already closed by the instance: try a fresh one."""
 
@@ -87,8 +116,14 @@ class Ingress:
     def __init__(self, settings: IngressSettings) -> None:
         self.settings = settings
         self.table = RouteTable()
-        self.balancers: dict[str, Balancer] = {}  # "namespace/revision" → ready endpoints
-        self.counters: dict[str, RevisionCounters] = {}
+        self.revisions: dict[str, RevisionEntry] = {}  # "namespace/revision" → entry
+        self.capacities: dict[str, int] = {}  # "namespace/revision" → containerConcurrency
+        self.queue_depth = 10_000
+        self.hold_timeout = DEFAULT_HOLD_TIMEOUT
+        # Set by the daemon: scale from zero now; why a revision is not ready; a cold start.
+        self.on_demand: Callable[[str], None] = lambda revision: None
+        self.hold_reason: Callable[[str], str] = lambda revision: ""
+        self.on_cold_start: Callable[[str, float], None] = lambda revision, waited: None
         self.pool = UpstreamPool()
         self.in_flight = 0
         self.draining = False
@@ -96,7 +131,6 @@ class Ingress:
         self._idle_scopes: set[trio.CancelScope] = set()
         self._accept_scope = trio.CancelScope()
         self._handlers: trio.Nursery | None = None
-        self.on_request: Callable[[str], None] | None = None
         self.port = settings.port
 
     # -- state updates from the daemon ------------------------------------------
@@ -104,18 +138,35 @@ class Ingress:
     def set_routes(self, table: RouteTable) -> None:
         self.table = table
 
+    def entry(self, revision: str) -> RevisionEntry:
+        entry = self.revisions.get(revision)
+        if entry is None:
+            entry = self.revisions[revision] = RevisionEntry(
+                self.capacities.get(revision, 0), self.queue_depth)
+        return entry
+
+    def set_capacity(self, revision: str, container_concurrency: int) -> None:
+        self.capacities[revision] = container_concurrency
+        if revision in self.revisions:
+            self.revisions[revision].throttler.set_capacity(container_concurrency)
+
     def endpoint_ready(self, revision: str, endpoint: Endpoint) -> None:
-        self.balancers.setdefault(revision, Balancer()).add(endpoint)
+        self.entry(revision).throttler.add(endpoint)
 
     def endpoint_gone(self, revision: str, instance: str) -> None:
-        balancer = self.balancers.get(revision)
-        if balancer is None:
+        entry = self.revisions.get(revision)
+        if entry is None:
             return
-        ep = balancer.remove(instance)
+        ep = entry.throttler.remove(instance)
         if ep is not None:
             self.pool.drop(ep.host, ep.port)
-        if not balancer.endpoints:
-            del self.balancers[revision]
+
+    def forget(self, revision: str) -> None:
+        """A deleted revision: drop its entry once nothing waits on it."""
+        entry = self.revisions.get(revision)
+        if entry is not None and not entry.waiting and not entry.meter.in_flight:
+            del self.revisions[revision]
+        self.capacities.pop(revision, None)
 
     # -- serving ---------------------------------------------------------------
 
@@ -258,28 +309,66 @@ class Ingress:
                               head=head)
             return
         revision = route.pick()
-        balancer = self.balancers.get(revision) if revision else None
-        endpoint = balancer.pick() if balancer else None
-        if endpoint is None or revision is None:
-            label = revision.split("/", 1)[1] if revision else route.service
+        if revision is None:
             await send_simple(conn, stream, 503,
-                              f"no ready instance of revision {label}\n".encode(),
+                              f"service {route.service} has no revision to serve yet\n".encode(),
                               extra=[(b"retry-after", b"1")], head=head)
             return
         headers.append((b"x-forwarded-for", forwarded_for + peer))
         headers.append((b"x-forwarded-proto", b"http"))
         headers.append((b"x-request-id", request_id or uuid.uuid4().hex.encode()))
-        counters = self.counters.get(revision)
-        if counters is None:
-            counters = self.counters[revision] = RevisionCounters()
-        counters.requests += 1
-        counters.in_flight += 1
-        endpoint.in_flight += 1
+        entry = self.revisions.get(revision) or self.entry(revision)
+        start = trio.current_time()
+        entry.meter.start(start)
         try:
-            await self._forward(conn, stream, req, headers, endpoint)
+            endpoint = entry.throttler.try_acquire()
+            if endpoint is None:
+                endpoint = await self._hold(conn, stream, revision, entry, head)
+                if endpoint is None:
+                    return
+            try:
+                await self._forward(conn, stream, req, headers, endpoint)
+            finally:
+                entry.throttler.release(endpoint)
         finally:
-            endpoint.in_flight -= 1
-            counters.in_flight -= 1
+            now = trio.current_time()
+            entry.meter.finish(now)
+            entry.latencies.append(now - start)
+
+    async def _hold(self, conn: h11.Connection, stream: trio.SocketStream, revision: str,
+                    entry: RevisionEntry, head: bool) -> Endpoint | None:
+        """The activator: wait for a slot, scaling from zero if need be. None: answered."""
+        name = revision.split("/", 1)[1]
+        cold = not entry.throttler.balancer.endpoints
+        if cold:
+            entry.cold_pending = True
+            self.on_demand(revision)  # poke the autoscaler now, not at its next tick
+        began = trio.current_time()
+        endpoint: Endpoint | None = None
+        try:
+            with trio.move_on_after(self.hold_timeout):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_cancel_when_client_leaves, stream, nursery.cancel_scope)
+                    endpoint = await entry.throttler.acquire()
+                    nursery.cancel_scope.cancel()
+        except QueueFull:
+            await send_simple(conn, stream, 503, (
+                f"revision {name} is overloaded: {entry.waiting} requests already waiting "
+                "(activator queue_depth); retry later\n").encode(),
+                extra=[(b"retry-after", b"1")], head=head)
+            return None
+        if endpoint is not None:
+            if entry.cold_pending:
+                entry.cold_pending = False
+                self.on_cold_start(revision, trio.current_time() - began)
+            return endpoint
+        if trio.current_time() - began < self.hold_timeout:
+            return None  # the client went away while held: nothing to answer
+        reason = self.hold_reason(revision) or "no instance became ready"
+        await send_simple(conn, stream, 503, (
+            f"revision {name} did not become ready within {self.hold_timeout:g}s: "
+            f"{reason}\n").encode(), extra=[(b"retry-after", b"5")], head=head)
+        return None
 
     async def _forward(self, conn: h11.Connection, stream: trio.SocketStream,
                        req: h11.Request, headers: list[tuple[bytes, bytes]],
@@ -350,4 +439,4 @@ class Ingress:
                 raise trio.BrokenResourceError("instance closed mid-response")
 
 
-__all__ = ["Ingress", "RevisionCounters", "UpstreamPool"]
+__all__ = ["Ingress", "RevisionEntry", "UpstreamPool"]

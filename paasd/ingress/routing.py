@@ -85,20 +85,25 @@ class Balancer:
         self.endpoints: list[Endpoint] = list(endpoints)
         self._next = 0
 
-    def pick(self) -> Endpoint | None:
+    def pick(self, capacity: int = 0) -> Endpoint | None:
+        """The least-loaded endpoint, or None; with `capacity` > 0 (containerConcurrency)
+        only endpoints with a free slot qualify."""
         eps = self.endpoints
         n = len(eps)
         if n == 0:
             return None
         if n == 1:
-            return eps[0]
-        start = self._next % n
-        self._next = start + 1
-        best = eps[start]
-        for i in range(1, n):
-            ep = eps[(start + i) % n]
-            if ep.in_flight < best.in_flight:
-                best = ep
+            best = eps[0]
+        else:
+            start = self._next % n
+            self._next = start + 1
+            best = eps[start]
+            for i in range(1, n):
+                ep = eps[(start + i) % n]
+                if ep.in_flight < best.in_flight:
+                    best = ep
+        if capacity and best.in_flight >= capacity:
+            return None
         return best
 
     def add(self, endpoint: Endpoint) -> None:

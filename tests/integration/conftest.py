@@ -80,10 +80,17 @@ working_dir = "{ROOT}"
 restart_backoff = "200ms"
 restart_backoff_max = "1s"
 stop_grace = "3s"
-start_timeout = "20s"
+start_timeout = "8s"
 
 [reconciler]
 resync_period = "1s"
+
+[autoscaler]
+stable_window = "6s"
+scale_to_zero_grace_period = "2s"
+
+[metrics]
+listen = "127.0.0.1:0"
 """
 
     @property
@@ -129,7 +136,8 @@ resync_period = "1s"
 
     def get(self, host: str, path: str = "/", **kwargs: Any) -> httpx.Response:
         headers = {"Host": host, **kwargs.pop("headers", {})}
-        return httpx.get(self.url + path, headers=headers, timeout=15, **kwargs)
+        kwargs.setdefault("timeout", 15)
+        return httpx.get(self.url + path, headers=headers, **kwargs)
 
     def wait_served(self, host: str, body: str, path: str = "/", timeout: float = 20
                     ) -> httpx.Response:

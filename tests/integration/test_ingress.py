@@ -109,13 +109,14 @@ async def test_keep_alive_upstream_connections_are_reused() -> None:
             assert status == 200
         assert len(set(map(id, connections))) == 1
         await trio.testing.wait_all_tasks_blocked()
-        assert ingress.counters["default/app-00001"].requests == 5
-        assert ingress.counters["default/app-00001"].in_flight == 0
+        assert ingress.revisions["default/app-00001"].meter.total == 5
+        assert ingress.revisions["default/app-00001"].meter.in_flight == 0
         assert "connection" not in json.loads(body)  # the client's hop-by-hop header stays
         nursery.cancel_scope.cancel()
 
 
-async def test_refused_instance_is_502_naming_it_and_none_ready_is_503() -> None:
+async def test_refused_instance_is_502_naming_it_and_none_ready_is_503(
+        autojump_clock: trio.testing.MockClock) -> None:
     async with trio.open_nursery() as nursery:
         with trio.socket.socket() as s:  # a port nobody listens on
             await s.bind(("127.0.0.1", 0))
@@ -123,9 +124,13 @@ async def test_refused_instance_is_502_naming_it_and_none_ready_is_503() -> None
         _, listen = await start_ingress(nursery, dead)
         status, body = await get(listen)
         assert status == 502 and b"app-00001-x refused the connection" in body
-        _, listen2 = await start_ingress(nursery, None)
+        ingress, listen2 = await start_ingress(nursery, None)
+        ingress.hold_reason = lambda revision: f"{revision} crashed"
+        before = trio.current_time()
         status, body = await get(listen2)
-        assert status == 503 and body == b"no ready instance of revision app-00001\n"
+        assert trio.current_time() - before == pytest.approx(ingress.hold_timeout)
+        assert status == 503 and body == (b"revision app-00001 did not become ready within "
+                                          b"60s: default/app-00001 crashed\n")
         nursery.cancel_scope.cancel()
 
 

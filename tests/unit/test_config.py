@@ -81,7 +81,6 @@ def test_services_are_translated() -> None:
     assert svc.template.container.command == ("python3", "app.py")
     assert svc.template.container.env[0].value == "World"
     assert svc.template.annotation(MIN_SCALE) == "2"
-    assert svc.template.min_scale == 2
 
 
 def test_service_problems_name_the_table_and_line() -> None:

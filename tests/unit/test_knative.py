@@ -60,7 +60,7 @@ def test_full_service_translates() -> None:
     assert c.readiness_probe is not None and c.readiness_probe.path == "/healthz"
     assert spec.template.container_concurrency == 10
     assert spec.template.timeout_seconds == 30
-    assert spec.template.min_scale == 2
+    assert spec.template.annotation("autoscaling.knative.dev/min-scale") == "2"
 
 
 def test_v1alpha1_is_accepted_and_namespace_defaults() -> None:

@@ -1,0 +1,1 @@
+"""The activator: holds requests for revisions with no free instance, Knative-style."""
