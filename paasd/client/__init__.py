@@ -23,8 +23,17 @@ class ApiError(Exception):
         self.problems = problems or []
 
 
+SYSTEM_SOCKET = "/run/paasd/paasd.sock"  # paasd.service's (RuntimeDirectory=paasd)
+
+
 def resolve_socket(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("PAASD_SOCKET") or default_socket()
+    chosen = explicit or os.environ.get("PAASD_SOCKET")
+    if chosen:
+        return chosen
+    own = default_socket()
+    if not os.path.exists(own) and os.path.exists(SYSTEM_SOCKET):
+        return SYSTEM_SOCKET  # no daemon of the user's own: the system service's
+    return own
 
 
 class Client:

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -114,13 +115,12 @@ async def test_watchdog_pings_only_while_the_reconciler_passes(
 
 
 def record(level: int, message: str, exc: bool = False) -> logging.LogRecord:
-    try:
-        if exc:
+    info: Any = None
+    if exc:
+        try:
             raise ValueError("boom")
-    except ValueError:
-        info = sys.exc_info()
-    else:
-        info = None
+        except ValueError:
+            info = sys.exc_info()
     return logging.LogRecord("paasd.test", level, __file__, 1, message, None, info)
 
 
