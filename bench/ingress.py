@@ -10,7 +10,8 @@ One run starts, all on 127.0.0.1 and in a temporary directory:
 
 then runs `wrk --latency` against the backend directly, through paasd and
 through the nginx proxy, in alternating order over several rounds, and prints
-requests/s, p50 and p99 per target and the ratios paasd/nginx and paasd/direct.
+the median over rounds of requests/s, p50 and p99 per target and the ratios
+paasd/nginx and paasd/direct.
 
 Both proxies are single processes with one event loop: paasd is one Python
 process; the proxy nginx has `worker_processes 1`. wrk runs one thread by
@@ -18,9 +19,11 @@ default: on a 2-core machine a second thread only takes CPU away from the
 proxy under test. Nothing is pinned by default; `--pin` puts the proxy under
 test on CPU 1 and wrk and the backend on CPU 0.
 
-Each run also reports the CPU (in cores) used by the proxy, the backend, wrk
-and everything else on the machine ("other"): a proxy near 1.00 is CPU-bound;
-"other" well above 0 means another workload disturbed the figures.
+Each run also reports the CPU (in cores) used by the proxy, the backend, wrk,
+(soft) interrupts ("irq": mostly the loopback TCP traffic itself) and all other
+processes on the machine ("other"): a proxy near 1.00 is CPU-bound; "other" well
+above 0 means another workload disturbed the figures. The proxy's CPU time per
+request is the least noise-sensitive figure of the lot.
 
     .venv/bin/python bench/ingress.py [--duration 10] [--connections 50] [--threads 1]
 
@@ -338,7 +341,8 @@ class Result:
     proxy_cpu: float = 0.0  # cores used by the proxy under test during the run
     backend_cpu: float = 0.0
     wrk_cpu: float = 0.0
-    other_cpu: float = 0.0  # cores used by everything else on the machine: noise
+    irq_cpu: float = 0.0  # cores in (soft) interrupts: mostly loopback TCP
+    other_cpu: float = 0.0  # cores used by other processes on the machine: noise
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -388,11 +392,12 @@ def run_wrk(wrk: str, port: int, host: str | None, args: argparse.Namespace,
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy() -> float:
-    """CPU seconds spent busy by all CPUs since boot (/proc/stat)."""
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds since boot, all CPUs (/proc/stat): in processes (user, system), and
+    in interrupts (irq, softirq: mostly the loopback TCP traffic of the benchmark itself)."""
     f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f[:8])
-    return (user + nice + system + irq + softirq + steal) / _TICK
+    return (user + nice + system + steal) / _TICK, (irq + softirq) / _TICK
 
 
 def process_cpu(pids: list[int]) -> float:
@@ -462,8 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="wrk threads (1: on a 2-core machine a second wrk thread only "
                          "takes CPU from the proxy under test)")
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="rounds over the three targets, order reversed every other round (2)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds over the three targets, order reversed every other round; "
+                         "the median over rounds is reported (3)")
     ap.add_argument("--warmup", type=float, default=2,
                     help="seconds of unrecorded wrk load per target before round 1 (2)")
     ap.add_argument("--pin", action="store_true",
@@ -521,30 +527,31 @@ def main(argv: list[str] | None = None) -> int:
                 for s in (paasd, proxy):
                     if problem := bench.exited(s):
                         raise BenchError(problem)
-                before = (time.monotonic(), machine_busy(), process_cpu(proxy_pids[name]),
+                before = (time.monotonic(), *machine_busy(), process_cpu(proxy_pids[name]),
                           process_cpu(backend_pids), process_cpu(ours), children_cpu())
                 res = run_wrk(wrk, port, host, args, args.duration, load_cpus)
-                after = (time.monotonic(), machine_busy(), process_cpu(proxy_pids[name]),
+                after = (time.monotonic(), *machine_busy(), process_cpu(proxy_pids[name]),
                          process_cpu(backend_pids), process_cpu(ours), children_cpu())
                 wall = after[0] - before[0]
                 d = [(a - b) / wall for a, b in zip(after, before, strict=True)]
-                res.proxy_cpu, res.backend_cpu, res.wrk_cpu = d[2], d[3], d[5]
-                res.other_cpu = max(0.0, d[1] - d[4] - d[5])
+                res.proxy_cpu, res.backend_cpu, res.wrk_cpu, res.irq_cpu = d[3], d[4], d[6], d[2]
+                res.other_cpu = max(0.0, d[1] - d[5] - d[6])
                 results[name].append(res)
                 print(f"  round {rnd + 1}  {name:<7} {res.rps:>10.0f} req/s  "
                       f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms  "
                       f"CPU proxy {res.proxy_cpu:4.2f} backend {res.backend_cpu:4.2f} "
-                      f"wrk {res.wrk_cpu:4.2f} other {res.other_cpu:4.2f}"
+                      f"wrk {res.wrk_cpu:4.2f} irq {res.irq_cpu:4.2f} other {res.other_cpu:4.2f}"
                       + (f"  ({res.errors})" if res.errors else ""), flush=True)
 
-        agg = {name: Result(statistics.mean(r.rps for r in rs),
-                            statistics.mean(r.p50_ms for r in rs),
-                            statistics.mean(r.p99_ms for r in rs),
+        agg = {name: Result(statistics.median(r.rps for r in rs),
+                            statistics.median(r.p50_ms for r in rs),
+                            statistics.median(r.p99_ms for r in rs),
                             "; ".join(r.errors for r in rs if r.errors),
-                            statistics.mean(r.proxy_cpu for r in rs),
-                            statistics.mean(r.backend_cpu for r in rs),
-                            statistics.mean(r.wrk_cpu for r in rs),
-                            statistics.mean(r.other_cpu for r in rs))
+                            statistics.median(r.proxy_cpu for r in rs),
+                            statistics.median(r.backend_cpu for r in rs),
+                            statistics.median(r.wrk_cpu for r in rs),
+                            statistics.median(r.irq_cpu for r in rs),
+                            statistics.median(r.other_cpu for r in rs))
                for name, rs in results.items()}
         now = datetime.datetime.now(datetime.UTC)
         print()
@@ -554,22 +561,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tools:    {tool_version([nginx, '-v'])}; {tool_version([wrk, '-v'])}")
         print(f"loadavg:  {Path('/proc/loadavg').read_text().strip()} (at the end)")
         print(f"load:     wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
-              f"--latency, {args.rounds} round(s), mean over rounds; "
+              f"--latency, {args.rounds} round(s), median over rounds; "
               f"{'pinned: proxy on CPU 1, wrk + backend on CPU 0' if args.pin else 'not pinned'}")
         print(f"backend:  nginx, 1 worker, return 200 {BODY!r} (started by paasd, port "
               f"{backend_port}); proxies: paasd (1 process), nginx (worker_processes 1, "
               "keepalive 64)")
         print()
         print(f"{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   "
-              "CPU (cores): proxy backend wrk other   errors")
+              "CPU (cores): proxy backend  wrk  irq other   proxy us/req   errors")
         for name, r in agg.items():
+            per_req = (f"{1e6 * r.proxy_cpu / r.rps:12.1f}" if r.proxy_cpu and r.rps
+                       else f"{'-':>12}")
             print(f"{name:<8} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}   "
-                  f"{'':13}{r.proxy_cpu:5.2f} {r.backend_cpu:7.2f} {r.wrk_cpu:3.2f} "
-                  f"{r.other_cpu:5.2f}   {r.errors or '-'}")
+                  f"{'':13}{r.proxy_cpu:5.2f} {r.backend_cpu:7.2f} {r.wrk_cpu:4.2f} "
+                  f"{r.irq_cpu:4.2f} {r.other_cpu:5.2f}   {per_req}   {r.errors or '-'}")
         print()
         print(f"paasd/nginx  (req/s): {agg['paasd'].rps / agg['nginx'].rps:.2f}")
         print(f"paasd/direct (req/s): {agg['paasd'].rps / agg['direct'].rps:.2f}")
         print(f"nginx/direct (req/s): {agg['nginx'].rps / agg['direct'].rps:.2f}")
+        if agg["paasd"].proxy_cpu and agg["nginx"].proxy_cpu:
+            cost = {n: agg[n].proxy_cpu / agg[n].rps for n in ("paasd", "nginx")}
+            print(f"proxy CPU per request, nginx/paasd: {cost['nginx'] / cost['paasd']:.2f} "
+                  "(paasd/nginx req/s if each proxy were CPU-bound on a core of its own)")
         noisy = max(r.other_cpu for rs in results.values() for r in rs)
         if noisy > 0.15:
             print(f"\nwarning: other processes used up to {noisy:.2f} of {ncpu} cores during a "
