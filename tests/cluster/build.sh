@@ -58,8 +58,18 @@ PY
     echo "$dir/bin/go"
 }
 
+# What the cached binaries were built from; a change rebuilds them (and the images).
+build_inputs_hash() {
+    (cd "$HERE/build" && sha256sum go.mod go.sum pause/main.go) | sha256sum | cut -d' ' -f1
+}
+
 build_binaries() {
-    local bin="$PAASD_K8S_CACHE/bin" missing=() b
+    local bin="$PAASD_K8S_CACHE/bin" missing=() b stamp
+    stamp="$(build_inputs_hash)"
+    if [[ -d "$bin" && "$(cat "$bin/.inputs" 2>/dev/null)" != "$stamp" ]]; then
+        log "build inputs changed since the cached build: rebuilding"
+        rm -rf "$bin" "$PAASD_K8S_CACHE/images"
+    fi
     for b in "${K8S_BINARIES[@]}" etcd pause; do
         [[ -x "$bin/$b" ]] || missing+=("$b")
     done
@@ -103,6 +113,7 @@ build_binaries() {
             nice -n 10 "$go" build -trimpath -ldflags "-s -w" -o "$bin/pause" ./pause
         fi
     )
+    echo "$stamp" >"$bin/.inputs"
     log "built ${missing[*]} in $((SECONDS - t0)) s"
 }
 
