@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ spec:
 """
 
 
-def _node_ready(node: dict) -> bool:
+def _node_ready(node: dict[str, Any]) -> bool:
     return any(
         c["type"] == "Ready" and c["status"] == "True"
         for c in node.get("status", {}).get("conditions", [])
@@ -71,7 +72,7 @@ def test_busybox_deployment_answers_http_on_pod_ip(kubectl: Kubectl, namespace: 
         for pod in pods:
             status = pod.get("status", {})
             if status.get("phase") == "Running" and status.get("podIP"):
-                return status["podIP"]
+                return str(status["podIP"])
         return None
 
     try:
