@@ -119,6 +119,14 @@ def test_install_into_a_scratch_root_then_purge(deb: Path, tmp_path: Path) -> No
     assert "paasctl" in run(python, root / VENV.lstrip("/") / "bin/paasctl", "--help",
                             env=env, cwd=tmp_path).stdout
 
+    # an upgrade (here: a reinstall) keeps the administrator's edits of the conffile
+    conffile = root / "etc/paasd/paasd.toml"
+    conffile.write_text(conffile.read_text() + "# edited by the administrator\n")
+    r = run(*dpkg, "-i", deb)
+    assert "not started" not in r.stdout  # said on the first installation only
+    assert conffile.read_text().endswith("# edited by the administrator\n")
+    assert os.readlink(wants) == "/lib/systemd/system/paasd.service"
+
     run(*dpkg, "--purge", "paasd")
     for gone in (VENV, "etc/paasd/paasd.toml", "var/lib/paasd",
                  "etc/systemd/system/multi-user.target.wants/paasd.service"):
