@@ -11,8 +11,12 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+lock = threading.Lock()
+in_flight = 0
 
 
 class Hello(BaseHTTPRequestHandler):
@@ -27,16 +31,26 @@ class Hello(BaseHTTPRequestHandler):
         if self.path == "/headers":  # what the ingress forwarded
             self._send(json.dumps(dict(self.headers.items())).encode(), "application/json")
             return
-        if self.path.startswith("/sleep/"):  # a slow request: /sleep/SECONDS
-            print(f"sleeping {self.path}", flush=True)
-            time.sleep(float(self.path.split("/")[2]))
-        self._send(f"Hello {os.environ.get('TARGET', 'World')}!\n".encode())
+        global in_flight
+        with lock:
+            in_flight += 1
+            self.concurrent = in_flight  # requests this instance had at once, this one included
+        try:
+            if self.path.startswith("/sleep/"):  # a slow request: /sleep/SECONDS
+                print(f"sleeping {self.path}", flush=True)
+                time.sleep(float(self.path.split("/")[2]))
+            self._send(f"Hello {os.environ.get('TARGET', 'World')}!\n".encode())
+        finally:
+            with lock:
+                in_flight -= 1
 
     def _send(self, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Revision", os.environ.get("K_REVISION", ""))
+        self.send_header("X-Port", os.environ.get("PORT", ""))
+        self.send_header("X-Concurrent", str(getattr(self, "concurrent", 0)))
         self.end_headers()
         self.wfile.write(body)
 

@@ -37,6 +37,10 @@ class Throttler:
         self.queue_depth = queue_depth
         self.waiters: deque[_Waiter] = deque()
 
+    @property
+    def full(self) -> bool:
+        return len(self.waiters) >= self.queue_depth
+
     def try_acquire(self) -> Endpoint | None:
         """A slot now, or None. Queued requests go first (FIFO fairness)."""
         if self.waiters:

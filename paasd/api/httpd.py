@@ -92,6 +92,8 @@ async def serve_connection(stream: trio.abc.Stream, handler: Handler) -> None:
             conn.start_next_cycle()
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
         return
+    except Exception:  # a bug must cost one connection, never the daemon
+        log.exception("control API: unexpected error; closing the connection")
     finally:
         await trio.aclose_forcefully(stream)
 

@@ -18,7 +18,7 @@ from functools import partial
 import h11
 import trio
 
-from ..activator.throttler import QueueFull, Throttler
+from ..activator.throttler import Throttler
 from ..autoscaler.metrics import ConcurrencyMeter
 from ..config import IngressSettings
 from ..h11io import next_event, send_simple
@@ -251,6 +251,8 @@ class Ingress:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
                 h11.LocalProtocolError):
             pass
+        except Exception:  # a bug must cost one connection, never the daemon
+            log.exception("ingress: unexpected error; closing the connection")
         finally:
             if conn.their_state is h11.SEND_BODY and conn.our_state is h11.MUST_CLOSE:
                 await self._linger(stream)
@@ -343,20 +345,19 @@ class Ingress:
         if cold:
             entry.cold_pending = True
             self.on_demand(revision)  # poke the autoscaler now, not at its next tick
-        began = trio.current_time()
-        endpoint: Endpoint | None = None
-        try:
-            with trio.move_on_after(self.hold_timeout):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_cancel_when_client_leaves, stream, nursery.cancel_scope)
-                    endpoint = await entry.throttler.acquire()
-                    nursery.cancel_scope.cancel()
-        except QueueFull:
+        if entry.throttler.full:
             await send_simple(conn, stream, 503, (
                 f"revision {name} is overloaded: {entry.waiting} requests already waiting "
                 "(activator queue_depth); retry later\n").encode(),
                 extra=[(b"retry-after", b"1")], head=head)
             return None
+        began = trio.current_time()
+        endpoint: Endpoint | None = None
+        with trio.move_on_after(self.hold_timeout):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_when_client_leaves, stream, nursery.cancel_scope)
+                endpoint = await entry.throttler.acquire()  # not full: checked just above
+                nursery.cancel_scope.cancel()
         if endpoint is not None:
             if entry.cold_pending:
                 entry.cold_pending = False

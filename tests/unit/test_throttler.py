@@ -1,0 +1,120 @@
+"""The activator's admission: capacity per instance, FIFO waiting, bounded queue."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from paasd.activator.throttler import QueueFull, Throttler
+from paasd.autoscaler.loop import ActiveRevision, Autoscaler
+from paasd.config import AutoscalerSettings, IngressSettings
+from paasd.ingress.proxy import Ingress
+from paasd.ingress.routing import Endpoint
+from paasd.model import Container, Template
+
+pytestmark = pytest.mark.trio
+
+
+async def test_capacity_is_never_exceeded_and_waiters_are_fifo() -> None:
+    t = Throttler(capacity=1)
+    ep = Endpoint("a", "h", 1)
+    t.add(ep)
+    first = t.try_acquire()
+    assert first is ep and ep.in_flight == 1
+    assert t.try_acquire() is None  # full
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        got = await t.acquire()
+        order.append(n)
+        assert got.in_flight == 1
+        t.release(got)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(3):
+            nursery.start_soon(wait, n)
+            await trio.testing.wait_all_tasks_blocked()
+        assert len(t.waiters) == 3
+        t.release(ep)  # frees the slot: waiters go one at a time, in order
+    assert order == [0, 1, 2] and ep.in_flight == 0
+
+
+async def test_a_new_instance_wakes_waiters_up_to_its_capacity() -> None:
+    t = Throttler(capacity=2)
+    got: list[Endpoint] = []
+
+    async def wait() -> None:
+        got.append(await t.acquire())
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        t.add(Endpoint("a", "h", 1))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(got) == 2 and len(t.waiters) == 1
+        t.add(Endpoint("b", "h", 2))
+    assert sorted(e.instance for e in got) == ["a", "a", "b"]
+
+
+async def test_unlimited_capacity_admits_everyone_once_ready() -> None:
+    t = Throttler(capacity=0)
+    ep = Endpoint("a", "h", 1)
+    t.add(ep)
+    for _ in range(100):
+        assert t.try_acquire() is ep
+    assert ep.in_flight == 100
+
+
+async def test_queue_is_bounded() -> None:
+    t = Throttler(capacity=1, queue_depth=2)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(t.acquire)
+        nursery.start_soon(t.acquire)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(QueueFull):
+            await t.acquire()
+        nursery.cancel_scope.cancel()
+    assert not t.waiters  # cancelled waiters leave the queue
+
+
+async def test_a_cancelled_waiter_handed_a_slot_gives_it_back() -> None:
+    t = Throttler(capacity=1)
+    ep = Endpoint("a", "h", 1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(t.acquire)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()  # the waiter is cancelled, but before it runs…
+        t.add(ep)  # …it is handed the slot: it must give it back
+    assert ep.in_flight == 0
+
+
+async def test_autoscaler_loop_scales_with_the_ingress_meter(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The trio shell: one-second samples, two-second ticks, on a mock clock."""
+    settings = AutoscalerSettings(stable_window=6, scale_to_zero_grace_period=2)
+    ingress = Ingress(IngressSettings())
+    scaler = Autoscaler(settings, ingress)
+    changes: list[tuple[int, int]] = []
+    scaler.on_change = lambda rev, old, d: changes.append((old, d.desired))
+    tmpl = Template(container=Container(command=("x",)),
+                    annotations=(("autoscaling.knative.dev/target", "10"),))
+
+    def active() -> dict[str, ActiveRevision]:  # instances follow the decision at once
+        n = scaler.desired("default/app-00001") if scaler.scalers else 1
+        return {"default/app-00001": ActiveRevision(tmpl, True, n, n, True)}
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scaler.run, active)
+        meter = ingress.entry("default/app-00001").meter
+        for _ in range(35):  # 35 requests in flight: 35 / 7 = 5 instances
+            meter.start(trio.current_time())
+        await trio.sleep(4.5)
+        assert scaler.desired("default/app-00001") == 5
+        for _ in range(35):
+            meter.finish(trio.current_time())
+        await trio.sleep(30)
+        assert scaler.desired("default/app-00001") == 0
+        nursery.cancel_scope.cancel()
+    assert changes[0] == (1, 5) and changes[-1][1] == 0
