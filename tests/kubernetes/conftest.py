@@ -11,21 +11,19 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from tests import tiers
+from tests.waiting import wait_for
 
 DEFAULT_KUBECONFIG = Path("/var/lib/paasd-k8s/admin.kubeconfig")
 HOW = "run `sudo tests/cluster/up` (builds and starts a local single-node cluster)"
-
-T = TypeVar("T")
 
 
 def find_kubeconfig() -> Path | None:
@@ -41,23 +39,6 @@ def find_kubectl(kubeconfig: Path) -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which("kubectl")
-
-
-def poll(what: str, timeout: float, check: Callable[[], T | None], interval: float = 0.5) -> T:
-    """Call `check` until it returns something other than None, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result is not None:
-                return result
-        except Exception as exc:
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_exc!r})" if last_exc else ""
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(interval)  # poll interval only; the deadline above bounds the wait
 
 
 @dataclass(frozen=True)
@@ -118,14 +99,11 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     """A fresh namespace, deleted (without waiting) after the test."""
     name = f"paasd-test-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
-    poll(
+    wait_for(
         f"service account default in {name}",
-        60,
-        lambda: (
-            True
-            if kubectl.run("get", "serviceaccount", "default", "-n", name, "-o", "name")
-            else None
-        ),
+        lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, "-o", "name"),
+        timeout=60,
+        interval=0.5,
     )
     try:
         yield name

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kubectl, poll
+from tests.waiting import wait_for
+
+from .conftest import Kubectl
 
 pytestmark = pytest.mark.kubernetes
 
@@ -61,7 +63,7 @@ def test_node_is_ready(kubectl: Kubectl) -> None:
         names = [n["metadata"]["name"] for n in nodes if _node_ready(n)]
         return names or None
 
-    assert poll("a Ready node", 60, ready_nodes)
+    assert wait_for("a Ready node", ready_nodes, timeout=60, interval=0.5)
 
 
 def test_busybox_deployment_answers_http_on_pod_ip(kubectl: Kubectl, namespace: str) -> None:
@@ -76,7 +78,9 @@ def test_busybox_deployment_answers_http_on_pod_ip(kubectl: Kubectl, namespace: 
         return None
 
     try:
-        pod_ip = poll("a Running smoke-httpd pod with an IP", 120, running_pod_ip)
+        pod_ip = wait_for(
+            "a Running smoke-httpd pod with an IP", running_pod_ip, timeout=120, interval=0.5
+        )
     except BaseException:
         print(kubectl.run("describe", "pods", "-n", namespace))
         raise
@@ -88,5 +92,5 @@ def test_busybox_deployment_answers_http_on_pod_ip(kubectl: Kubectl, namespace: 
         with opener.open(f"http://{pod_ip}:8080/", timeout=5) as resp:
             return resp.read().decode() if resp.status == 200 else None
 
-    body = poll(f"HTTP 200 from http://{pod_ip}:8080/", 60, fetch)
+    body = wait_for(f"HTTP 200 from http://{pod_ip}:8080/", fetch, timeout=60, interval=0.5)
     assert "paasd busybox httpd" in body
