@@ -64,6 +64,33 @@ class ProcessSettings:
 
 
 @dataclass(frozen=True)
+class DockerSettings:
+    """The docker runtime: containers on the local engine, host networking on `$PORT`."""
+
+    url: str = ""  # the engine's API address; "" = $DOCKER_HOST, then the local socket
+    start_timeout: float = 60.0
+    stop_grace: float = 10.0
+    restart_backoff: float = 10.0
+    restart_backoff_max: float = 300.0
+    pull_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class BuilderSettings:
+    """Source → image. Base images of the generated Dockerfiles are settings, so
+    offline boxes and tests can point them at locally built images."""
+
+    python_image: str = "python:3.12-slim"
+    node_image: str = "node:22-slim"
+    go_image: str = "golang:1.23"
+    go_run_image: str = "gcr.io/distroless/static-debian12"
+    static_image: str = "busybox:stable"
+    static_command: str = "httpd -f -p $PORT -h /site"
+    queue_limit: int = 16
+    timeout: float = 1800.0
+
+
+@dataclass(frozen=True)
 class ReconcilerSettings:
     resync_period: float = 10.0
 
@@ -92,6 +119,20 @@ class AutoscalerSettings:
 
 
 @dataclass(frozen=True)
+class TrafficSettings:
+    rollout_duration: float = 0.0  # Knative's config-network rollout-duration
+
+
+@dataclass(frozen=True)
+class GcSettings:
+    """Knative's config-gc."""
+
+    retain_since_create_time: float = 48 * 3600.0
+    min_non_active_revisions: int = 20
+    max_non_active_revisions: int = 1000
+
+
+@dataclass(frozen=True)
 class ActivatorSettings:
     queue_depth: int = 10_000
 
@@ -109,10 +150,14 @@ class Config:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     process: ProcessSettings = field(default_factory=ProcessSettings)
+    docker: DockerSettings = field(default_factory=DockerSettings)
+    builder: BuilderSettings = field(default_factory=BuilderSettings)
     reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)
     autoscaler: AutoscalerSettings = field(default_factory=AutoscalerSettings)
     activator: ActivatorSettings = field(default_factory=ActivatorSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    traffic: TrafficSettings = field(default_factory=TrafficSettings)
+    gc: GcSettings = field(default_factory=GcSettings)
     services: tuple[ServiceSpec, ...] = ()
 
 
@@ -121,10 +166,16 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "ingress": ("listen", "domain"),
     "process": ("working_dir", "start_timeout", "stop_grace", "restart_backoff",
                 "restart_backoff_max"),
+    "docker": ("url", "start_timeout", "stop_grace", "restart_backoff", "restart_backoff_max",
+               "pull_timeout"),
+    "builder": ("python_image", "node_image", "go_image", "go_run_image", "static_image",
+                "static_command", "queue_limit", "timeout"),
     "reconciler": ("resync_period",),
     "autoscaler": tuple(f.name for f in fields(AutoscalerSettings)),
     "activator": ("queue_depth",),
     "metrics": ("enabled", "listen"),
+    "traffic": ("rollout_duration",),
+    "gc": ("retain_since_create_time", "min_non_active_revisions", "max_non_active_revisions"),
 }
 _SERVICE_KEYS = ("name", "namespace", "image", "command", "args", "env", "port", "working_dir",
                  "min_scale", "max_scale", "container_concurrency", "timeout_seconds",
@@ -218,6 +269,8 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
     daemon = _daemon(sections["daemon"], problems, base)
     ingress = _ingress(sections["ingress"], problems)
     process = _process(sections["process"], problems, base)
+    docker = _docker(sections["docker"], problems)
+    builder = _builder(sections["builder"], problems)
     reconciler = ReconcilerSettings(
         resync_period=_duration(sections["reconciler"], "resync_period", 10.0, "reconciler",
                                 problems, minimum=0.1)
@@ -227,6 +280,17 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
         sections["activator"], "queue_depth", 10_000, "activator", problems, 1, 10_000_000,
         integer=True))
     metrics = _metrics(sections["metrics"], problems)
+    traffic = TrafficSettings(rollout_duration=_duration(
+        sections["traffic"], "rollout_duration", 0.0, "traffic", problems))
+    g = sections["gc"]
+    gc = GcSettings(
+        retain_since_create_time=_duration(g, "retain_since_create_time", 48 * 3600.0, "gc",
+                                           problems),
+        min_non_active_revisions=_number(g, "min_non_active_revisions", 20, "gc", problems,
+                                         0, 100_000, integer=True),
+        max_non_active_revisions=_number(g, "max_non_active_revisions", 1000, "gc", problems,
+                                         0, 100_000, integer=True),
+    )
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list):
         problems.add("service", None, "declare services as [[service]] tables")
@@ -248,8 +312,10 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
     if problems.items:
         raise ConfigError(problems.items)
     return Config(path=source if source != "<text>" else None, daemon=daemon, ingress=ingress,
-                  process=process, reconciler=reconciler, autoscaler=autoscaler,
-                  activator=activator, metrics=metrics, services=tuple(services))
+                  process=process, docker=docker, builder=builder, reconciler=reconciler,
+                  autoscaler=autoscaler,
+                  activator=activator, metrics=metrics, traffic=traffic, gc=gc,
+                  services=tuple(services))
 
 
 def _path(value: Any, base: Path) -> str:
@@ -360,7 +426,7 @@ def _daemon(t: dict[str, Any], problems: _Problems, base: Path) -> DaemonSetting
                      f"unknown runtime {runtime!r}{nearest(runtime, RUNTIMES)}; "
                      f"choose one of {', '.join(RUNTIMES)}")
         runtime = "process"
-    elif runtime != "process":
+    elif runtime not in ("process", "docker"):
         problems.add("daemon", "runtime",
                      f"the {runtime} runtime is not available in this version yet; "
                      'use runtime = "process"')
@@ -412,6 +478,34 @@ def _process(t: dict[str, Any], problems: _Problems, base: Path) -> ProcessSetti
     )
 
 
+def _docker(t: dict[str, Any], problems: _Problems) -> DockerSettings:
+    d = DockerSettings()
+    s = "docker"
+    return DockerSettings(
+        url=str(t.get("url", "")) if isinstance(t.get("url", ""), str) else "",
+        start_timeout=_duration(t, "start_timeout", d.start_timeout, s, problems, 0.1),
+        stop_grace=_duration(t, "stop_grace", d.stop_grace, s, problems),
+        restart_backoff=_duration(t, "restart_backoff", d.restart_backoff, s, problems, 0.01),
+        restart_backoff_max=_duration(t, "restart_backoff_max", d.restart_backoff_max, s,
+                                      problems, 0.01),
+        pull_timeout=_duration(t, "pull_timeout", d.pull_timeout, s, problems, 1.0),
+    )
+
+
+def _builder(t: dict[str, Any], problems: _Problems) -> BuilderSettings:
+    d = BuilderSettings()
+    s = "builder"
+    images = {key: _str(t, key, getattr(d, key), s, problems)
+              for key in ("python_image", "node_image", "go_image", "go_run_image",
+                          "static_image", "static_command")}
+    return BuilderSettings(
+        **images,
+        queue_limit=_number(t, "queue_limit", d.queue_limit, s, problems, 1, 1000,
+                            integer=True),
+        timeout=_duration(t, "timeout", d.timeout, s, problems, 1.0),
+    )
+
+
 def runnable_problem(runtime: str) -> str:
     return (f"an image with no command cannot run on the {runtime} runtime, which runs "
             f"commands as local processes; add a command, or use a runtime that runs images "
@@ -422,6 +516,14 @@ def check_runnable(spec: ServiceSpec, runtime: str) -> None:
     """Refuse a spec the configured runtime cannot run, before anything is stored."""
     if runtime == "process" and not spec.template.container.command:
         raise InvalidSpec(f"service {spec.key}: {runnable_problem(runtime)}")
+    if runtime == "docker" and not spec.template.container.image:
+        raise InvalidSpec(f"service {spec.key}: {image_problem(runtime)}")
+
+
+def image_problem(runtime: str) -> str:
+    return (f"the {runtime} runtime runs images: give the container an image (or build one "
+            "with `paasctl build NAME --source DIR`); a command with no image needs "
+            'the process runtime (runtime = "process")')
 
 
 def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec | None:
@@ -520,6 +622,8 @@ def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec
             probe = Probe(path=rp)
     if image is not None and not command and runtime == "process":
         fail("image", runnable_problem(runtime))
+    if image is None and runtime == "docker" and "command" in raw:
+        fail("command", image_problem(runtime))
     if len(problems.items) > before:
         return None
     template = Template(

@@ -13,18 +13,23 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .autoscaler.annotations import annotation_problems
+from .durations import parse_duration
 from .errors import InvalidSpec, nearest
 from .model import (
     DEFAULT_NAMESPACE,
+    DEFAULT_TRAFFIC,
     Container,
     EnvVar,
     Probe,
     ServiceSpec,
     Template,
+    TrafficTarget,
 )
 from .yamlpos import Located
 
 API_VERSIONS = ("serving.knative.dev/v1", "serving.knative.dev/v1alpha1")
+ROLLOUT_DURATION = "serving.knative.dev/rollout-duration"
+NO_GC = "serving.knative.dev/no-gc"
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -136,14 +141,20 @@ def service_from_document(doc: Located) -> ServiceSpec:
     if "template" not in spec:
         raise r.fail("spec", "spec.template is required (it holds the container to run)")
     template = _template(r, spec["template"], name)
-    _traffic(r, spec.get("traffic"))
+    annotations = r.string_map(meta.get("annotations"), "metadata.annotations")
+    for key, value in annotations:
+        if key == ROLLOUT_DURATION:
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise r.fail(f"metadata.annotations.{key}", str(exc)) from None
     return ServiceSpec(
         name=name,
         namespace=namespace,
         template=template,
         labels=r.string_map(meta.get("labels"), "metadata.labels"),
-        annotations=r.string_map(meta.get("annotations"), "metadata.annotations"),
-        api_version=api_version,
+        annotations=annotations,
+        traffic=_traffic(r, spec.get("traffic"), template.name),
     )
 
 
@@ -267,21 +278,53 @@ def _probe(r: _Reader, value: Any, path: str) -> Probe:
     return Probe(path=http_path, period_seconds=period, timeout_seconds=timeout)
 
 
-def _traffic(r: _Reader, value: Any) -> None:
-    """Only the default route (100 % to the latest revision) until traffic splits land."""
+def _traffic(r: _Reader, value: Any, template_name: str | None
+             ) -> tuple[TrafficTarget, ...]:
+    """`spec.traffic`, checked for form; which revisions exist is checked at apply."""
     if value is None:
-        return
-    if not isinstance(value, list):
-        raise r.fail("spec.traffic", f"must be a list, got {_kind(value)}")
+        return DEFAULT_TRAFFIC
+    if not isinstance(value, list) or not value:
+        raise r.fail("spec.traffic", "must be a non-empty list of traffic targets")
+    targets: list[TrafficTarget] = []
+    tags: dict[str, int] = {}
     for i, item in enumerate(value):
-        entry = r.mapping(item, f"spec.traffic[{i}]",
-                          ("latestRevision", "percent", "revisionName", "tag",
-                           "configurationName", "url"))
-        if entry.get("latestRevision") is not True or entry.get("percent", 100) != 100 \
-                or len(value) != 1:
-            raise r.fail(f"spec.traffic[{i}]",
-                         "only 100 % to the latest revision is supported in this version "
-                         "(use `latestRevision: true, percent: 100` or omit spec.traffic)")
+        p = f"spec.traffic[{i}]"
+        entry = r.mapping(item, p, ("latestRevision", "percent", "revisionName", "tag",
+                                    "configurationName", "url"))
+        latest = entry.get("latestRevision")
+        if latest is not None and not isinstance(latest, bool):
+            raise r.fail(f"{p}.latestRevision", f"must be true or false, got {latest!r}")
+        rev = entry.get("revisionName")
+        if rev is not None:
+            rev = r.string(rev, f"{p}.revisionName")
+        if latest and rev:
+            raise r.fail(p, "latestRevision: true and revisionName exclude each other; "
+                            "keep one")
+        if not latest and not rev:
+            raise r.fail(p, "name a revision (revisionName) or set latestRevision: true")
+        percent = r.integer(entry.get("percent", 0), f"{p}.percent", 0, 100)
+        tag = entry.get("tag")
+        if tag is not None:
+            tag = r.string(tag, f"{p}.tag")
+            if len(tag) > 63 or not DNS1035.match(tag):
+                raise r.fail(f"{p}.tag", f"tag {tag!r} is not a valid DNS label (lowercase "
+                                         "letters, digits and '-', starting with a letter)")
+            if tag in tags:
+                raise r.fail(f"{p}.tag", f"duplicate tag {tag!r} (also spec.traffic"
+                                         f"[{tags[tag]}])")
+            tags[tag] = i
+        targets.append(TrafficTarget(percent=percent, revision_name=rev,
+                                     latest_revision=bool(latest), tag=tag))
+    total = sum(t.percent for t in targets)
+    if total != 100:
+        parts = " + ".join(f"{t.percent} ({_target_label(t)})" for t in targets)
+        raise r.fail("spec.traffic", f"percents must sum to 100, got {parts} = {total}")
+    return tuple(targets)
+
+
+def _target_label(t: TrafficTarget) -> str:
+    name = "@latest" if t.latest_revision else t.revision_name or "?"
+    return f"{name}, tag {t.tag}" if t.tag else name
 
 
 def service_to_document(spec: ServiceSpec) -> dict[str, Any]:
@@ -332,9 +375,25 @@ def service_to_document(spec: ServiceSpec) -> dict[str, Any]:
         meta["labels"] = dict(spec.labels)
     if spec.annotations:
         meta["annotations"] = dict(spec.annotations)
+    body: dict[str, Any] = {"template": template}
+    if spec.traffic != DEFAULT_TRAFFIC:
+        body["traffic"] = [traffic_to_document(t) for t in spec.traffic]
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
         "metadata": meta,
-        "spec": {"template": template},
+        "spec": body,
     }
+
+
+def traffic_to_document(t: TrafficTarget) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if t.tag:
+        entry["tag"] = t.tag
+    if t.latest_revision:
+        entry["latestRevision"] = True
+    else:
+        entry["revisionName"] = t.revision_name
+        entry["latestRevision"] = False
+    entry["percent"] = t.percent
+    return entry

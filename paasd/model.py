@@ -68,13 +68,32 @@ class Template:
 
 
 @dataclass(frozen=True)
+class TrafficTarget:
+    """One `spec.traffic` entry: a pinned revision or the latest ready one."""
+
+    percent: int = 100
+    revision_name: str | None = None
+    latest_revision: bool = False
+    tag: str | None = None
+
+
+DEFAULT_TRAFFIC = (TrafficTarget(percent=100, latest_revision=True),)
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     namespace: str
     template: Template
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
-    api_version: str = "serving.knative.dev/v1"
+    traffic: tuple[TrafficTarget, ...] = DEFAULT_TRAFFIC
+
+    def annotation(self, key: str, default: str | None = None) -> str | None:
+        for k, v in self.annotations:
+            if k == key:
+                return v
+        return default
 
     @property
     def key(self) -> str:
@@ -174,7 +193,8 @@ def spec_from_json(data: dict[str, Any]) -> ServiceSpec:
         template=template_from_json(data["template"]),
         labels=tuple((k, v) for k, v in data.get("labels", ())),
         annotations=tuple((k, v) for k, v in data.get("annotations", ())),
-        api_version=data.get("api_version", "serving.knative.dev/v1"),
+        traffic=tuple(TrafficTarget(**t) for t in data["traffic"]) if "traffic" in data
+        else DEFAULT_TRAFFIC,
     )
 
 
@@ -189,6 +209,7 @@ __all__ = [
     "Revision",
     "ServiceSpec",
     "Template",
+    "TrafficTarget",
     "revision_name",
     "spec_from_json",
     "template_from_json",

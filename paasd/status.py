@@ -7,11 +7,13 @@ the shapes (and their conditions) are testable without a daemon.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from .knative import service_to_document
 from .model import InstanceStatus, Revision, StoredService
+from .traffic import Resolved, Rollout, rollout_percent, rollout_schedule
 
 
 def timestamp(t: float) -> str:
@@ -44,7 +46,7 @@ def revision_readiness(instances: Sequence[InstanceStatus], ever_ready: bool
 
 
 def revision_view(rev: Revision, instances: Sequence[InstanceStatus], ever_ready: bool,
-                  desired: int, percent: int) -> dict[str, Any]:
+                  desired: int, percent: float, tags: Sequence[str] = ()) -> dict[str, Any]:
     status, reason, message = revision_readiness(instances, ever_ready)
     doc = service_to_document_template(rev)
     return {
@@ -65,7 +67,8 @@ def revision_view(rev: Revision, instances: Sequence[InstanceStatus], ever_ready
             "conditions": [condition("Ready", status, reason, message)],
             "actualReplicas": sum(1 for i in instances if i.phase == "ready"),
             "desiredReplicas": desired,
-            "trafficPercent": percent,
+            "trafficPercent": int(percent) if percent == int(percent) else round(percent, 2),
+            "tags": list(tags),
         },
     }
 
@@ -80,8 +83,9 @@ def service_to_document_template(rev: Revision) -> dict[str, Any]:
 
 
 def service_view(svc: StoredService, latest: Revision | None, latest_ready: str | None,
-                 serving: str | None, latest_instances: Sequence[InstanceStatus],
-                 latest_ever_ready: bool, domain: str) -> dict[str, Any]:
+                 resolved: Sequence[Resolved], latest_instances: Sequence[InstanceStatus],
+                 latest_ever_ready: bool, domain: str, rollout: Rollout | None = None,
+                 now: float | None = None) -> dict[str, Any]:
     spec = svc.spec
     doc = service_to_document(spec)
     doc["metadata"].update({
@@ -90,32 +94,68 @@ def service_view(svc: StoredService, latest: Revision | None, latest_ready: str 
     })
     doc["metadata"].setdefault("annotations", {})["paasd.dev/source"] = svc.source
     if latest is None:
-        ready = ("Unknown", "RevisionMissing", "no revision yet")
+        config_ready = ("Unknown", "RevisionMissing", "no revision yet")
     else:
-        ready = revision_readiness(latest_instances, latest_ever_ready)
-        if ready[0] == "False":
-            ready = ("False", "RevisionFailed",
-                     f"revision {latest.name} failed: {ready[2]}")
-        elif ready[0] == "Unknown":
-            ready = ("Unknown", ready[1], f"revision {latest.name}: {ready[2]}")
+        config_ready = revision_readiness(latest_instances, latest_ever_ready)
+        if config_ready[0] == "False":
+            config_ready = ("False", "RevisionFailed",
+                            f"revision {latest.name} failed: {config_ready[2]}")
+        elif config_ready[0] == "Unknown":
+            config_ready = ("Unknown", config_ready[1],
+                            f"revision {latest.name}: {config_ready[2]}")
+    host = f"{spec.name}.{spec.namespace}.{domain}"
     traffic = []
-    if serving:
-        traffic.append({"revisionName": serving, "percent": 100,
-                        "latestRevision": serving == (latest.name if latest else None)})
+    for r in resolved:
+        if r.revision is None:
+            continue
+        entry: dict[str, Any] = {"revisionName": r.revision,
+                                 "percent": int(r.percent) if r.percent == int(r.percent)
+                                 else round(r.percent, 2),
+                                 "latestRevision": r.latest}
+        if r.tag:
+            entry["tag"] = r.tag
+            entry["url"] = f"http://{r.tag}-{host}"
+        traffic.append(entry)
+    pending = [r for r in resolved if r.revision is None or
+               (r.revision == (latest.name if latest else None) and not latest_ever_ready
+                and r.percent > 0)]
+    if rollout is not None and rollout.failed:
+        routes_ready = ("False", "RolloutFailed", rollout.failed)
+    elif pending or not traffic:
+        routes_ready = ("Unknown", "RevisionMissing", "waiting for a ready revision")
+    else:
+        routes_ready = ("True", "", "")
+    if routes_ready[0] == "False":
+        ready = routes_ready
+    elif config_ready[0] != "True":
+        ready = config_ready
+    else:
+        ready = routes_ready
     doc["status"] = {
         "observedGeneration": svc.generation,
-        "url": f"http://{spec.name}.{spec.namespace}.{domain}",
+        "url": f"http://{host}",
         "latestCreatedRevisionName": latest.name if latest else None,
         "latestReadyRevisionName": latest_ready,
         "conditions": [
             condition("Ready", *ready),
-            condition("ConfigurationsReady", *ready),
-            condition("RoutesReady", "True" if serving else "Unknown",
-                      "" if serving else "NoReadyRevision",
-                      "" if serving else "waiting for a ready revision"),
+            condition("ConfigurationsReady", *config_ready),
+            condition("RoutesReady", *routes_ready),
         ],
         "traffic": traffic,
     }
+    if rollout is not None:
+        when = time.time() if now is None else now
+        doc["status"]["rollout"] = {
+            "fromRevision": rollout.from_revision,
+            "toRevision": rollout.to_revision,
+            "startedAt": timestamp(rollout.started_at),
+            "durationSeconds": rollout.duration,
+            "percent": rollout_percent(rollout, when),
+            "failed": rollout.failed or None,
+            "schedule": [{"at": timestamp(rollout.started_at + offset),
+                          "afterSeconds": offset, "percent": pct}
+                         for offset, pct in rollout_schedule(rollout.duration)],
+        }
     return doc
 
 

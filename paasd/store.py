@@ -170,6 +170,12 @@ class Store:
             self._db.execute("DELETE FROM services WHERE namespace=? AND name=?",
                              (namespace, name))
 
+    def delete_revision(self, namespace: str, name: str) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM revisions WHERE namespace=? AND name=?",
+                             (namespace, name))
+            self._db.execute("DELETE FROM state WHERE key = ?", (f"ready_once/{namespace}/{name}",))
+
     def services(self) -> list[StoredService]:
         with self._lock:
             rows = self._db.execute(

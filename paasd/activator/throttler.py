@@ -72,6 +72,8 @@ class Throttler:
 
     def release(self, ep: Endpoint) -> None:
         ep.in_flight -= 1
+        if ep.in_flight == 0 and ep.on_idle is not None:
+            ep.on_idle()
         if self.waiters:
             self._dispatch()
 

@@ -14,7 +14,7 @@ import trio
 from ..config import parse_config
 from ..errors import ConfigError, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
-from ..knative import service_from_document
+from ..knative import service_from_document, service_to_document
 from ..model import DEFAULT_NAMESPACE
 from ..status import instance_view
 from ..yamlpos import Located, load_documents
@@ -39,6 +39,10 @@ class ControlApi:
             ("DELETE", re.compile(rf"/v1/namespaces/{ns}/services/{name}"),
              self.delete_service),
             ("GET", re.compile(rf"/v1/namespaces/{ns}/services/{name}/logs"), self.logs),
+            ("GET", re.compile(rf"/v1/namespaces/{ns}/services/{name}/export"), self.export),
+            ("GET", re.compile(r"/v1/export"), self.export_all),
+            ("POST", re.compile(rf"/v1/namespaces/{ns}/services/{name}/rollback"),
+             self.rollback),
             ("GET", re.compile(r"/v1/revisions"), self.list_revisions),
             ("GET", re.compile(rf"/v1/namespaces/{ns}/revisions/{name}"), self.get_revision),
             ("GET", re.compile(r"/v1/instances"), self.list_instances),
@@ -119,6 +123,23 @@ class ControlApi:
             })
         return Response(body={"results": results})
 
+    async def export(self, request: Request, ns: str, name: str) -> Response:
+        return Response(body=service_to_document(self.hub.find_service(ns, name).spec))
+
+    async def export_all(self, request: Request) -> Response:
+        ns = request.query.get("namespace")
+        items = [service_to_document(s.spec) for s in self.hub.services.values()
+                 if ns is None or s.spec.namespace == ns]
+        return Response(body={"items": items})
+
+    async def rollback(self, request: Request, ns: str, name: str) -> Response:
+        body = json.loads(request.body or b"{}")
+        spec = self.hub.rollback_spec(ns, name, body.get("to"))
+        self.hub.check_no_conflict(spec)
+        result = await self.hub.apply(spec, source="api")
+        target = spec.traffic[0].revision_name
+        return Response(body={"outcome": result.outcome, "revision": target})
+
     async def list_revisions(self, request: Request) -> Response:
         ns = request.query.get("namespace")
         svc = request.query.get("service")
@@ -149,7 +170,8 @@ class ControlApi:
         table = self.hub.route_table()
         items = [{"host": r.host, "service": r.service,
                   "url": f"http://{r.host}",
-                  "traffic": [{"revision": t.revision.split("/", 1)[1], "percent": t.percent}
+                  "traffic": [{"revision": t.revision.split("/", 1)[1],
+                               "percent": round(t.percent, 2)}
                               for t in r.targets]}
                  for r in sorted(table.routes.values(), key=lambda r: r.host)]
         return Response(body={"kind": "RouteList", "items": items})

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..client import ApiError, Client
+from . import edits
 
 DEFAULT_NAMESPACE = "default"
 
@@ -120,10 +121,19 @@ def cmd_service_describe(client: Client, args: argparse.Namespace) -> int:
         "Revisions:",
     ]
     for t in st.get("traffic", []):
-        lines.append(f"  {t['percent']:>3}%  {t['revisionName']}"
-                     f"{' (latest)' if t.get('latestRevision') else ''}")
+        tag = f" #{t['tag']} {t['url']}" if t.get("tag") else ""
+        lines.append(f"  {t['percent']:>5}%  {t['revisionName']}"
+                     f"{' (latest)' if t.get('latestRevision') else ''}{tag}")
     if st.get("latestCreatedRevisionName") != st.get("latestReadyRevisionName"):
         lines.append(f"        {st.get('latestCreatedRevisionName')} (latest created, not ready)")
+    rollout = st.get("rollout")
+    if rollout:
+        state = f"FAILED: {rollout['failed']}" if rollout.get("failed") else \
+            f"{rollout['percent']}% moved"
+        lines += ["", f"Rollout:     {rollout['fromRevision']} -> {rollout['toRevision']} over "
+                      f"{rollout['durationSeconds']:g}s, {state}"]
+        lines += [f"  {step['at']}  +{step['afterSeconds']:>7.1f}s  {step['percent']:>3}%"
+                  for step in rollout["schedule"]]
     lines += ["", "Container:"]
     if c.get("image"):
         lines.append(f"  Image:    {c['image']}")
@@ -136,6 +146,61 @@ def cmd_service_describe(client: Client, args: argparse.Namespace) -> int:
                        [["  " + x["type"], x["status"], x.get("reason", ""),
                          x.get("message", "")] for x in st.get("conditions", [])]))
     print("\n".join(lines))
+    return 0
+
+
+def _template_edits(args: argparse.Namespace) -> dict[str, Any]:
+    return {"image": args.image, "cmd": args.cmd, "args": args.arg, "env": args.env,
+            "annotations": args.annotation, "scale_min": args.scale_min,
+            "scale_max": args.scale_max, "concurrency_limit": args.concurrency_limit,
+            "revision_name": args.revision_name}
+
+
+def _report(result: dict[str, Any]) -> None:
+    rev = f" (revision {result['revision']})" if result.get("revision") else ""
+    print(f"Service '{result['name']}' {result['outcome']}{rev} in namespace "
+          f"'{result['namespace']}'.")
+
+
+def cmd_service_create(client: Client, args: argparse.Namespace) -> int:
+    if not args.cmd and not args.image:
+        raise ApiError("give the service a command (--cmd, for the process runtime) or an "
+                       "image (--image)")
+    doc = edits.edit_template(edits.new_service(args.name, args.namespace),
+                              **_template_edits(args))
+    if args.output and emit(doc, args.output):
+        return 0
+    _report(client.apply_document(doc))
+    return 0
+
+
+def cmd_service_update(client: Client, args: argparse.Namespace) -> int:
+    doc = client.export(args.namespace, args.name)
+    doc = edits.edit_template(doc, **_template_edits(args))
+    if args.traffic or args.tag or args.untag:
+        doc = edits.edit_traffic(doc, args.traffic or [], args.tag or [], args.untag or [])
+    _report(client.apply_document(doc))
+    return 0
+
+
+def cmd_service_rollback(client: Client, args: argparse.Namespace) -> int:
+    result = client.rollback(args.namespace, args.name, args.to)
+    print(f"Service '{args.name}' rolled back: 100% of traffic to {result['revision']}.")
+    return 0
+
+
+def cmd_service_export(client: Client, args: argparse.Namespace) -> int:
+    if args.all:
+        docs = client.export_all(None if args.all_namespaces else args.namespace)
+    elif args.name:
+        docs = [client.export(args.namespace, args.name)]
+    else:
+        raise ApiError("name a service to export, or use --all")
+    if args.output == "json":
+        print(json.dumps(docs[0] if len(docs) == 1 and not args.all else
+                         {"apiVersion": "v1", "kind": "List", "items": docs}, indent=2))
+        return 0
+    print(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False), end="")
     return 0
 
 
@@ -158,12 +223,12 @@ def cmd_revision_list(client: Client, args: argparse.Namespace) -> int:
         st = r.get("status", {})
         meta = r["metadata"]
         rows.append([meta["name"], meta["labels"]["serving.knative.dev/service"],
-                     f"{st.get('trafficPercent', 0)}%", meta.get("generation"),
-                     age(meta.get("creationTimestamp")),
+                     f"{st.get('trafficPercent', 0)}%", ",".join(st.get("tags", [])),
+                     meta.get("generation"), cond(r)["status"],
                      f"{st.get('actualReplicas', 0)}/{st.get('desiredReplicas', 0)}",
-                     cond(r)["status"], cond(r).get("reason", "")])
-    print(table(["NAME", "SERVICE", "TRAFFIC", "GENERATION", "AGE", "INSTANCES", "READY",
-                 "REASON"], rows))
+                     age(meta.get("creationTimestamp"))])
+    print(table(["NAME", "SERVICE", "TRAFFIC", "TAGS", "GENERATION", "READY", "INSTANCES",
+                 "AGE"], rows))
     return 0
 
 
@@ -318,6 +383,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = ssub.add_parser("describe", parents=[reads], help="show a service")
     p.add_argument("name")
     p.set_defaults(fn=cmd_service_describe)
+    template_flags = argparse.ArgumentParser(add_help=False)
+    template_flags.add_argument("--image", help="the container image (docker, kubernetes)")
+    template_flags.add_argument("--cmd", action="append", help="command (repeat for each "
+                                "word), e.g. --cmd python3 --cmd app.py")
+    template_flags.add_argument("--arg", action="append", help="an argument (repeatable)")
+    template_flags.add_argument("-e", "--env", action="append",
+                                help="NAME=VALUE (NAME- removes it); repeatable")
+    template_flags.add_argument("-a", "--annotation", action="append",
+                                help="KEY=VALUE on the revision template; repeatable")
+    template_flags.add_argument("--scale-min", type=int, help="autoscaling min-scale")
+    template_flags.add_argument("--scale-max", type=int, help="autoscaling max-scale")
+    template_flags.add_argument("--concurrency-limit", type=int,
+                                help="containerConcurrency: hard limit per instance")
+    template_flags.add_argument("--revision-name", help="name the new revision (NAME-…)")
+    p = ssub.add_parser("create", parents=[common, template_flags],
+                        help="create a service from flags (as kn service create)")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", choices=["json", "yaml"],
+                   help="print the Knative YAML instead of creating it")
+    p.set_defaults(fn=cmd_service_create)
+    p = ssub.add_parser("update", parents=[common, template_flags],
+                        help="change a service: template flags make a new revision; "
+                             "traffic flags do not")
+    p.add_argument("name")
+    p.add_argument("--traffic", action="append", help="REV=PERCENT[,…]; REV may be "
+                   "@latest or a tag, e.g. --traffic hello-00001=90,@latest=10")
+    p.add_argument("--tag", action="append", help="REV=TAG: TAG-NAME.NS.DOMAIN reaches REV")
+    p.add_argument("--untag", action="append", help="remove a tag")
+    p.set_defaults(fn=cmd_service_update)
+    p = ssub.add_parser("rollback", parents=[common],
+                        help="send 100%% of traffic to the previous (or named) ready revision")
+    p.add_argument("name")
+    p.add_argument("--to", metavar="REVISION", help="the revision to roll back to")
+    p.set_defaults(fn=cmd_service_rollback)
+    p = ssub.add_parser("export", parents=[common],
+                        help="print Knative serving.knative.dev/v1 YAML for services")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--all", action="store_true", help="every service (of -n, or -A)")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-o", "--output", choices=["json", "yaml"], default="yaml")
+    p.set_defaults(fn=cmd_service_export)
     p = ssub.add_parser("delete", aliases=["rm"], parents=[common], help="delete services")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.set_defaults(fn=cmd_service_delete)
@@ -370,6 +476,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except edits.EditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         with Client(args.socket) as client:
             result: int = args.fn(client, args)

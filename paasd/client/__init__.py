@@ -106,6 +106,31 @@ class Client:
         results: list[dict[str, Any]] = body["results"]
         return results
 
+    def apply_document(self, doc: dict[str, Any], filename: str = "<paasctl>"
+                       ) -> dict[str, Any]:
+        body = self.request("POST", "/v1/apply", params={"filename": filename},
+                            content=json.dumps(doc).encode(),
+                            headers={"content-type": "application/json"})
+        result: dict[str, Any] = body["results"][0]
+        return result
+
+    def export(self, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "GET", f"/v1/namespaces/{namespace}/services/{name}/export")
+        return result
+
+    def export_all(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        params = {"namespace": namespace} if namespace else None
+        items: list[dict[str, Any]] = self.request("GET", "/v1/export", params=params)["items"]
+        return items
+
+    def rollback(self, namespace: str, name: str, to: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/namespaces/{namespace}/services/{name}/rollback",
+            content=json.dumps({"to": to}).encode(),
+            headers={"content-type": "application/json"})
+        return result
+
     def services(self, namespace: str | None = None) -> list[dict[str, Any]]:
         params = {"namespace": namespace} if namespace else None
         items: list[dict[str, Any]] = self.request("GET", "/v1/services", params=params)["items"]

@@ -117,6 +117,7 @@ class Ingress:
         self.settings = settings
         self.table = RouteTable()
         self.revisions: dict[str, RevisionEntry] = {}  # "namespace/revision" → entry
+        self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
         self.capacities: dict[str, int] = {}  # "namespace/revision" → containerConcurrency
         self.queue_depth = 10_000
         self.hold_timeout = DEFAULT_HOLD_TIMEOUT
@@ -160,6 +161,21 @@ class Ingress:
         ep = entry.throttler.remove(instance)
         if ep is not None:
             self.pool.drop(ep.host, ep.port)
+            if ep.in_flight:
+                self._leaving[instance] = ep
+
+    async def drain_instance(self, instance: str, timeout: float) -> None:
+        """Wait (at most `timeout`) until requests in flight to a removed instance finish,
+        so stopping it loses none of them."""
+        ep = self._leaving.get(instance)
+        if ep is None or ep.in_flight == 0:
+            self._leaving.pop(instance, None)
+            return
+        idle = trio.Event()
+        ep.on_idle = idle.set
+        with trio.move_on_after(timeout):
+            await idle.wait()
+        self._leaving.pop(instance, None)
 
     def forget(self, revision: str) -> None:
         """A deleted revision: drop its entry once nothing waits on it."""

@@ -8,14 +8,14 @@ lookup for the host, a short scan for the least-loaded instance.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Target:
     revision: str  # "namespace/revision"
-    percent: int
+    percent: float
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Endpoint:
     host: str
     port: int
     in_flight: int = 0
+    on_idle: Callable[[], None] | None = None  # set while draining: called at 0 in flight
 
 
 class Balancer:

@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -74,6 +74,8 @@ class ProcessRuntime:
         self.log_dir = self.state_dir / "logs"
         self.on_change = on_change
         self.lookup = lookup  # (namespace, revision name) → Revision, for adopted instances
+        # Waits for requests in flight to an instance being stopped (the ingress' drain).
+        self.before_stop: Callable[[str, float], Awaitable[None]] | None = None
         self._instances: dict[str, _Instance] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -258,6 +260,9 @@ class ProcessRuntime:
             await trio.sleep(PROBE_INTERVAL)
 
     async def _terminate(self, inst: _Instance) -> None:
+        if self.before_stop is not None:
+            timeout = inst.revision.template.timeout_seconds if inst.revision else 10.0
+            await self.before_stop(inst.status.id, timeout)
         pid = inst.pid
         if pid is None:
             return
