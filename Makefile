@@ -1,6 +1,7 @@
 # The two commands a fresh clone needs:
 #   make demo   run paasd (process runtime) with a demo service
-#   make test   run the whole test suite (ruff, mypy, pytest), as .ci/run does
+#   make test   run the whole test suite (ruff, mypy, import contracts, pytest), as
+#               .ci/run does (which adds PAASD_CLUSTER=1 for the kubernetes tier)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -25,8 +26,16 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# PAASD_CLUSTER=1 (as root) also builds/starts the local Kubernetes test cluster
+# (tests/cluster/up) for the kubernetes tier, and stops it afterwards.
 test: lint
-	$(BIN)/pytest
+	@if [ "$(PAASD_CLUSTER)" = 1 ]; then \
+	  trap 'tests/cluster/down' EXIT; \
+	  tests/cluster/up >/dev/null || exit 1; \
+	  KUBECONFIG=/var/lib/paasd-k8s/admin.kubeconfig $(BIN)/pytest; \
+	else \
+	  $(BIN)/pytest; \
+	fi
 
 clean:
 	rm -rf $(VENV) .paasd-demo .pytest_cache .mypy_cache .ruff_cache
