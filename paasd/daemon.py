@@ -22,12 +22,15 @@ from . import sdnotify
 from .activation import adopt
 from .api.routes import ControlApi
 from .autoscaler.loop import Autoscaler
+from .builder import Builder
 from .config import Config, load_config
 from .errors import ConfigError, PaasdError
 from .hub import Hub
 from .ingress.proxy import Ingress
 from .metrics import MetricsServer
 from .reconciler import loop as reconciler
+from .runtime.docker import DockerRuntime
+from .runtime.engine import Engine
 from .runtime.process import ProcessRuntime
 from .store import Store
 from .watchdog import CountingWakeup, summary, supervise
@@ -101,17 +104,33 @@ class Daemon:
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
-        self.runtime = ProcessRuntime(config.process, config.daemon.state_dir,
-                                      self.hub.on_instance, self.hub.revision)
+        self.engine = Engine(config.docker.url)  # the builder's, and the docker runtime's
+        self.runtime: ProcessRuntime | DockerRuntime
+        if config.daemon.runtime == "docker":
+            self.runtime = DockerRuntime(config.docker, config.daemon.state_dir,
+                                         self.hub.on_instance, self.hub.revision, self.engine)
+        else:
+            self.runtime = ProcessRuntime(config.process, config.daemon.state_dir,
+                                          self.hub.on_instance, self.hub.revision)
+        if isinstance(self.runtime, ProcessRuntime):  # stop an instance only once drained
+            self.runtime.before_stop = self.ingress.drain_instance
         self.hub.log_files = self.runtime.log_files
+        self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine)
         self.api = ControlApi(self.hub, self.reload)
+        self.api.builder = self.builder
+        if isinstance(self.runtime, DockerRuntime):
+            self.api.log_stream = self.runtime.logs
         self._apply_live_settings(config)
 
     def _apply_live_settings(self, config: Config) -> None:
-        self.runtime.settings = config.process
+        if isinstance(self.runtime, DockerRuntime):
+            self.runtime.settings = config.docker
+        else:
+            self.runtime.settings = config.process
+        self.builder.settings = config.builder
         self.autoscaler.settings = config.autoscaler
         self.ingress.queue_depth = config.activator.queue_depth
-        self.ingress.hold_timeout = config.process.start_timeout
+        self.ingress.hold_timeout = self.runtime.settings.start_timeout
 
     async def reload(self) -> list[str]:
         """Re-read the config file; a bad file raises ConfigError and changes nothing."""
@@ -147,6 +166,7 @@ class Daemon:
                 async with trio.open_nursery() as root:
                     await root.start(self.hub.run)
                     await root.start(self.runtime.run)
+                    await root.start(self.builder.run)
                     await root.start(self.autoscaler.run, self.hub.active)
                     reconcile_scope = trio.CancelScope()
 

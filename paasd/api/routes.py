@@ -11,8 +11,10 @@ from pathlib import Path
 
 import trio
 
+from ..builder import Builder
+from ..builder.api import BuildApi
 from ..config import parse_config
-from ..errors import ConfigError, InvalidSpec, NotFound, PaasdError
+from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..knative import service_from_document, service_to_document
 from ..model import DEFAULT_NAMESPACE
@@ -50,8 +52,15 @@ class ControlApi:
             ("GET", re.compile(r"/v1/events"), self.list_events),
             ("GET", re.compile(r"/v1/watch"), self.watch),
             ("POST", re.compile(r"/v1/config/reload"), self.config_reload),
+            ("GET", re.compile(r"/v1/config"), self.config_get),
+            ("PUT", re.compile(r"/v1/config"), self.config_put),
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
         ]
+        self.builder: Builder | None = None  # set by the daemon
+        # a runtime whose logs live elsewhere (the docker engine): (ns, svc, follow, tail)
+        self.log_stream: Callable[[str, str, bool, int], AsyncIterator[bytes]] | None = None
+        self.routes += BuildApi(lambda: self.builder,
+                                lambda: self.hub.config.daemon.socket).routes()
 
     async def handle(self, request: Request) -> Response:
         allowed = []
@@ -196,6 +205,9 @@ class ControlApi:
         self.hub.find_service(ns, name)
         tail = int(request.query.get("tail", "100") or 100)
         follow = request.flag("follow")
+        if self.log_stream is not None:
+            return Response(stream=self.log_stream(ns, name, follow, tail),
+                            content_type="text/plain; charset=utf-8")
         return Response(stream=self._follow_logs(ns, name, tail, follow),
                         content_type="text/plain; charset=utf-8")
 
@@ -237,6 +249,34 @@ class ControlApi:
                 "problems": exc.problems}})
         return Response(body={"reloaded": True, "changes": changes})
 
+    async def config_get(self, request: Request) -> Response:
+        path = self.hub.config.path
+        if path is None:
+            return Response(body={"path": None, "text": "", "note":
+                                  "running on built-in defaults: no config file"})
+        text = await trio.to_thread.run_sync(Path(path).read_text)
+        return Response(body={"path": path, "text": text})
+
+    async def config_put(self, request: Request) -> Response:
+        """Validate, write and apply a new config file; an invalid one changes nothing."""
+        path = self.hub.config.path
+        if path is None:
+            raise Conflict("paasd runs on built-in defaults, with no config file to edit; "
+                           "start it with --config PATH")
+        text = request.body.decode(errors="replace")
+        try:
+            parse_config(text, path)
+        except ConfigError as exc:
+            return Response(status=422, body={"error": {
+                "status": 422, "message": "config rejected; nothing was changed",
+                "problems": exc.problems}})
+        try:
+            await trio.to_thread.run_sync(_write_atomically, Path(path), text)
+        except OSError as exc:
+            raise Conflict(f"cannot write {path}: {exc.strerror}; edit it by hand and run "
+                           "`paasctl config reload`") from None
+        return await self.config_reload(request)
+
     async def config_check(self, request: Request) -> Response:
         source = request.query.get("filename", self.hub.config.path or "paasd.toml")
         try:
@@ -244,6 +284,14 @@ class ControlApi:
         except ConfigError as exc:
             return Response(status=422, body={"ok": False, "problems": exc.problems})
         return Response(body={"ok": True, "services": len(config.services)})
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    if path.exists():
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+    tmp.replace(path)
 
 
 def _tail(path: Path, lines: int | None) -> tuple[bytes, int]:

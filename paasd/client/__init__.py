@@ -182,6 +182,15 @@ class Client:
                 if line.strip():
                     yield json.loads(line)
 
+    def config(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/config")
+        return result
+
+    def put_config(self, text: str) -> dict[str, Any]:
+        """Validate, write and reload; ApiError(422) with `problems` if it is invalid."""
+        result: dict[str, Any] = self.request("PUT", "/v1/config", content=text.encode())
+        return result
+
     def reload_config(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/v1/config/reload")
         return result
@@ -195,4 +204,45 @@ class Client:
             if exc.status == 422:
                 return {"ok": False, "problems": exc.problems}
             raise
+        return result
+
+    # -- builds and git push (docs/builds.md) ---------------------------------
+
+    def build(self, namespace: str, name: str, source: str) -> dict[str, Any]:
+        """Queue a build of a directory on the daemon's machine."""
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/namespaces/{namespace}/services/{name}/builds",
+            json={"source": source})
+        return result
+
+    def build_git(self, namespace: str, name: str, repo: str, commit: str,
+                  env: dict[str, str]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/namespaces/{namespace}/services/{name}/builds",
+            json={"git": {"repo": repo, "commit": commit, "env": env}})
+        return result
+
+    def builds(self, namespace: str | None = None, service: str | None = None
+               ) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("namespace", namespace), ("service", service)) if v}
+        items: list[dict[str, Any]] = self.request("GET", "/v1/builds", params=params)["items"]
+        return items
+
+    def get_build(self, namespace: str, build_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET",
+                                              f"/v1/namespaces/{namespace}/builds/{build_id}")
+        return result
+
+    def build_log(self, namespace: str, build_id: str, follow: bool = True) -> Iterator[bytes]:
+        return self.stream(f"/v1/namespaces/{namespace}/builds/{build_id}/log",
+                           params={"follow": "1" if follow else "0"})
+
+    def dockerfile(self, source: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/builds/dockerfile",
+                                              json={"source": source})
+        return result
+
+    def git_init(self, namespace: str, name: str, python: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/namespaces/{namespace}/services/{name}/git", json={"python": python})
         return result

@@ -1,0 +1,459 @@
+"""The `docker` runtime: each instance is a container on the local Docker engine.
+
+It mirrors the process runtime: one supervising task per instance that
+creates and starts a container, probes it on loopback until ready, watches it
+exit (a thread blocked in the engine's `wait`), and restarts it with back-off.
+Containers run with host networking and an assigned `$PORT` bound by the app,
+so the daemon reaches them on 127.0.0.1 and nothing is published elsewhere; a
+container that declares a `containerPort` runs on its own network instead, with
+that port published on 127.0.0.1 only.
+
+Labels carry the service, revision and instance (and which daemon's state dir
+owns them), so after a restart the daemon adopts its running containers and
+removes the rest, instead of starting duplicates or leaking orphans. Scaling
+to zero removes the containers; logs come from the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import trio
+
+from ..config import DockerSettings
+from ..model import InstanceStatus, Revision
+from . import InstanceListener
+from .engine import MANAGED, STATE, Engine, EngineError, state_label
+from .probe import http_ready, tcp_ready
+from .process import free_port
+
+log = logging.getLogger("paasd.runtime.docker")
+
+PROBE_INTERVAL = 0.025
+ENGINE_RETRY = 5.0  # how often an unreachable engine is tried again
+LOG_POLL = 0.2
+
+L_SERVICE = "paasd.dev/service"
+L_NAMESPACE = "paasd.dev/namespace"
+L_REVISION = "paasd.dev/revision"
+L_INSTANCE = "paasd.dev/instance"
+L_PORT = "paasd.dev/port"
+L_STARTED = "paasd.dev/started-at"
+
+
+@dataclass
+class _Instance:
+    status: InstanceStatus
+    revision: Revision | None
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    stopping: bool = False
+    container: str | None = None  # id of the running container
+    exited: trio.Event = field(default_factory=trio.Event)
+    gone: trio.Event = field(default_factory=trio.Event)
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, settings: DockerSettings, state_dir: str,
+                 on_change: InstanceListener,
+                 lookup: Callable[[str, str], Revision | None],
+                 engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.state = state_label(state_dir)
+        self.on_change = on_change
+        self.lookup = lookup
+        self.engine = engine or Engine(settings.url)
+        self._waits = trio.CapacityLimiter(1000)  # threads parked in `wait`: not rationed
+        self._instances: dict[str, _Instance] = {}
+        self._nursery: trio.Nursery | None = None
+        self.adopted = trio.Event()  # no container is created before adoption is done
+        self.problem: str | None = None  # why the engine is unusable, if it is
+
+    # -- public interface -----------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._connect_and_adopt()
+            if not self.adopted.is_set():
+                nursery.start_soon(self._retry_engine)
+            task_status.started()
+            await trio.sleep_forever()
+
+    def instances(self) -> list[InstanceStatus]:
+        return [i.status for i in self._instances.values()]
+
+    def start_instance(self, revision: Revision, instance_id: str) -> None:
+        assert self._nursery is not None, "runtime not running"
+        status = InstanceStatus(
+            id=instance_id, revision=revision.name, namespace=revision.namespace,
+            service=revision.service, phase="starting", host="127.0.0.1", port=0,
+            started_at=time.time())
+        inst = _Instance(status=status, revision=revision)
+        self._instances[instance_id] = inst
+        self._publish(inst)
+        self._nursery.start_soon(self._supervise, inst, None)
+
+    def stop_instance(self, instance_id: str, reason: str) -> None:
+        inst = self._instances.get(instance_id)
+        if inst is None or inst.stopping or self._nursery is None:
+            return
+        inst.stopping = True
+        self._set(inst, phase="terminating", message=reason)
+        if inst.container is None:
+            inst.scope.cancel()  # creating, or between runs: the finally removes by name
+        else:
+            self._nursery.start_soon(self._terminate, inst)
+
+    async def stop_all(self) -> None:
+        for instance_id in list(self._instances):
+            self.stop_instance(instance_id, "daemon shutting down")
+        with trio.move_on_after(self.settings.stop_grace + 10):
+            for inst in list(self._instances.values()):
+                await inst.gone.wait()
+
+    async def logs(self, namespace: str, service: str, follow: bool, tail: int
+                   ) -> AsyncIterator[bytes]:
+        """The service's container logs from the engine, `[instance] line` each."""
+        last: dict[str, tuple[int, int]] = {}
+        first = True
+        while True:
+            try:
+                containers = await self.engine.call(lambda c: c.containers.list(
+                    all=True, filters={"label": [f"{STATE}={self.state}",
+                                                 f"{L_NAMESPACE}={namespace}",
+                                                 f"{L_SERVICE}={service}"]}))
+            except EngineError as exc:
+                yield f"[paasd] {exc}\n".encode()
+                return
+            for ctr in sorted(containers, key=lambda c: c.labels.get(L_STARTED, "")):
+                prefix = f"[{ctr.labels.get(L_INSTANCE, ctr.short_id)}] ".encode()
+                seen = last.get(ctr.id)
+                kwargs: dict[str, Any] = {"timestamps": True}
+                if seen is None:
+                    kwargs["tail"] = tail if first else "all"
+                else:
+                    kwargs["since"] = seen[0]
+                def read(client: Any, ctr: Any = ctr, kw: dict[str, Any] = kwargs) -> bytes:
+                    return bytes(ctr.logs(stdout=True, stderr=True, **kw))
+
+                try:
+                    data = await self.engine.call(read)
+                except Exception:  # removed meanwhile (scaled down)
+                    continue
+                out = []
+                for line in data.splitlines():
+                    stamp, _, text = line.partition(b" ")
+                    ts = _stamp(stamp)
+                    if seen is not None and ts <= seen:
+                        continue
+                    last[ctr.id] = max(last.get(ctr.id, ts), ts)
+                    out.append(prefix + text + b"\n")
+                if ctr.id not in last:
+                    last[ctr.id] = (0, 0)
+                if out:
+                    yield b"".join(out)
+            first = False
+            if not follow:
+                return
+            await trio.sleep(LOG_POLL)
+
+    def log_files(self, namespace: str, service: str) -> list[Any]:
+        return []  # logs live in the engine: see `logs`
+
+    # -- the engine -----------------------------------------------------------
+
+    async def _connect_and_adopt(self) -> None:
+        problem = await self.engine.reachable()
+        if problem is not None:
+            if problem != self.problem:
+                log.error("docker runtime: %s. paasd keeps serving everything else and "
+                          "tries again every %gs", problem, ENGINE_RETRY)
+            self.problem = problem
+            return
+        try:
+            await self._adopt_all()
+        except EngineError as exc:
+            self.problem = str(exc)
+            return
+        if self.problem:
+            log.info("docker runtime: the engine at %s is back", self.engine.where())
+        self.problem = None
+        self.adopted.set()
+
+    async def _retry_engine(self) -> None:
+        while not self.adopted.is_set():
+            await trio.sleep(ENGINE_RETRY)
+            await self._connect_and_adopt()
+
+    async def _adopt_all(self) -> None:
+        assert self._nursery is not None
+        found = await self.engine.call(lambda c: c.containers.list(
+            all=True, filters={"label": [f"{MANAGED}=true", f"{STATE}={self.state}"]}))
+        for ctr in found:
+            labels = ctr.labels
+            iid = labels.get(L_INSTANCE, "")
+            ns, rev_name = labels.get(L_NAMESPACE, ""), labels.get(L_REVISION, "")
+            rev = self.lookup(ns, rev_name)
+            if ctr.status != "running" or rev is None or iid in self._instances:
+                why = "not running" if ctr.status != "running" else "its revision is gone"
+                log.info("removing container %s (%s): %s", ctr.name, iid, why)
+                await self._remove(ctr.id)
+                continue
+            status = InstanceStatus(
+                id=iid, revision=rev_name, namespace=ns, service=labels.get(L_SERVICE, ""),
+                phase="starting", host="127.0.0.1", port=int(labels.get(L_PORT, "0")),
+                started_at=float(labels.get(L_STARTED, "0") or 0),
+                message="adopted after daemon restart")
+            inst = _Instance(status=status, revision=rev, container=ctr.id)
+            self._instances[iid] = inst
+            log.info("adopted container %s (instance %s, port %d)", ctr.short_id, iid,
+                     status.port)
+            self._publish(inst)
+            self._nursery.start_soon(self._supervise, inst, ctr.id)
+
+    # -- supervision ----------------------------------------------------------
+
+    def _container_name(self, instance_id: str) -> str:
+        return f"paasd-{self.state}-{instance_id}"
+
+    async def _supervise(self, inst: _Instance, adopted: str | None) -> None:
+        failures = 0
+        try:
+            with inst.scope:
+                await self.adopted.wait()
+                while not inst.stopping:
+                    began = time.monotonic()
+                    code = await self._run_once(inst, adopted)
+                    adopted = None
+                    if inst.stopping or inst.revision is None:
+                        break
+                    if time.monotonic() - began >= self.settings.restart_backoff_max:
+                        failures = 0
+                    failures += 1
+                    delay = min(self.settings.restart_backoff * 2 ** (failures - 1),
+                                self.settings.restart_backoff_max)
+                    was_ready = inst.status.phase == "ready"
+                    if code is not None:
+                        during = "" if was_ready else " during start"
+                        message = (f"container exited with code {code}{during}; restarting "
+                                   f"in {delay:g}s; see `paasctl logs {inst.status.service}`")
+                    else:
+                        message = f"{inst.status.message or 'container failed'}; " \
+                                  f"restarting in {delay:g}s"
+                    self._set(inst, phase="backoff", restarts=inst.status.restarts + 1,
+                              exit_code=code, message=message)
+                    log.warning("%s: %s", inst.status.id, message)
+                    await trio.sleep(delay)
+        finally:
+            with trio.move_on_after(self.settings.stop_grace + 10, shield=True):
+                await self._remove(self._container_name(inst.status.id))
+            self._instances.pop(inst.status.id, None)
+            inst.gone.set()
+            self.on_change(inst.status.id, None)
+
+    async def _run_once(self, inst: _Instance, adopted: str | None) -> int | None:
+        inst.exited = trio.Event()
+        if adopted is not None:
+            cid = adopted
+        else:
+            try:
+                cid, port = await self._create(inst)
+            except EngineError as exc:
+                self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
+                return None
+            self._set(inst, port=port, phase="starting", message="", started_at=time.time())
+        inst.container = cid
+        result: list[int | None] = [None]
+        try:
+            async with trio.open_nursery() as nursery:
+                async def watch_exit() -> None:
+                    result[0] = await self._wait(cid)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch_exit)
+                nursery.start_soon(self._probe_until_ready, inst)
+        finally:
+            inst.container = None
+            inst.exited.set()
+            with trio.move_on_after(self.settings.stop_grace + 10, shield=True):
+                await self._remove(cid)
+        return result[0]
+
+    async def _create(self, inst: _Instance) -> tuple[str, int]:
+        assert inst.revision is not None
+        rev = inst.revision
+        c = rev.template.container
+        assert c.image, "the docker runtime runs images"
+        image = c.image
+        await self._ensure_image(image)
+        host_port = free_port()
+        env = {e.name: e.value for e in c.env}
+        env.update({"PORT": str(c.port or host_port), "K_SERVICE": rev.service,
+                    "K_REVISION": rev.name, "K_CONFIGURATION": rev.service,
+                    "PAASD_INSTANCE": inst.status.id})
+        labels = {MANAGED: "true", STATE: self.state, L_SERVICE: rev.service,
+                  L_NAMESPACE: rev.namespace, L_REVISION: rev.name,
+                  L_INSTANCE: inst.status.id, L_PORT: str(host_port),
+                  L_STARTED: f"{time.time():.6f}"}
+        kwargs: dict[str, Any] = {
+            "image": image, "name": self._container_name(inst.status.id), "detach": True,
+            "environment": env, "labels": labels, "stdin_open": False,
+            "entrypoint": list(c.command) or None, "command": list(c.args) or None,
+            "working_dir": c.working_dir or None,
+        }
+        if c.port:
+            kwargs["ports"] = {f"{c.port}/tcp": ("127.0.0.1", host_port)}
+        else:
+            kwargs["network_mode"] = "host"
+        name = kwargs["name"]
+
+        def create_and_start(client: Any) -> str:
+            import docker
+
+            with contextlib.suppress(docker.errors.NotFound):
+                client.containers.get(name).remove(force=True)  # a leftover of a past run
+            try:
+                ctr = client.containers.run(**kwargs)
+            except docker.errors.APIError as exc:
+                raise EngineError(f"the engine refused to run {image}: "
+                                  f"{exc.explanation or exc}") from None
+            return str(ctr.id)
+
+        return await self.engine.call(create_and_start), host_port
+
+    async def _ensure_image(self, image: str) -> None:
+        def present(client: Any) -> bool:
+            import docker
+
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+        if await self.engine.call(present):
+            return
+        log.info("pulling %s", image)
+
+        def pull(client: Any) -> None:
+            import docker
+
+            repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] \
+                else (image, "", "latest")
+            try:
+                client.images.pull(repo, tag=tag or "latest")
+            except docker.errors.APIError as exc:
+                raise EngineError(
+                    f"image {image} is not on this engine and cannot be pulled "
+                    f"({exc.explanation or exc}); build it (`paasctl build`), load it "
+                    "(`docker load`), or check the image name") from None
+
+        with trio.fail_after(self.settings.pull_timeout):
+            await self.engine.call(pull)
+
+    async def _wait(self, cid: str) -> int | None:
+        def wait(client: Any) -> int | None:
+            import docker
+            import requests
+
+            while True:
+                try:
+                    res = client.api.wait(cid, timeout=None)
+                except docker.errors.NotFound:
+                    return None
+                except requests.ReadTimeout:
+                    continue
+                return int(res.get("StatusCode", 0))
+
+        try:
+            return await self.engine.call(wait, abandon=True, limiter=self._waits)
+        except EngineError as exc:
+            log.warning("lost sight of container %s: %s", cid[:12], exc)
+            return None
+
+    async def _probe_until_ready(self, inst: _Instance) -> None:
+        rev = inst.revision
+        probe = rev.template.container.readiness_probe if rev else None
+        deadline = trio.current_time() + self.settings.start_timeout
+        while True:
+            status = inst.status
+            ok = await tcp_ready(status.host, status.port)
+            if ok and probe is not None and probe.path:
+                ok = await http_ready(status.host, status.port, probe.path)
+            if ok:
+                self._set(inst, phase="ready", message="")
+                return
+            if trio.current_time() > deadline:
+                self._set(inst, message=f"not ready within {self.settings.start_timeout:g}s "
+                                        f"(start_timeout); see `paasctl logs {status.service}`")
+                if inst.container is not None:
+                    await self._kill(inst.container)
+                return
+            await trio.sleep(PROBE_INTERVAL)
+
+    async def _kill(self, cid: str) -> None:
+        def kill(client: Any) -> None:
+            client.api.kill(cid)
+
+        with contextlib.suppress(Exception):
+            await self.engine.call(kill)
+
+    async def _terminate(self, inst: _Instance) -> None:
+        cid = inst.container
+        if cid is None:
+            return
+        grace = max(1, round(self.settings.stop_grace))
+
+        def stop(client: Any) -> None:
+            import docker
+
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.stop(cid, timeout=grace)
+
+        try:
+            await self.engine.call(stop)
+        except Exception as exc:
+            log.warning("%s: stopping container %s failed: %s", inst.status.id, cid[:12], exc)
+            inst.scope.cancel()
+
+    async def _remove(self, ref: str) -> None:
+        def remove(client: Any) -> None:
+            import docker
+
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(ref, force=True)
+
+        try:
+            await self.engine.call(remove)
+        except Exception as exc:  # a 409 "removal already in progress", a lost engine
+            log.debug("removing container %s: %s", ref, exc)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _set(self, inst: _Instance, **changes: object) -> None:
+        inst.status = replace(inst.status, **changes)  # type: ignore[arg-type]
+        self._publish(inst)
+
+    def _publish(self, inst: _Instance) -> None:
+        self.on_change(inst.status.id, inst.status)
+
+
+def _stamp(raw: bytes) -> tuple[int, int]:
+    """RFC 3339 (nanoseconds) → (seconds since the epoch, nanoseconds), comparable."""
+    import calendar
+
+    text = raw.decode(errors="replace").rstrip("Z")
+    whole, _, frac = text.partition(".")
+    try:
+        secs = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return (0, 0)
+    return secs, int((frac + "000000000")[:9] or 0)
