@@ -228,7 +228,9 @@ class DockerRuntime:
         failures = 0
         try:
             with inst.scope:
-                await self.adopted.wait()
+                if not self.adopted.is_set():
+                    self._set(inst, message=f"waiting for the Docker engine: {self.problem}")
+                    await self.adopted.wait()
                 while not inst.stopping:
                     began = time.monotonic()
                     code = await self._run_once(inst, adopted)
