@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,8 +18,7 @@ from typing import Any
 
 import yaml
 
-from ..client import ApiError, Client
-from . import edits
+from ..client import ApiError, Client, edits
 
 DEFAULT_NAMESPACE = "default"
 
@@ -163,6 +163,8 @@ def _report(result: dict[str, Any]) -> None:
 
 
 def cmd_service_create(client: Client, args: argparse.Namespace) -> int:
+    if getattr(args, "source", None):
+        return cmd_build(client, args)  # build the source, deploy it as the first revision
     if not args.cmd and not args.image:
         raise ApiError("give the service a command (--cmd, for the process runtime) or an "
                        "image (--image)")
@@ -349,6 +351,79 @@ def cmd_config_reload(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_build(client: Client, namespace: str, build: dict[str, Any], show_log: bool) -> int:
+    """Stream (or just wait out) a build's log; 0 if it deployed or changed nothing."""
+    out = sys.stdout.buffer
+    for chunk in client.build_log(namespace, build["id"], follow=True):
+        if show_log:
+            out.write(chunk)
+            out.flush()
+    result = client.get_build(namespace, build["id"])
+    if result["status"] == "failed":
+        print(f"error: {result['message']}", file=sys.stderr)
+        return 1
+    if not show_log:
+        print(result["message"])
+    return 0
+
+
+def cmd_build(client: Client, args: argparse.Namespace) -> int:
+    source = os.path.abspath(args.source)
+    if getattr(args, "print_dockerfile", False):
+        print(client.dockerfile(source)["dockerfile"], end="")
+        return 0
+    build = client.build(args.namespace, args.name, source)
+    print(f"Build {build['id']} queued for service '{args.name}' from {source}.", flush=True)
+    return _wait_build(client, args.namespace, build, getattr(args, "follow", False))
+
+
+def cmd_build_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.builds(args.namespace, args.service)
+    if emit({"kind": "BuildList", "items": items}, args.output):
+        return 0
+    if not items:
+        print("No builds found.")
+        return 0
+    print(table(["ID", "SERVICE", "STATUS", "STACK", "DURATION", "DIGEST", "REVISION",
+                 "MESSAGE"],
+                [[b["id"], b["service"], b["status"], b["stack"],
+                  f"{b['durationSeconds']:.1f}s" if b.get("durationSeconds") else "",
+                  b["digest"][:12], b["revision"], b["message"].splitlines()[0][:60]
+                  if b["message"] else ""] for b in items]))
+    return 0
+
+
+def cmd_git_init(client: Client, args: argparse.Namespace) -> int:
+    result = client.git_init(args.namespace, args.name, sys.executable)
+    repo = result["repository"]
+    print(f"Repository {repo} created; push to it to build and deploy '{args.name}':\n"
+          f"  git remote add paasd {repo}\n  git push paasd main")
+    return 0
+
+
+def cmd_git_receive(client: Client, args: argparse.Namespace) -> int:
+    """The repository's pre-receive hook: build each pushed main/master commit."""
+    env = {k: v for k, v in os.environ.items()
+           if k in ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                    "GIT_QUARANTINE_PATH")}
+    repo = os.path.abspath(os.environ.get("GIT_DIR", "."))
+    code = 0
+    for line in sys.stdin:
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        _old, new, ref = parts
+        if set(new) == {"0"}:
+            continue  # a deleted branch: nothing to build
+        if ref not in ("refs/heads/main", "refs/heads/master"):
+            print(f"paasd: {ref} pushed; only main (or master) is built and deployed")
+            continue
+        build = client.build_git(args.namespace, args.name, repo, new, env)
+        print(f"paasd: build {build['id']} of {new[:12]} for service '{args.name}'", flush=True)
+        code = max(code, _wait_build(client, args.namespace, build, True))
+    return code
+
+
 def cmd_config_check(client: Client, args: argparse.Namespace) -> int:
     with open(args.filename, encoding="utf-8") as f:
         result = client.check_config(f.read(), args.filename)
@@ -402,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("-o", "--output", choices=["json", "yaml"],
                    help="print the Knative YAML instead of creating it")
+    p.add_argument("--source", help="build this directory into an image and deploy it "
+                   "(docker runtime; see `paasctl build`)")
+    p.add_argument("-f", "--follow", action="store_true", help="with --source: stream the "
+                   "build log")
     p.set_defaults(fn=cmd_service_create)
     p = ssub.add_parser("update", parents=[common, template_flags],
                         help="change a service: template flags make a new revision; "
@@ -458,6 +537,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming new output")
     p.add_argument("--tail", type=int, default=100, help="lines per instance to start with")
     p.set_defaults(fn=cmd_logs)
+
+    p = sub.add_parser("build", parents=[common], help="build a source directory into an "
+                       "image and deploy it as a new revision")
+    p.add_argument("name", help="the service")
+    p.add_argument("--source", required=True, help="the source directory (on this machine)")
+    p.add_argument("-f", "--follow", action="store_true", help="stream the build log")
+    p.add_argument("--print-dockerfile", action="store_true",
+                   help="print the Dockerfile the build would use, and build nothing")
+    p.set_defaults(fn=cmd_build)
+    p = sub.add_parser("builds", parents=[reads], help="list builds")
+    p.add_argument("service", nargs="?")
+    p.set_defaults(fn=cmd_build_list)
+    git = sub.add_parser("git", help="git push deploys")
+    gsub = git.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = gsub.add_parser("init", parents=[common], help="create a repository to push to")
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_git_init)
+    p = gsub.add_parser("receive", parents=[common],
+                        help="(the repository's hook) build pushed commits")
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_git_receive)
 
     p = sub.add_parser("info", aliases=["version"], parents=[reads], help="daemon facts")
     p.set_defaults(fn=cmd_info)

@@ -320,3 +320,24 @@ def test_paasctl_without_daemon_says_what_to_do(tmp_path: Path) -> None:
                                      capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert str(sock) in r.stderr and "paasd" in r.stderr and "systemctl start paasd" in r.stderr
+
+
+def test_config_edit_through_the_api(daemon: Daemon) -> None:
+    before = daemon.config.read_text()
+    got = daemon.api("GET", "/v1/config").json()
+    assert got == {"path": str(daemon.config), "text": before}
+    bad = before + '\n[[service]]\nname = "x"\ncomand = ["y"]\n'
+    r = daemon.api("PUT", "/v1/config", content=bad.encode())
+    assert r.status_code == 422
+    line = len(bad.splitlines())
+    assert r.json()["error"]["problems"] == [
+        f'{daemon.config}:{line}: service[0].comand: unknown field "comand" '
+        '(did you mean "command"?)']
+    assert daemon.config.read_text() == before  # nothing written
+    good = before + (f'\n[[service]]\nname = "edited"\ncommand = ["{sys.executable}", '
+                     f'"{ROOT / "examples/hello/app.py"}"]\n'
+                     f'env = {{ TARGET = "edited", PAASD_TEST_TAG = "{daemon.tag}" }}\n')
+    r = daemon.api("PUT", "/v1/config", content=good.encode())
+    assert r.status_code == 200 and r.json()["changes"] == ["created default/edited"]
+    assert daemon.config.read_text() == good
+    daemon.wait_served("edited.default.example.com", "Hello edited!")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paasd.cli.edits import EditError, edit_template, edit_traffic, new_service
+from paasd.client.edits import EditError, edit_template, edit_traffic, new_service
 
 
 def doc_with(traffic: list[dict[str, object]] | None = None) -> dict[str, object]:

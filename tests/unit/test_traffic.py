@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 
@@ -56,7 +57,7 @@ def test_rollout_schedule_is_one_percent_then_equal_steps() -> None:
     schedule = rollout_schedule(60)
     assert schedule[0] == (0.0, 1) and schedule[-1] == (60.0, 100)
     assert len(schedule) == 20
-    gaps = [b[0] - a[0] for a, b in zip(schedule, schedule[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(schedule)]
     assert max(gaps) - min(gaps) < 0.01  # equal steps in time
     percents = [p for _, p in schedule]
     assert percents == sorted(percents)
