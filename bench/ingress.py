@@ -20,10 +20,12 @@ proxy under test. Nothing is pinned by default; `--pin` puts the proxy under
 test on CPU 1 and wrk and the backend on CPU 0.
 
 Each run also reports the CPU (in cores) used by the proxy, the backend, wrk,
-(soft) interrupts ("irq": mostly the loopback TCP traffic itself) and all other
-processes on the machine ("other"): a proxy near 1.00 is CPU-bound; "other" well
-above 0 means another workload disturbed the figures. The proxy's CPU time per
-request is the least noise-sensitive figure of the lot.
+(soft) interrupts ("irq": mostly the loopback TCP traffic itself; it may overlap
+the processes' own figures) and all other processes on the machine ("other"):
+a proxy near 1.00 is CPU-bound; "other" well above 0 means another workload
+disturbed the figures, and the measurement is repeated (`--retries`), keeping
+the quietest attempt. The proxy's CPU time per request is the least
+noise-sensitive figure of the lot.
 
     .venv/bin/python bench/ingress.py [--duration 10] [--connections 50] [--threads 1]
 
@@ -130,6 +132,7 @@ min_scale = 1
 max_scale = 1
 """
 
+NOISE_LIMIT = 0.15  # cores used by other processes above which a measurement is noisy
 INSTALL_HINT = "on Debian: apt-get update && apt-get install -y nginx-light wrk"
 
 
@@ -444,6 +447,25 @@ def find_tools() -> tuple[str, str, str, str]:
     return nginx, wrk, found["paasd"], found["paasctl"]
 
 
+def paasd_revision(paasd_bin: str) -> str:
+    """The commit of the paasd source that was measured, if it runs from a git checkout."""
+    try:
+        out = subprocess.run([str(Path(paasd_bin).absolute().parent / "python"), "-c",
+                              "import paasd, os; print(os.path.dirname(paasd.__file__))"],
+                             capture_output=True, text=True, timeout=30, cwd="/")
+        src = Path(out.stdout.strip())
+        head = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    if out.returncode != 0 or head.returncode != 0:
+        return f"{src} (not a git checkout)" if out.returncode == 0 else "?"
+    changed = " + uncommitted changes" if dirty.stdout.strip() else ""
+    return f"{src} at commit {head.stdout.strip()}{changed}"
+
+
 def set_affinity(pids: Iterator[int], cpus: set[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -472,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
                          "the median over rounds is reported (3)")
     ap.add_argument("--warmup", type=float, default=2,
                     help="seconds of unrecorded wrk load per target before round 1 (2)")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="measure again (up to this many times) when other processes took "
+                         f"more than {NOISE_LIMIT} of a core during a measurement (2)")
     ap.add_argument("--pin", action="store_true",
                     help="pin each proxy to CPU 1, and wrk and the backend to CPU 0")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
@@ -524,24 +549,35 @@ def main(argv: list[str] | None = None) -> int:
         for rnd in range(args.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for name, port, host in order:
-                for s in (paasd, proxy):
-                    if problem := bench.exited(s):
-                        raise BenchError(problem)
-                before = (time.monotonic(), *machine_busy(), process_cpu(proxy_pids[name]),
-                          process_cpu(backend_pids), process_cpu(ours), children_cpu())
-                res = run_wrk(wrk, port, host, args, args.duration, load_cpus)
-                after = (time.monotonic(), *machine_busy(), process_cpu(proxy_pids[name]),
-                         process_cpu(backend_pids), process_cpu(ours), children_cpu())
-                wall = after[0] - before[0]
-                d = [(a - b) / wall for a, b in zip(after, before, strict=True)]
-                res.proxy_cpu, res.backend_cpu, res.wrk_cpu, res.irq_cpu = d[3], d[4], d[6], d[2]
-                res.other_cpu = max(0.0, d[1] - d[5] - d[6])
-                results[name].append(res)
-                print(f"  round {rnd + 1}  {name:<7} {res.rps:>10.0f} req/s  "
-                      f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms  "
-                      f"CPU proxy {res.proxy_cpu:4.2f} backend {res.backend_cpu:4.2f} "
-                      f"wrk {res.wrk_cpu:4.2f} irq {res.irq_cpu:4.2f} other {res.other_cpu:4.2f}"
-                      + (f"  ({res.errors})" if res.errors else ""), flush=True)
+                best: Result | None = None
+                for attempt in range(1 + args.retries):
+                    for s in (paasd, proxy):
+                        if problem := bench.exited(s):
+                            raise BenchError(problem)
+                    before = (time.monotonic(), *machine_busy(), process_cpu(proxy_pids[name]),
+                              process_cpu(backend_pids), process_cpu(ours), children_cpu())
+                    res = run_wrk(wrk, port, host, args, args.duration, load_cpus)
+                    after = (time.monotonic(), *machine_busy(), process_cpu(proxy_pids[name]),
+                             process_cpu(backend_pids), process_cpu(ours), children_cpu())
+                    wall = after[0] - before[0]
+                    d = [(a - b) / wall for a, b in zip(after, before, strict=True)]
+                    res.proxy_cpu, res.backend_cpu, res.wrk_cpu = d[3], d[4], d[6]
+                    res.irq_cpu, res.other_cpu = d[2], max(0.0, d[1] - d[5] - d[6])
+                    noisy = res.other_cpu > NOISE_LIMIT
+                    print(f"  round {rnd + 1}  {name:<7} {res.rps:>10.0f} req/s  "
+                          f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms  "
+                          f"CPU proxy {res.proxy_cpu:4.2f} backend {res.backend_cpu:4.2f} "
+                          f"wrk {res.wrk_cpu:4.2f} irq {res.irq_cpu:4.2f} "
+                          f"other {res.other_cpu:4.2f}"
+                          + (f"  ({res.errors})" if res.errors else "")
+                          + ("  [noisy: measured again]" if noisy and attempt < args.retries
+                             else ""), flush=True)
+                    if best is None or res.other_cpu < best.other_cpu:
+                        best = res
+                    if not noisy:
+                        break
+                assert best is not None
+                results[name].append(best)
 
         agg = {name: Result(statistics.median(r.rps for r in rs),
                             statistics.median(r.p50_ms for r in rs),
@@ -559,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"machine:  {ncpu} CPUs, {cpu_model()}, {os_release()}, "
               f"Python {platform.python_version()}")
         print(f"tools:    {tool_version([nginx, '-v'])}; {tool_version([wrk, '-v'])}")
+        print(f"paasd:    {paasd_revision(paasd_bin)}")
         print(f"loadavg:  {Path('/proc/loadavg').read_text().strip()} (at the end)")
         print(f"load:     wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
               f"--latency, {args.rounds} round(s), median over rounds; "
@@ -583,9 +620,9 @@ def main(argv: list[str] | None = None) -> int:
             cost = {n: agg[n].proxy_cpu / agg[n].rps for n in ("paasd", "nginx")}
             print(f"proxy CPU per request, nginx/paasd: {cost['nginx'] / cost['paasd']:.2f} "
                   "(paasd/nginx req/s if each proxy were CPU-bound on a core of its own)")
-        noisy = max(r.other_cpu for rs in results.values() for r in rs)
-        if noisy > 0.15:
-            print(f"\nwarning: other processes used up to {noisy:.2f} of {ncpu} cores during a "
+        worst = max(r.other_cpu for rs in results.values() for r in rs)
+        if worst > NOISE_LIMIT:
+            print(f"\nwarning: other processes used up to {worst:.2f} of {ncpu} cores during a "
                   "run; the figures are noisy (see the per-round lines above)")
         return 0
     except BenchError as exc:
