@@ -79,17 +79,16 @@ async def open_ingress(config: Config) -> list[trio.SocketListener]:
 
 
 async def open_metrics(config: Config) -> list[trio.SocketListener]:
+    """The metrics listener; a busy port costs the metrics only, never the serving."""
     m = config.metrics
     if not m.enabled:
         return []
     try:
         return await trio.open_tcp_listeners(m.port, host=m.host)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise DaemonError(f"metrics address {m.host}:{m.port} is already in use; set "
-                              "[metrics] listen to another address, or enabled = false") \
-                from None
-        raise DaemonError(f"cannot listen on {m.host}:{m.port}: {exc.strerror}") from None
+        log.error("metrics disabled: cannot listen on %s:%d (%s); set [metrics] listen to "
+                  "another address, or enabled = false", m.host, m.port, exc.strerror)
+        return []
 
 
 class Daemon:
