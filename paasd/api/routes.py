@@ -85,7 +85,7 @@ class ControlApi:
 
     async def list_services(self, request: Request) -> Response:
         ns = request.query.get("namespace")
-        items = [self.hub.service_json(s) for s in self.hub.services.values()
+        items = [self.hub.service_json(s) for _, s in sorted(self.hub.services.items())
                  if ns is None or s.spec.namespace == ns]
         return Response(body={"kind": "ServiceList", "items": items})
 
