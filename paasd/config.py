@@ -159,6 +159,8 @@ class Config:
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     gc: GcSettings = field(default_factory=GcSettings)
     services: tuple[ServiceSpec, ...] = ()
+    # [[service]] tables with `source = "DIR"`: built by the builder, then deployed
+    sources: tuple[tuple[ServiceSpec, str], ...] = ()
 
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
@@ -179,7 +181,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
 }
 _SERVICE_KEYS = ("name", "namespace", "image", "command", "args", "env", "port", "working_dir",
                  "min_scale", "max_scale", "container_concurrency", "timeout_seconds",
-                 "readiness_path", "annotations")
+                 "readiness_path", "annotations", "source")
 
 
 class _Locator:
@@ -296,6 +298,7 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
         problems.add("service", None, "declare services as [[service]] tables")
         raw_services = []
     services: list[ServiceSpec] = []
+    sources: list[tuple[ServiceSpec, str]] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(raw_services):
         spec = _service(raw, i, problems, daemon.runtime)
@@ -308,14 +311,25 @@ def parse_config(text: str, source: str = "paasd.toml") -> Config:
                          i)
             continue
         seen[spec.key] = i
-        services.append(spec)
+        src = raw.get("source")
+        if src is None:
+            services.append(spec)
+        elif not isinstance(src, str) or not src:
+            problems.add("service", "source", f"must be a directory path, got {src!r}", i)
+        elif daemon.runtime != "docker":
+            problems.add("service", "source", "building from source needs the docker runtime "
+                         '(runtime = "docker" in [daemon])', i)
+        elif "image" in raw:
+            problems.add("service", "source", "give a source or an image, not both", i)
+        else:
+            sources.append((spec, _path(src, base)))
     if problems.items:
         raise ConfigError(problems.items)
     return Config(path=source if source != "<text>" else None, daemon=daemon, ingress=ingress,
                   process=process, docker=docker, builder=builder, reconciler=reconciler,
                   autoscaler=autoscaler,
                   activator=activator, metrics=metrics, traffic=traffic, gc=gc,
-                  services=tuple(services))
+                  services=tuple(services), sources=tuple(sources))
 
 
 def _path(value: Any, base: Path) -> str:
@@ -579,7 +593,8 @@ def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec
         fail("image", "must be a string")
         image = None
     command, args = strings("command"), strings("args")
-    if not command and image is None and "command" not in raw and not unknown:
+    if not command and image is None and "command" not in raw and not unknown \
+            and "source" not in raw:
         fail("command", "give the service a command (process runtime) or an image "
                         f"({' and '.join(IMAGE_RUNTIMES)} runtimes)")
     env_raw = raw.get("env", {})
@@ -622,7 +637,7 @@ def _service(raw: Any, i: int, problems: _Problems, runtime: str) -> ServiceSpec
             probe = Probe(path=rp)
     if image is not None and not command and runtime == "process":
         fail("image", runnable_problem(runtime))
-    if image is None and runtime == "docker" and "command" in raw:
+    if image is None and runtime == "docker" and "command" in raw and "source" not in raw:
         fail("command", image_problem(runtime))
     if len(problems.items) > before:
         return None

@@ -147,6 +147,7 @@ class Daemon:
         self.config = new
         self._apply_live_settings(new)
         changes = await self.hub.sync_config(new)
+        self.builder.sync_sources(new.sources)
         for note in notes:
             log.warning("%s", note)
         log.info("config reloaded from %s: %s", new.path, ", ".join(changes) or "no changes")
@@ -166,6 +167,7 @@ class Daemon:
                     await root.start(self.hub.run)
                     await root.start(self.runtime.run)
                     await root.start(self.builder.run)
+                    self.builder.sync_sources(cfg.sources)
                     await root.start(self.autoscaler.run, self.hub.active)
                     reconcile_scope = trio.CancelScope()
 

@@ -67,6 +67,7 @@ class Build:
     first_line: int = 0  # index of lines[0] in the whole log
     changed: trio.Event = field(default_factory=trio.Event)
     cleanup: Path | None = None  # a temporary source (git push) removed when done
+    declared: ServiceSpec | None = None  # a [[service]] with `source`: deploy this spec
 
     @property
     def key(self) -> str:
@@ -154,8 +155,21 @@ class Builder:
 
     # -- submitting -----------------------------------------------------------
 
+    def sync_sources(self, sources: tuple[tuple[ServiceSpec, str], ...]) -> None:
+        """Build the `[[service]]` tables with `source = "DIR"` (on start and on reload;
+        an unchanged source and spec only costs a digest)."""
+        for spec, source in sources:
+            if any(b.key == spec.key and b.status not in DONE for b in self.builds.values()):
+                continue
+            try:
+                self.submit(spec.namespace, spec.name, source, origin="config", declared=spec)
+            except PaasdError as exc:
+                log.error("service %s: cannot build %s: %s", spec.key, source, exc)
+                self.hub.record(spec.namespace, f"service/{spec.name}", "BuildFailed",
+                                str(exc))
+
     def submit(self, namespace: str, service: str, source: str, origin: str = "cli",
-               cleanup: Path | None = None) -> Build:
+               cleanup: Path | None = None, declared: ServiceSpec | None = None) -> Build:
         """Queue a build of `source` (a directory on this machine) for a service."""
         if self._nursery is None:
             raise Conflict("the builder is not running yet; try again")
@@ -170,7 +184,7 @@ class Builder:
                             "them to finish, see `paasctl build list`")
         self._seq += 1
         b = Build(id=f"{service}-b{self._seq:05d}", namespace=namespace, service=service,
-                  source=source, origin=origin, cleanup=cleanup)
+                  source=source, origin=origin, cleanup=cleanup, declared=declared)
         self.builds[b.id] = b
         self._emit(b, "BuildQueued", f"build {b.id} of {source} queued")
         self._nursery.start_soon(self._run_build, b)
@@ -227,7 +241,7 @@ class Builder:
         b.image = tag
         svc = self.hub.services.get(b.key)
         current = svc.spec.template.container.image if svc else None
-        if current == tag:
+        if current == tag and b.declared is None:
             b.status = "unchanged"
             latest = self.hub.latest_revision(b.key)
             b.revision = latest.name if latest else ""
@@ -235,7 +249,7 @@ class Builder:
             self._line(b, f"-----> {b.message}")
             self._finish(b)
             return
-        if await self._image_exists(tag):
+        if current == tag or await self._image_exists(tag):
             self._line(b, f"-----> {tag} already built from this source; deploying it")
         else:
             await self._docker_build(b, src, recipe, tag)
@@ -310,7 +324,12 @@ class Builder:
 
     async def _deploy(self, b: Build, tag: str) -> None:
         svc = self.hub.services.get(b.key)
-        if svc is not None:
+        if b.declared is not None:
+            t = b.declared.template
+            spec = dataclasses.replace(b.declared, template=dataclasses.replace(
+                t, container=dataclasses.replace(t.container, image=tag)))
+            source = "api"  # the file declares it, but only a build gives it an image
+        elif svc is not None:
             t = svc.spec.template
             spec = dataclasses.replace(svc.spec, template=dataclasses.replace(
                 t, name=None, container=dataclasses.replace(t.container, image=tag)))
@@ -323,8 +342,9 @@ class Builder:
             result = await self.hub.apply(spec, source=source)
         except PaasdError as exc:
             raise PaasdError(f"built {tag}, but it cannot be deployed: {exc}") from None
-        b.revision = result.revision.name if result.revision else ""
-        b.status = "succeeded"
+        latest = self.hub.latest_revision(b.key)
+        b.revision = result.revision.name if result.revision else (latest.name if latest else "")
+        b.status = "succeeded" if result.outcome != "unchanged" else "unchanged"
         b.message = f"deployed {tag} as revision {b.revision}" if b.revision \
             else f"{tag} is already deployed"
         self._line(b, f"-----> {b.message}")
@@ -367,8 +387,8 @@ class Builder:
 
     def _save(self, b: Build) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        record = {k: v for k, v in dataclasses.asdict(b).items()
-                  if k not in ("lines", "changed", "cleanup", "first_line")}
+        record = {k: v for k, v in b.__dict__.items()
+                  if k not in ("lines", "changed", "cleanup", "first_line", "declared")}
         tmp = self.dir / f"{b.id}.tmp"
         tmp.write_text(json.dumps(record))
         tmp.replace(self.dir / f"{b.id}.json")

@@ -158,3 +158,30 @@ def test_builds_run_one_at_a_time_per_service(ddaemon: DockerDaemon, tmp_path: P
     spans = sorted((float(str(b["startedAt"])), float(str(b["finishedAt"]))) for b in items)
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # no overlap
     assert revisions(ddaemon) == ["web-00001", "web-00002", "web-00003"]
+
+
+def test_service_with_source_in_the_config_file_is_built_and_deployed(
+        tmp_path: Path, base_image: str) -> None:
+    src = app_dir(tmp_path / "declared", f"from the file {tmp_path.name}")
+    d = DockerDaemon(tmp_path, config_extra=f"""
+[[service]]
+name = "web"
+source = "{src}"
+env = {{ GREETING = "hi" }}
+""")
+    d.start()
+    try:
+        d.wait_served(HOST, f"from the file {tmp_path.name}", timeout=60)
+        (build,) = builds(d)
+        assert build["origin"] == "config" and build["status"] == "succeeded"
+        (src / "index.html").write_text(f"edited {tmp_path.name}\n")
+        d.ctl("config", "reload")
+        d.wait_served(HOST, f"edited {tmp_path.name}", timeout=60)
+        assert revisions(d) == ["web-00001", "web-00002"]
+        d.ctl("config", "reload")  # nothing changed: no build, no revision
+        wait_for("the third build to finish",
+                 lambda: len(items := builds(d)) == 3 and items[-1]["status"] == "unchanged")
+        assert revisions(d) == ["web-00001", "web-00002"]
+    finally:
+        d.stop()
+        d.remove_containers()

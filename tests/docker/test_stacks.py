@@ -81,3 +81,19 @@ def test_builder_settings_parse(tmp_path: Path) -> None:
     assert config.daemon.runtime == "docker"
     assert config.builder.static_image == "s:1" and config.builder.queue_limit == 3
     assert config.docker.start_timeout == 5.0
+
+
+def test_service_source_in_config(tmp_path: Path) -> None:
+    from paasd.errors import ConfigError
+
+    path = tmp_path / "paasd.toml"
+    config = parse_config('[daemon]\nruntime = "docker"\n[[service]]\nname = "web"\n'
+                          'source = "app"\n', str(path))
+    assert not config.services
+    ((spec, src),) = config.sources
+    assert spec.name == "web" and src == str(tmp_path / "app")
+    with pytest.raises(ConfigError, match="needs the docker runtime"):
+        parse_config('[[service]]\nname = "web"\nsource = "app"\n', str(path))
+    with pytest.raises(ConfigError, match="not both"):
+        parse_config('[daemon]\nruntime = "docker"\n[[service]]\nname = "web"\n'
+                     'source = "app"\nimage = "x"\n', str(path))
