@@ -1,0 +1,1 @@
+"""The TUI's screens: overview → service → revision, logs, editors and dialogs."""
