@@ -9,8 +9,8 @@ replaced or updated by the daemon between requests; the proxy only reads it.
 from __future__ import annotations
 
 import logging
+import os
 import socket
-import uuid
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -21,7 +21,7 @@ import trio
 from ..activator.throttler import Throttler
 from ..autoscaler.metrics import ConcurrencyMeter
 from ..config import IngressSettings
-from ..h11io import next_event, send_simple
+from ..h11io import next_event, receive_some, send_all, send_simple
 from .routing import Endpoint, RouteTable
 
 log = logging.getLogger("paasd.ingress")
@@ -29,6 +29,10 @@ log = logging.getLogger("paasd.ingress")
 KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default
 MAX_IDLE_PER_UPSTREAM = 64
 LATENCY_SAMPLES = 2048
+FLUSH_BYTES = 256 * 1024  # write a streamed body on at least this often
+FAIRNESS_EVERY = 16  # requests served on one connection between forced checkpoints
+# X-Request-Id: random per process, then a counter (unique, and cheaper than uuid4)
+_ID_PREFIX = os.urandom(10).hex().encode()
 DEFAULT_HOLD_TIMEOUT = 60.0
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 16 * 1024 * 1024
@@ -118,6 +122,7 @@ class Ingress:
         self.table = RouteTable()
         self.revisions: dict[str, RevisionEntry] = {}  # "namespace/revision" → entry
         self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
+        self._request_seq = 0
         self.capacities: dict[str, int] = {}  # "namespace/revision" → containerConcurrency
         self.queue_depth = 10_000
         self.hold_timeout = DEFAULT_HOLD_TIMEOUT
@@ -239,6 +244,7 @@ class Ingress:
             peer = stream.socket.getpeername()[0].encode()
         except OSError:
             peer = b"unknown"
+        served = 0
         try:
             while not self.draining:
                 with trio.CancelScope(deadline=trio.current_time() + KEEPALIVE_IDLE) as idle:
@@ -257,6 +263,9 @@ class Ingress:
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
+                served += 1
+                if served % FAIRNESS_EVERY == 0:  # reads that never block never yield
+                    await trio.lowlevel.checkpoint()
         except h11.RemoteProtocolError as exc:
             if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                 try:
@@ -334,7 +343,10 @@ class Ingress:
             return
         headers.append((b"x-forwarded-for", forwarded_for + peer))
         headers.append((b"x-forwarded-proto", b"http"))
-        headers.append((b"x-request-id", request_id or uuid.uuid4().hex.encode()))
+        if not request_id:
+            self._request_seq += 1
+            request_id = b"%s%012x" % (_ID_PREFIX, self._request_seq)
+        headers.append((b"x-request-id", request_id))
         entry = self.revisions.get(revision) or self.entry(revision)
         start = trio.current_time()
         entry.meter.start(start)
@@ -413,17 +425,31 @@ class Ingress:
 
     async def _exchange(self, conn: h11.Connection, stream: trio.SocketStream, up: _Upstream,
                         outgoing: h11.Request, may_retry: bool) -> None:
-        body_sent = False
+        """Stream the request up and the response down. Whatever h11 can produce without
+        waiting is sent in one write (head and body together for small messages)."""
+        body_sent = False  # some of the body has left: the request cannot be replayed
+        pending_body = False
         try:
-            await up.stream.send_all(up.conn.send(outgoing) or b"")
+            out = bytearray(up.conn.send(outgoing) or b"")
             while True:
-                event = await next_event(conn, stream) if conn.their_state is h11.SEND_BODY \
+                event = conn.next_event() if conn.their_state is h11.SEND_BODY \
                     else h11.EndOfMessage()
-                if isinstance(event, h11.Data):
-                    body_sent = True
-                    await up.stream.send_all(up.conn.send(event) or b"")
+                if event is h11.NEED_DATA:
+                    if out:
+                        await send_all(up.stream, out)
+                        out.clear()
+                        body_sent = body_sent or pending_body
+                    if conn.they_are_waiting_for_100_continue:
+                        await send_all(stream, conn.send(h11.InformationalResponse(
+                            status_code=100, headers=[])) or b"")
+                    conn.receive_data(await receive_some(stream))
+                elif isinstance(event, h11.Data):
+                    out += up.conn.send(event) or b""
+                    pending_body = True
                 elif isinstance(event, h11.EndOfMessage):
-                    await up.stream.send_all(up.conn.send(h11.EndOfMessage()) or b"")
+                    out += up.conn.send(h11.EndOfMessage()) or b""
+                    body_sent = body_sent or pending_body
+                    await send_all(up.stream, out)
                     break
                 else:  # client went away mid-body
                     raise trio.BrokenResourceError("client closed during request body")
@@ -442,15 +468,24 @@ class Ingress:
         out_headers = [(n, v) for n, v in response.headers if n not in HOP_BY_HOP]
         if self.draining:
             out_headers.append((b"connection", b"close"))
-        await stream.send_all(conn.send(h11.Response(
+        out = bytearray(conn.send(h11.Response(
             status_code=response.status_code, headers=out_headers,
             reason=response.reason)) or b"")
         while True:
-            event = await next_event(up.conn, up.stream)
-            if isinstance(event, h11.Data):
-                await stream.send_all(conn.send(event) or b"")
+            event = up.conn.next_event()
+            if event is h11.NEED_DATA:
+                if out:
+                    await send_all(stream, out)
+                    out.clear()
+                up.conn.receive_data(await receive_some(up.stream))
+            elif isinstance(event, h11.Data):
+                out += conn.send(event) or b""
+                if len(out) >= FLUSH_BYTES:
+                    await send_all(stream, out)
+                    out.clear()
             elif isinstance(event, h11.EndOfMessage):
-                await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+                out += conn.send(h11.EndOfMessage()) or b""
+                await send_all(stream, out)
                 return
             else:
                 raise trio.BrokenResourceError("instance closed mid-response")

@@ -148,9 +148,11 @@ async def test_drain_finishes_in_flight_and_refuses_new_connections() -> None:
         port = await backend(nursery, slow)
         ingress, listen = await start_ingress(nursery, port)
         result: list[tuple[int, bytes]] = []
+        answered = trio.Event()
 
         async def client() -> None:
             result.append(await get(listen))
+            answered.set()
 
         nursery.start_soon(client)
         await started.wait()
@@ -167,6 +169,7 @@ async def test_drain_finishes_in_flight_and_refuses_new_connections() -> None:
         assert not drained.is_set()
         release.set()
         await drained.wait()
+        await answered.wait()
         assert result == [(200, b"finished")]
         nursery.cancel_scope.cancel()
 
