@@ -8,9 +8,11 @@ the test apps and the `[builder]` base image of the detected stacks.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,18 @@ python_image = "{BASE_IMAGE}"
         finally:
             client.close()
 
+    def remove_images(self) -> None:
+        """The images this daemon's builds made (`paasd.local/…`)."""
+        client = docker_client()
+        try:
+            for record in (self.state_dir / "builds").glob("*.json"):
+                image = json.loads(record.read_text()).get("image")
+                if image:
+                    with contextlib.suppress(Exception):
+                        client.images.remove(image, force=True)
+        finally:
+            client.close()
+
     def remove_containers(self) -> None:
         for ctr in self.containers(all=True):
             with contextlib.suppress(Exception):  # already gone
@@ -122,12 +136,14 @@ def ddaemon(tmp_path: Path, base_image: str) -> Iterator[DockerDaemon]:
     if d.proc is not None:
         d.stop()
     d.remove_containers()  # never leak a container past a test
+    d.remove_images()
 
 
 def app_dir(root: Path, body: str, dockerfile: bool = True, extra: str = "") -> Path:
     """A static app: index.html with `body`, with or without its own Dockerfile."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "index.html").write_text(body + "\n")
+    # a fresh nonce: a source is never identical to one built by an earlier test run
+    (root / "index.html").write_text(f"{body}\n<!-- {uuid.uuid4().hex} -->\n")
     if dockerfile:
         (root / "Dockerfile").write_text(
             f"FROM {BASE_IMAGE}\n{extra}COPY index.html /site/index.html\n"

@@ -185,3 +185,4 @@ env = {{ GREETING = "hi" }}
     finally:
         d.stop()
         d.remove_containers()
+        d.remove_images()
