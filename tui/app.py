@@ -94,6 +94,7 @@ class PaasdApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(OverviewScreen())
+        self.call_after_refresh(self.tick)
         self.set_interval(TICK, self.tick)
         if self.connect:
             self.start_feed()
@@ -133,15 +134,24 @@ class PaasdApp(App[None]):
             self._shown_version = self.model.version
             self.refresh_screen()
 
+    def data_screen(self) -> DataScreen | None:
+        """The topmost data screen, under any dialog."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DataScreen):
+                return screen
+        return None
+
     def refresh_screen(self) -> None:
-        screen = self.screen
-        if isinstance(screen, DataScreen) and screen.is_mounted:
+        screen = self.data_screen()
+        if screen is not None and screen.is_mounted:
             screen.refresh_view()
 
     def render_header(self) -> None:
-        for header in self.screen.query(StatusHeader):
-            header.update(header_text(self.connection, self.socket, self.model.total_rps(),
-                                      self.clock()))
+        text = header_text(self.connection, self.socket, self.model.total_rps(), self.clock())
+        screen = self.data_screen()
+        if screen is not None:
+            for header in screen.query(StatusHeader):
+                header.update(text)
 
     def sample(self) -> None:
         self.history.record(self.model)
@@ -174,7 +184,10 @@ class PaasdApp(App[None]):
             if not isinstance(self.screen, DataScreen) or isinstance(self.screen, EditorScreen):
                 return False
             return True if self.selection() is not None else None
-        return action not in ("filter", "jump", "config") or isinstance(self.screen, DataScreen)
+        if action in ("filter", "jump", "config"):
+            return isinstance(self.screen, DataScreen) and not isinstance(self.screen,
+                                                                          EditorScreen)
+        return True
 
     def fail(self, what: str, exc: Exception) -> None:
         self.notify(f"{what}: {exc}", severity="error", timeout=8)

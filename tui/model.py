@@ -119,10 +119,17 @@ class Model:
             table[key(obj)] = obj
 
     def replace_revisions(self, items: list[Obj]) -> None:
-        """The periodic refresh of live metrics (they move without watch events)."""
-        fresh = {key(r): r for r in items}
-        if fresh != self.revisions:
-            self.revisions = fresh
+        """The periodic refresh of live metrics (they move without watch events).
+
+        Only revisions the watch already told us about are updated: a list read
+        just before a DELETED event must not bring the revision back."""
+        changed = False
+        for r in items:
+            k = key(r)
+            if k in self.revisions and self.revisions[k] != r:
+                self.revisions[k] = r
+                changed = True
+        if changed:
             self.version += 1
 
     # -- views -----------------------------------------------------------------
@@ -175,7 +182,8 @@ class Model:
                 + (f"#{t['tag']}" if t.get("tag") else "")
                 for t in st.get("traffic", []) or [] if t.get("percent") or t.get("tag"))
             name = k[1] if k[0] == "default" else f"{k[0]}/{k[1]}"
-            rows.append((k, [name, str(st.get("url") or ""),
+            url = str(st.get("url") or "").removeprefix("http://")
+            rows.append((k, [name, url,
                              ready.get("status", "Unknown")
                              + (f" ({ready['reason']})" if ready.get("reason") else ""),
                              str(st.get("latestCreatedRevisionName") or ""), traffic or "-",

@@ -61,7 +61,7 @@ def test_overview_lives_from_the_watch_and_drills_down(daemon: Daemon) -> None:
         row = await until(pilot, "hello to be ready with 1/1 instances",
                           lambda: (r := service_row(app, "hello")) and r[2] == "True"
                           and r[5] == "1/1" and r)
-        assert row[1] == "http://hello.default.example.com"
+        assert row[1] == "hello.default.example.com"
         assert row[3] == "hello-00001"
         assert row[4] == "hello-00001:100%"
 
