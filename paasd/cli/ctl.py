@@ -330,6 +330,12 @@ def cmd_logs(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tui(client: Client, args: argparse.Namespace) -> int:
+    from tui.app import run  # Textual loads only for this command
+
+    return run(client.socket)
+
+
 def cmd_watch(client: Client, args: argparse.Namespace) -> int:
     try:
         for event in client.watch():
@@ -563,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_info)
     p = sub.add_parser("watch", help="stream every state change as JSON lines")
     p.set_defaults(fn=cmd_watch)
+    p = sub.add_parser("tui", help="the terminal UI: watch and steer the daemon (docs/tui.md)")
+    p.set_defaults(fn=cmd_tui)
 
     cfg = sub.add_parser("config", help="the daemon's config file")
     csub = cfg.add_subparsers(dest="verb", metavar="VERB", required=True)
