@@ -10,6 +10,15 @@ from __future__ import annotations
 import h11
 import trio
 
+FAST_PROBE_INTERVAL = 0.005  # the first second of a start: a cold start's request waits on it
+PROBE_INTERVAL = 0.025  # then queue-proxy's pace
+FAST_PROBE_PERIOD = 1.0
+
+
+def probe_interval(since_start: float) -> float:
+    """How long to wait before the next readiness probe of a starting instance."""
+    return FAST_PROBE_INTERVAL if since_start < FAST_PROBE_PERIOD else PROBE_INTERVAL
+
 
 async def tcp_ready(host: str, port: int) -> bool:
     try:

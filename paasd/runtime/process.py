@@ -27,11 +27,10 @@ import trio
 from ..config import ProcessSettings
 from ..model import InstanceStatus, Revision
 from . import InstanceListener
-from .probe import http_ready, tcp_ready
+from .probe import http_ready, probe_interval, tcp_ready
 
 log = logging.getLogger("paasd.runtime.process")
 
-PROBE_INTERVAL = 0.025  # queue-proxy-like aggressive probing during start-up
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME")
 
 
@@ -240,7 +239,8 @@ class ProcessRuntime:
     async def _probe_until_ready(self, inst: _Instance) -> None:
         rev = inst.revision
         probe = rev.template.container.readiness_probe if rev else None
-        deadline = trio.current_time() + self.settings.start_timeout
+        began = trio.current_time()
+        deadline = began + self.settings.start_timeout
         while True:
             status = inst.status
             ok = await tcp_ready(status.host, status.port)
@@ -257,7 +257,7 @@ class ProcessRuntime:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(inst.pid, signal.SIGKILL)
                 return
-            await trio.sleep(PROBE_INTERVAL)
+            await trio.sleep(probe_interval(trio.current_time() - began))
 
     async def _terminate(self, inst: _Instance) -> None:
         if self.before_stop is not None:
