@@ -249,11 +249,21 @@ def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
         f"Age:         {age(meta.get('creationTimestamp'))}",
         f"Command:     {' '.join(c.get('command', []) + c.get('args', []))}",
         f"Image:       {c.get('image', '')}",
-        f"Traffic:     {st.get('trafficPercent', 0)}%",
+        *[f"Env:         {e['name']}={e['value']}" for e in c.get("env", [])],
+        *([f"WorkingDir:  {c['workingDir']}"] if c.get("workingDir") else []),
+        f"Concurrency: {rev['spec'].get('containerConcurrency', 0) or 'unlimited'} per "
+        f"instance, timeout {rev['spec'].get('timeoutSeconds', 300)}s",
+        *[f"Annotation:  {k}={v}" for k, v in meta.get("annotations", {}).items()],
+        f"Traffic:     {st.get('trafficPercent', 0)}%"
+        f"{' (tags: ' + ', '.join(st['tags']) + ')' if st.get('tags') else ''}",
         f"Instances:   {st.get('actualReplicas', 0)} ready / {st.get('desiredReplicas', 0)} "
         "desired",
         f"Ready:       {ready['status']} {ready.get('reason', '')} {ready.get('message', '')}"
         .rstrip(),
+        *([f"Autoscaler:  {m['desiredInstances']} desired ({m['scaleReason']})"
+           f"{', PANIC' if m['panic'] else ''}; {m['requestsPerSecond']} req/s, "
+           f"{m['inFlight']} in flight, {m['waiting']} waiting"]
+          if (m := st.get("metrics")) else []),
         "",
         "Instances:",
     ]

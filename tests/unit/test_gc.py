@@ -1,0 +1,54 @@
+"""Revision GC (Knative's config-gc) on the real hub and store, no sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import trio
+
+from paasd.autoscaler.loop import Autoscaler
+from paasd.config import Config, GcSettings, IngressSettings
+from paasd.hub import Hub
+from paasd.ingress.proxy import Ingress
+from paasd.model import Container, EnvVar, ServiceSpec, Template, TrafficTarget
+from paasd.store import Store
+
+pytestmark = pytest.mark.trio
+
+
+def spec(version: int, no_gc: bool = False) -> ServiceSpec:
+    notes = (("serving.knative.dev/no-gc", "true"),) if no_gc else ()
+    return ServiceSpec(name="hello", namespace="default", template=Template(
+        container=Container(command=("app",), env=(EnvVar("V", str(version)),)),
+        annotations=notes))
+
+
+async def test_gc_keeps_active_recent_and_exempt_revisions(tmp_path: Path) -> None:
+    config = Config(gc=GcSettings(retain_since_create_time=0, min_non_active_revisions=1,
+                                  max_non_active_revisions=1000))
+    ingress = Ingress(IngressSettings())
+    hub = Hub(config, Store(tmp_path), ingress, Autoscaler(config.autoscaler, ingress))
+    for v in range(1, 7):
+        await hub.apply(spec(v, no_gc=(v == 2)))
+    # hello-00003 keeps a tag (0 %), hello-00006 is the latest
+    tagged = dataclasses.replace(spec(6), traffic=(
+        TrafficTarget(100, latest_revision=True), TrafficTarget(0, "hello-00003", tag="old")))
+    await hub.apply(tagged)
+    deleted = await hub.collect_garbage()
+    # non-active, newest first: 5, 4, 1 (2 is exempt, 3 tagged, 6 latest); keep 1 → 4 and 1 go
+    assert sorted(deleted) == ["hello-00001", "hello-00004"]
+    names = sorted(r.name for r in hub.revisions.values())
+    assert names == ["hello-00002", "hello-00003", "hello-00005", "hello-00006"]
+    assert sorted(r.name for r in await trio.to_thread.run_sync(hub.store.revisions)) == names
+    assert await hub.collect_garbage() == []  # nothing more to do
+
+
+async def test_gc_spares_young_revisions(tmp_path: Path) -> None:
+    config = Config(gc=GcSettings(retain_since_create_time=3600, min_non_active_revisions=0))
+    ingress = Ingress(IngressSettings())
+    hub = Hub(config, Store(tmp_path), ingress, Autoscaler(config.autoscaler, ingress))
+    for v in range(1, 4):
+        await hub.apply(spec(v))
+    assert await hub.collect_garbage() == []
