@@ -154,8 +154,8 @@ class PaasdApp(App[None]):
                 header.update(text)
 
     def sample(self) -> None:
-        self.history.record(self.model)
         if self.connection.state == "connected":
+            self.history.record(self.model)
             self.run_worker(self._fetch_revisions, thread=True, group="refresh",
                             exclusive=True, exit_on_error=False)
 
@@ -201,7 +201,9 @@ class PaasdApp(App[None]):
     # -- navigation --------------------------------------------------------------
 
     def action_help(self) -> None:
-        lines = [f"{self.keys[a]:>14}  {d}" for a, d in DESCRIPTIONS.items()]
+        shown = {"question_mark": "?", "slash": "/", "colon": ":"}
+        lines = [f"{shown.get(self.keys[a], self.keys[a]):>14}  {d}"
+                 for a, d in DESCRIPTIONS.items()]
         lines.append(f"{'ctrl+c':>14}  quit")
         lines.append(f"{'ctrl+s':>14}  save (in an editor)")
         self.push_screen(HelpScreen("\n".join(lines)))

@@ -17,6 +17,16 @@ COLUMNS = ("NAME", "URL", "READY", "LATEST REVISION", "TRAFFIC", "INSTANCES", "R
            "IN-FLIGHT", "P99", "PANIC")
 
 
+def chartable(series: list[float]) -> list[float]:
+    """A sparkline scales from the series' min to its max: a flat series would draw
+    as full bars, so all-zero draws nothing and a flat one is drawn against 0."""
+    if not series or max(series) <= 0:
+        return []
+    if min(series) == max(series):
+        return [0.0, *series]
+    return series
+
+
 class OverviewScreen(DataScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "open", show=False, id="open"),
@@ -64,8 +74,8 @@ class OverviewScreen(DataScreen):
         name = sel.service if sel else "-"
         k = (sel.namespace, sel.service) if sel else ("", "")
         rps, inst = history.rps(k), history.instances(k)
-        self.query_one("#rps-spark", Sparkline).data = rps or [0.0]
-        self.query_one("#inst-spark", Sparkline).data = inst or [0.0]
+        self.query_one("#rps-spark", Sparkline).data = chartable(rps)
+        self.query_one("#inst-spark", Sparkline).data = chartable(inst)
         now_rps = f"{rps[-1]:.1f}" if rps else "0"
         now_inst = f"{inst[-1]:.0f}" if inst else "0"
         self.query_one("#rps-label", Label).update(

@@ -29,8 +29,9 @@ def header_text(conn: Connection, socket: str, total_rps: float, now: float) -> 
         uptime = float(info.get("uptimeSeconds") or 0) + max(0.0, now - conn.since)
         text.append(f" {info.get('version', '')}  runtime ", style="dim")
         text.append(str(info.get("runtime", "?")), style="bold")
-        text.append("  up ", style="dim")
-        text.append(duration(uptime), style="bold")
+        if conn.state == "connected":  # a stopped daemon has no uptime
+            text.append("  up ", style="dim")
+            text.append(duration(uptime), style="bold")
         text.append("  ingress ", style="dim")
         text.append(str((info.get("ingress") or {}).get("url", "?")), style="bold")
         text.append("  total ", style="dim")

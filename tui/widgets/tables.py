@@ -18,7 +18,7 @@ def sync_table(table: DataTable[str], rows: Sequence[tuple[str, Sequence[str]]])
             row = table.get_row(k)
             for col, old, new in zip(columns, row, cells, strict=False):
                 if old != new:
-                    table.update_cell(k, col, new)
+                    table.update_cell(k, col, new, update_width=True)
         return
     selected: str | None = None
     if table.row_count and 0 <= table.cursor_row < table.row_count:
