@@ -130,8 +130,8 @@ class DockerRuntime:
                     all=True, filters={"label": [f"{STATE}={self.state}",
                                                  f"{L_NAMESPACE}={namespace}",
                                                  f"{L_SERVICE}={service}"]}))
-            except EngineError as exc:
-                yield f"[paasd] {exc}\n".encode()
+            except Exception as exc:
+                yield f"[paasd] cannot read logs from the engine: {exc}\n".encode()
                 return
             for ctr in sorted(containers, key=lambda c: c.labels.get(L_STARTED, "")):
                 prefix = f"[{ctr.labels.get(L_INSTANCE, ctr.short_id)}] ".encode()
@@ -180,7 +180,8 @@ class DockerRuntime:
             return
         try:
             await self._adopt_all()
-        except EngineError as exc:
+        except Exception as exc:
+            log.error("docker runtime: adopting containers failed: %s", exc)
             self.problem = str(exc)
             return
         if self.problem:
@@ -271,6 +272,15 @@ class DockerRuntime:
             except EngineError as exc:
                 self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
                 return None
+            except trio.TooSlowError:
+                self._set(inst, message=f"cannot start {inst.status.id}: pulling its image "
+                                        f"took over {self.settings.pull_timeout:g}s "
+                                        "([docker] pull_timeout)")
+                return None
+            except Exception as exc:  # the engine answered something unexpected
+                log.exception("%s: creating its container failed", inst.status.id)
+                self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
+                return None
             self._set(inst, port=port, phase="starting", message="", started_at=time.time())
         inst.container = cid
         result: list[int | None] = [None]
@@ -359,7 +369,7 @@ class DockerRuntime:
                     "(`docker load`), or check the image name") from None
 
         with trio.fail_after(self.settings.pull_timeout):
-            await self.engine.call(pull)
+            await self.engine.call(pull, abandon=True)
 
     async def _wait(self, cid: str) -> int | None:
         def wait(client: Any) -> int | None:
@@ -377,7 +387,7 @@ class DockerRuntime:
 
         try:
             return await self.engine.call(wait, abandon=True, limiter=self._waits)
-        except EngineError as exc:
+        except Exception as exc:
             log.warning("lost sight of container %s: %s", cid[:12], exc)
             return None
 
