@@ -147,6 +147,7 @@ class InstanceStatus:
     started_at: float = 0.0
     message: str = ""
     exit_code: int | None = None
+    container: str | None = None  # the docker runtime's container id
 
     @property
     def alive(self) -> bool:

@@ -167,4 +167,5 @@ def instance_view(inst: InstanceStatus) -> dict[str, Any]:
         "pid": inst.pid, "restarts": inst.restarts,
         "startedAt": timestamp(inst.started_at) if inst.started_at else None,
         "message": inst.message, "exitCode": inst.exit_code,
+        "container": inst.container,
     }

@@ -269,7 +269,7 @@ def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
     ]
     inst = rev.get("instances", [])
     lines.append(table(["  ID", "PHASE", "ADDRESS", "PID", "RESTARTS", "AGE", "MESSAGE"],
-                       [["  " + i["id"], i["phase"], i["address"], i["pid"], i["restarts"],
+                       [["  " + i["id"], i["phase"], i["address"], _pid(i), i["restarts"],
                          age(i["startedAt"]), i["message"]] for i in inst]) if inst
                  else "  (none)")
     lines += ["", "Events:"]
@@ -279,6 +279,11 @@ def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
                  if events else "  (none)")
     print("\n".join(lines))
     return 0
+
+
+def _pid(instance: dict[str, Any]) -> Any:
+    """The PID column: a process id, or a container's short id (docker runtime)."""
+    return instance["pid"] or (instance.get("container") or "")[:12]
 
 
 def cmd_route_list(client: Client, args: argparse.Namespace) -> int:
@@ -303,7 +308,7 @@ def cmd_instance_list(client: Client, args: argparse.Namespace) -> int:
         print("No instances found.")
         return 0
     print(table(["ID", "REVISION", "PHASE", "ADDRESS", "PID", "RESTARTS", "AGE", "MESSAGE"],
-                [[i["id"], i["revision"], i["phase"], i["address"], i["pid"], i["restarts"],
+                [[i["id"], i["revision"], i["phase"], i["address"], _pid(i), i["restarts"],
                   age(i["startedAt"]), i["message"]] for i in items]))
     return 0
 

@@ -283,6 +283,7 @@ class DockerRuntime:
                 return None
             self._set(inst, port=port, phase="starting", message="", started_at=time.time())
         inst.container = cid
+        self._set(inst, container=cid)
         result: list[int | None] = [None]
         try:
             async with trio.open_nursery() as nursery:

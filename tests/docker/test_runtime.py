@@ -51,6 +51,9 @@ def test_serves_scales_to_zero_and_back(ddaemon: DockerDaemon) -> None:
     assert labels["paasd.dev/service"] == "web" and labels["paasd.dev/revision"] == "web-00001"
     assert labels["paasd.dev/instance"].startswith("web-00001-")
     assert ctr.attrs["HostConfig"]["NetworkMode"] == "host"
+    (inst,) = ddaemon.instances()
+    assert inst["container"] == ctr.id and inst["pid"] is None
+    assert ctr.id[:12] in ddaemon.ctl("instance", "list").stdout
     # the app contract: PORT, K_SERVICE, K_REVISION, K_CONFIGURATION — seen in the engine's logs
     logs = wait_for("the container's start line in paasctl logs", lambda: (
         out if "started web web-00001 web on" in (out := ddaemon.ctl("logs", "web").stdout)
