@@ -186,3 +186,41 @@ env = {{ GREETING = "hi" }}
         d.stop()
         d.remove_containers()
         d.remove_images()
+
+
+def test_the_watch_stream_carries_the_build_log_live(ddaemon: DockerDaemon,
+                                                    tmp_path: Path) -> None:
+    import threading
+
+    import httpx
+
+    seen: list[dict[str, object]] = []
+    done = threading.Event()
+    connected = threading.Event()  # the daemon registers the watcher before it answers
+
+    def watch() -> None:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=ddaemon.socket),
+                          base_url="http://paasd", timeout=60) as c, \
+                c.stream("GET", "/v1/watch") as response:
+            connected.set()
+            for line in response.iter_lines():
+                if not line:
+                    continue
+                message = json.loads(line)
+                seen.append(message)
+                if message["kind"] == "Build" and message["type"] == "MODIFIED" and \
+                        message["object"].get("status") == "succeeded":
+                    done.set()
+                    return
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    wait_for("the watch to start", connected.is_set, timeout=10)
+    src = app_dir(tmp_path / "src", f"watched {ddaemon.tag}")
+    ddaemon.ctl("build", "web", "--source", str(src))
+    wait_for("the build's end on the watch stream", done.is_set, timeout=60)
+    lines = [str(m["object"]["line"]) for m in seen if m["type"] == "BUILD_LOG"]
+    assert any(line.startswith("Step 1/") for line in lines)
+    assert any("deployed paasd.local/default/web:" in line for line in lines)
+    reasons = [m["object"]["reason"] for m in seen if m["kind"] == "Event"]
+    assert "BuildStarted" in reasons and "BuildSucceeded" in reasons

@@ -69,6 +69,9 @@ def test_serves_scales_to_zero_and_back(ddaemon: DockerDaemon) -> None:
     assert len(ddaemon.containers()) == 1
     events = json.loads(ddaemon.ctl("revision", "describe", "web-00001", "-o", "json").stdout)
     assert any(e["reason"] == "ColdStart" for e in events["events"])
+    # a clean stop of the daemon stops and removes its containers
+    ddaemon.stop()
+    assert not ddaemon.containers(all=True)
 
 
 def test_restart_adopts_containers_without_duplicates(ddaemon: DockerDaemon) -> None:
