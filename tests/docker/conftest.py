@@ -70,8 +70,9 @@ def base_image() -> str:
 
 class DockerDaemon(Daemon):
     def __init__(self, tmp: Path, config_extra: str = "",
-                 docker_url: str | None = None) -> None:
+                 docker_url: str | None = None, builder_extra: str = "") -> None:
         self.docker_url = docker_url
+        self.builder_extra = builder_extra
         super().__init__(tmp, config_extra)
 
     def base_config(self) -> str:
@@ -88,7 +89,7 @@ restart_backoff_max = "1s"
 static_image = "{BASE_IMAGE}"
 static_command = "httpd -f -p 127.0.0.1:$PORT -h /site"
 python_image = "{BASE_IMAGE}"
-"""
+{self.builder_extra}"""
 
     def ctl(self, *args: str, stdin: str | None = None, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:

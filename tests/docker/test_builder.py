@@ -224,3 +224,22 @@ def test_the_watch_stream_carries_the_build_log_live(ddaemon: DockerDaemon,
     assert any("deployed paasd.local/default/web:" in line for line in lines)
     reasons = [m["object"]["reason"] for m in seen if m["kind"] == "Event"]
     assert "BuildStarted" in reasons and "BuildSucceeded" in reasons
+
+
+def test_the_build_queue_is_bounded(tmp_path: Path, base_image: str) -> None:
+    d = DockerDaemon(tmp_path, builder_extra="queue_limit = 1\n")
+    d.start()
+    try:
+        slow = app_dir(tmp_path / "slow", f"slow {d.tag}", extra="RUN sleep 3\n")
+        first = d.api("POST", "/v1/namespaces/default/services/web/builds",
+                      json={"source": str(slow)})
+        assert first.status_code == 202
+        second = d.ctl("build", "web", "--source", str(slow), check=False)
+        assert second.returncode == 1 and "build queue is full" in second.stderr
+        wait_for("the first build to succeed",
+                 lambda: builds(d) and builds(d)[0]["status"] == "succeeded", timeout=60)
+        assert len(builds(d)) == 1
+    finally:
+        d.stop()
+        d.remove_containers()
+        d.remove_images()
