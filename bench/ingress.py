@@ -132,6 +132,28 @@ min_scale = 1
 max_scale = 1
 """
 
+# --floor: the least any trio proxy can cost. A bare TCP relay, one upstream connection
+# per client, no HTTP parsing (one request per read and one response per read: true
+# for wrk's small GETs and this backend's 6-byte answers, not for HTTP in general).
+TRIO_RELAY = """
+import sys, trio
+BACKEND, LISTEN = int(sys.argv[1]), int(sys.argv[2])
+async def relay(client):
+    up = await trio.open_tcp_stream("127.0.0.1", BACKEND)
+    try:
+        while (data := await client.receive_some(65536)):
+            await up.send_all(data)
+            if not (data := await up.receive_some(65536)):
+                return
+            await client.send_all(data)
+    except (trio.BrokenResourceError, OSError):
+        pass
+    finally:
+        up.socket.close()
+        client.socket.close()
+trio.run(lambda: trio.serve_tcp(relay, LISTEN, host="127.0.0.1"))
+"""
+
 NOISE_LIMIT = 0.15  # cores used by other processes above which a measurement is noisy
 INSTALL_HINT = "on Debian: apt-get update && apt-get install -y nginx-light wrk"
 
@@ -317,6 +339,14 @@ class Bench:
                    lambda: http_ok(port, SERVICE_HOST), 30, lambda: self.exited(paasd))
         return paasd, port, backend_port, backend_pid
 
+    def start_trio_relay(self, backend_port: int) -> tuple[Started, int]:
+        port = free_port()
+        relay = self.spawn("trio-relay", [sys.executable, "-c", TRIO_RELAY, str(backend_port),
+                                          str(port)])
+        wait_until(f"trio relay answering on port {port}", lambda: http_ok(port), 10,
+                   lambda: self.exited(relay))
+        return relay, port
+
     def start_nginx_proxy(self, backend_port: int) -> tuple[Started, int]:
         port = free_port()
         conf = self.nginx_conf("proxy", PROXY_SERVER.format(backend_port=backend_port,
@@ -497,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retries", type=int, default=2,
                     help="measure again (up to this many times) when other processes took "
                          f"more than {NOISE_LIMIT} of a core during a measurement (2)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also measure a bare trio TCP relay (no HTTP parsing): the floor "
+                         "under any trio proxy")
     ap.add_argument("--pin", action="store_true",
                     help="pin each proxy to CPU 1, and wrk and the backend to CPU 0")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
@@ -530,22 +563,26 @@ def main(argv: list[str] | None = None) -> int:
         paasd, paasd_port, backend_port, backend_pid = bench.start_paasd()
         print("starting the nginx reverse proxy ...", flush=True)
         proxy, proxy_port = bench.start_nginx_proxy(backend_port)
-        if args.pin:
-            set_affinity(group_pids(backend_pid), {0})
-            set_affinity(iter([paasd.proc.pid]), {1})
-            set_affinity(group_pids(proxy.proc.pid), {1})
-
         targets = [("direct", backend_port, None), ("paasd", paasd_port, SERVICE_HOST),
                    ("nginx", proxy_port, None)]
+        proxy_pids = {"direct": [], "paasd": [paasd.proc.pid],
+                      "nginx": list(group_pids(proxy.proc.pid))}
+        if args.floor:
+            print("starting the bare trio relay ...", flush=True)
+            relay, relay_port = bench.start_trio_relay(backend_port)
+            targets.append(("trio-relay", relay_port, None))
+            proxy_pids["trio-relay"] = [relay.proc.pid]
+        if args.pin:
+            set_affinity(group_pids(backend_pid), {0})
+            for pids in proxy_pids.values():
+                set_affinity(iter(pids), {1})
         if args.warmup > 0:
             print(f"warming up ({args.warmup:g}s per target) ...", flush=True)
             for _name, port, host in targets:
                 run_wrk(wrk, port, host, args, args.warmup, load_cpus)
         results: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
         backend_pids = list(group_pids(backend_pid))
-        proxy_pids = {"direct": [], "paasd": [paasd.proc.pid],
-                      "nginx": list(group_pids(proxy.proc.pid))}
-        ours = backend_pids + proxy_pids["paasd"] + proxy_pids["nginx"]
+        ours = backend_pids + [pid for pids in proxy_pids.values() for pid in pids]
         for rnd in range(args.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for name, port, host in order:
@@ -564,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                     res.proxy_cpu, res.backend_cpu, res.wrk_cpu = d[3], d[4], d[6]
                     res.irq_cpu, res.other_cpu = d[2], max(0.0, d[1] - d[5] - d[6])
                     noisy = res.other_cpu > NOISE_LIMIT
-                    print(f"  round {rnd + 1}  {name:<7} {res.rps:>10.0f} req/s  "
+                    print(f"  round {rnd + 1}  {name:<10} {res.rps:>10.0f} req/s  "
                           f"p50 {res.p50_ms:7.3f} ms  p99 {res.p99_ms:7.3f} ms  "
                           f"CPU proxy {res.proxy_cpu:4.2f} backend {res.backend_cpu:4.2f} "
                           f"wrk {res.wrk_cpu:4.2f} irq {res.irq_cpu:4.2f} "
@@ -604,12 +641,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{backend_port}); proxies: paasd (1 process), nginx (worker_processes 1, "
               "keepalive 64)")
         print()
-        print(f"{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   "
+        print(f"{'target':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   "
               "CPU (cores): proxy backend  wrk  irq other   proxy us/req   errors")
         for name, r in agg.items():
             per_req = (f"{1e6 * r.proxy_cpu / r.rps:12.1f}" if r.proxy_cpu and r.rps
                        else f"{'-':>12}")
-            print(f"{name:<8} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}   "
+            print(f"{name:<10} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}   "
                   f"{'':13}{r.proxy_cpu:5.2f} {r.backend_cpu:7.2f} {r.wrk_cpu:4.2f} "
                   f"{r.irq_cpu:4.2f} {r.other_cpu:5.2f}   {per_req}   {r.errors or '-'}")
         print()
