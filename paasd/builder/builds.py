@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from ..config import BuilderSettings
+from ..config import IMAGE_RUNTIMES, BuilderSettings
 from ..errors import Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..model import Container, ServiceSpec, Template
@@ -173,6 +173,9 @@ class Builder:
         """Queue a build of `source` (a directory on this machine) for a service."""
         if self._nursery is None:
             raise Conflict("the builder is not running yet; try again")
+        if self.hub.runtime_name not in IMAGE_RUNTIMES:
+            raise Conflict(f"builds make images, which the {self.hub.runtime_name} runtime "
+                           'cannot run; set runtime = "docker" in [daemon] (and restart paasd)')
         src = Path(source)
         if not src.is_absolute():
             raise InvalidSpec(f"source {source!r} must be an absolute path")

@@ -243,3 +243,21 @@ def test_the_build_queue_is_bounded(tmp_path: Path, base_image: str) -> None:
         d.stop()
         d.remove_containers()
         d.remove_images()
+
+
+def test_builds_are_refused_on_the_process_runtime(tmp_path: Path) -> None:
+    from tests.integration.conftest import Daemon
+
+    d = Daemon(tmp_path)
+    d.start()
+    try:
+        src = app_dir(tmp_path / "src", "x")
+        result = d.ctl("build", "web", "--source", str(src), check=False)
+        assert result.returncode == 1
+        assert 'runtime = "docker"' in result.stderr
+        assert not json.loads(d.ctl("builds", "-o", "json").stdout)["items"]
+        # what would be built can still be looked at
+        assert "FROM " in d.ctl("build", "web", "--source", str(src),
+                                "--print-dockerfile").stdout
+    finally:
+        d.stop()
