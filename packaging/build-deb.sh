@@ -66,14 +66,19 @@ find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
 echo "== venv $VENV (python $PYVER)"
 "$PY" -m venv "$STAGE$VENV"
 VPY=("$STAGE$VENV/bin/python" -m pip --quiet)
+# paasd is installed from the wheel just built (a path, so a same-version wheel in
+# the cache can never stand in for the current source); only its dependencies come
+# from the cache.
+rm -f "$CACHE"/wheels/paasd-*.whl
 install_paasd() {
   "${VPY[@]}" install --no-compile --no-index --find-links "$CACHE/wheels" \
-    --find-links "$WORK/dist" "paasd==$VERSION"
+    "$WORK"/dist/paasd-*.whl
 }
 if ! install_paasd 2>/dev/null; then
   echo "   (fetching missing dependency wheels from PyPI into the cache)"
   "${BPIP[@]}" wheel --wheel-dir "$CACHE/wheels" --find-links "$CACHE/wheels" \
     "$WORK"/dist/paasd-*.whl
+  rm -f "$CACHE"/wheels/paasd-*.whl
   install_paasd
 fi
 "${VPY[@]}" uninstall --yes pip setuptools  # an immutable, dpkg-owned tree: nothing to pip into
