@@ -29,12 +29,11 @@ from ..config import DockerSettings
 from ..model import InstanceStatus, Revision
 from . import InstanceListener
 from .engine import MANAGED, STATE, Engine, EngineError, state_label
-from .probe import http_ready, tcp_ready
+from .probe import http_ready, probe_interval, tcp_ready
 from .process import free_port
 
 log = logging.getLogger("paasd.runtime.docker")
 
-PROBE_INTERVAL = 0.025
 ENGINE_RETRY = 5.0  # how often an unreachable engine is tried again
 LOG_POLL = 0.2
 
@@ -395,7 +394,8 @@ class DockerRuntime:
     async def _probe_until_ready(self, inst: _Instance) -> None:
         rev = inst.revision
         probe = rev.template.container.readiness_probe if rev else None
-        deadline = trio.current_time() + self.settings.start_timeout
+        began = trio.current_time()
+        deadline = began + self.settings.start_timeout
         while True:
             status = inst.status
             ok = await tcp_ready(status.host, status.port)
@@ -410,7 +410,7 @@ class DockerRuntime:
                 if inst.container is not None:
                     await self._kill(inst.container)
                 return
-            await trio.sleep(PROBE_INTERVAL)
+            await trio.sleep(probe_interval(trio.current_time() - began))
 
     async def _kill(self, cid: str) -> None:
         def kill(client: Any) -> None:
