@@ -8,7 +8,6 @@ for the reconciler, and an event for every watch stream.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import deque
@@ -22,12 +21,11 @@ from . import traffic
 from .autoscaler.loop import ActiveRevision, Autoscaler
 from .autoscaler.scaling import ScaleDecision
 from .config import Config, check_runnable
-from .durations import parse_duration
-from .errors import Conflict, InvalidSpec, NotFound
+from .errors import Conflict, NotFound
+from .hub_traffic import TrafficManager
 from .ingress.proxy import Ingress
 from .ingress.routing import Endpoint, Route, RouteTable, Target, service_host
-from .knative import NO_GC, ROLLOUT_DURATION
-from .model import InstanceStatus, Revision, ServiceSpec, StoredService, TrafficTarget
+from .model import InstanceStatus, Revision, ServiceSpec, StoredService
 from .status import instance_view, revision_view, service_view, timestamp
 from .store import ApplyResult, Store
 
@@ -73,8 +71,7 @@ class Hub:
         self.ready_after: dict[str, float] = {}  # revision key → last start-up duration
         self.cold_starts: dict[str, int] = {}  # revision key → count
         self.metrics_url: str | None = None
-        self.rollouts: dict[str, traffic.Rollout] = {}  # service key → its rollout
-        self._rollout_seen: dict[str, int] = {}
+        self.traffic = TrafficManager(self)  # rollouts, rollback, revision GC
         self.started = time.time()
         self.services: dict[str, StoredService] = {}
         self.revisions: dict[str, Revision] = {}  # "namespace/name" → revision
@@ -121,15 +118,15 @@ class Hub:
         """Rollout steps (every 250 ms while one runs) and revision GC (every minute)."""
         next_gc = trio.current_time()
         while True:
-            if self.rollouts and self._progress_rollouts():
+            if self.traffic.rollouts and self.traffic.progress_rollouts():
                 self._changed()
             if trio.current_time() >= next_gc:
                 next_gc = trio.current_time() + GC_INTERVAL
                 try:
-                    await self.collect_garbage()
+                    await self.traffic.collect_garbage()
                 except Exception:
                     log.exception("revision garbage collection failed")
-            await trio.sleep(ROLLOUT_TICK if self.rollouts else 1.0)
+            await trio.sleep(ROLLOUT_TICK if self.traffic.rollouts else 1.0)
 
     def _persist(self, write: Callable[[], None]) -> None:
         channel = getattr(self, "_writes", None)
@@ -147,7 +144,7 @@ class Hub:
 
     async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
         check_runnable(spec, self.runtime_name)
-        self.check_traffic(spec)
+        self.traffic.check(spec)
         result: ApplyResult = await self._in_thread(self.store.apply, spec, source)
         self.services[spec.key] = result.service
         if result.revision is not None:
@@ -169,7 +166,7 @@ class Hub:
         await self._in_thread(self.store.delete, namespace, name, source)
         svc = self.services.pop(key, None)
         self._last_views.pop(key, None)
-        self.rollouts.pop(key, None)
+        self.traffic.rollouts.pop(key, None)
         self.latest_ready.pop(key, None)
         for rkey, rev in list(self.revisions.items()):
             if rev.service_key == key:
@@ -328,7 +325,7 @@ class Hub:
             previous = self.latest_ready.get(key)
             self.latest_ready[key] = rev.name
             self._persist(lambda: self.store.set_state(f"latest_ready/{key}", rev.name))
-            self._start_rollout(key, previous, rev.name)
+            self.traffic.start_rollout(key, previous, rev.name)
 
     # -- derived views --------------------------------------------------------
 
@@ -362,7 +359,7 @@ class Hub:
         if ready and f"{svc.spec.namespace}/{ready}" not in self.revisions:
             ready = None
         return traffic.resolve(svc.spec.traffic, ready, latest.name if latest else None,
-                               self.rollouts.get(service_key), time.time())
+                               self.traffic.rollouts.get(service_key), time.time())
 
     def routed(self, service_key: str) -> dict[str, float]:
         """Revision name → percent for every revision that has traffic or a tag."""
@@ -377,134 +374,6 @@ class Hub:
         weights = traffic.weights(self.resolved_traffic(service_key))
         return max(weights, key=lambda r: weights[r]) if weights else None
 
-    # -- traffic: validation, rollouts, rollback, GC -----------------------------
-
-    def check_traffic(self, spec: ServiceSpec) -> None:
-        """Every pinned revision must exist and belong to this service."""
-        mine = {r.name for r in self.revisions.values() if r.service_key == spec.key}
-        if spec.template.name:
-            mine.add(spec.template.name)
-        for i, t in enumerate(spec.traffic):
-            if t.revision_name is None or t.revision_name in mine:
-                continue
-            other = self.revisions.get(f"{spec.namespace}/{t.revision_name}")
-            why = (f"belongs to service {other.service!r}" if other is not None
-                   else "does not exist")
-            known = ", ".join(sorted(mine)) or "none yet"
-            raise InvalidSpec(f"service {spec.key}: spec.traffic[{i}].revisionName: revision "
-                              f"{t.revision_name!r} {why}; this service's revisions: {known}")
-
-    def rollout_duration(self, key: str) -> float:
-        svc = self.services.get(key)
-        value = svc.spec.annotation(ROLLOUT_DURATION) if svc else None
-        return parse_duration(value) if value else self.config.traffic.rollout_duration
-
-    def _start_rollout(self, key: str, previous: str | None, new: str) -> None:
-        svc = self.services.get(key)
-        duration = self.rollout_duration(key)
-        old = self.rollouts.get(key)
-        if old is not None and old.failed:
-            previous = old.from_revision  # the last good one
-        if (svc is None or previous is None or duration <= 0
-                or not any(t.latest_revision for t in svc.spec.traffic)):
-            self.rollouts.pop(key, None)
-            return
-        rollout = traffic.Rollout(previous, new, time.time(), duration)
-        self.rollouts[key] = rollout
-        self.record(svc.spec.namespace, f"service/{svc.spec.name}", "RolloutStarted",
-                    f"moving traffic from {previous} to {new} over {duration:g}s")
-
-    def _progress_rollouts(self) -> bool:
-        """Advance or stop rollouts; True if any route changed."""
-        changed = False
-        now = time.time()
-        for key, rollout in list(self.rollouts.items()):
-            svc = self.services.get(key)
-            if svc is None:
-                del self.rollouts[key]
-                continue
-            ns = svc.spec.namespace
-            if not rollout.failed:
-                failing = [i for i in self.instances_of(ns, rollout.to_revision)
-                           if i.phase == "backoff"]
-                ready = [i for i in self.instances_of(ns, rollout.to_revision)
-                         if i.phase == "ready"]
-                if failing and not ready:
-                    reason = (f"revision {rollout.to_revision} failed during the rollout: "
-                              f"{failing[0].message}; traffic stays on "
-                              f"{rollout.from_revision}")
-                    self.rollouts[key] = dataclasses.replace(rollout, failed=reason)
-                    self.record(ns, f"service/{svc.spec.name}", "RolloutFailed", reason)
-                    changed = True
-                    continue
-            if traffic.rollout_done(rollout, now):
-                del self.rollouts[key]
-                self.record(ns, f"service/{svc.spec.name}", "RolloutComplete",
-                            f"{rollout.to_revision} takes 100 % of the latest-revision traffic")
-                changed = True
-            elif not rollout.failed:
-                percent = traffic.rollout_percent(rollout, now)
-                if percent != self._rollout_seen.get(key):
-                    self._rollout_seen[key] = percent
-                    changed = True
-        return changed
-
-    def rollback_spec(self, namespace: str, name: str, to: str | None) -> ServiceSpec:
-        """The service's spec with 100 % pinned to `to`, or to the previous ready revision."""
-        svc = self.find_service(namespace, name)
-        ready = sorted((r for r in self.revisions.values()
-                        if r.service_key == svc.spec.key
-                        and f"{r.namespace}/{r.name}" in self.ever_ready),
-                       key=lambda r: r.generation)
-        if to is None:
-            serving = self.serving_revision(svc.spec.key)
-            older = [r for r in ready if serving is None or (r.name != serving and
-                     r.generation < self.revisions[f"{namespace}/{serving}"].generation)]
-            if not older:
-                raise Conflict(f"service {svc.spec.key} has no earlier ready revision to roll "
-                               "back to; name one with --to")
-            to = older[-1].name
-        elif to not in {r.name for r in ready}:
-            known = ", ".join(r.name for r in ready) or "none"
-            raise InvalidSpec(f"cannot roll back to {to!r}: it is not a ready revision of "
-                              f"service {svc.spec.key} (ready ones: {known})")
-        tagged = tuple(dataclasses.replace(t, percent=0) for t in svc.spec.traffic if t.tag)
-        pinned = (TrafficTarget(percent=100, revision_name=to),)
-        self.rollouts.pop(svc.spec.key, None)
-        return dataclasses.replace(svc.spec, traffic=pinned + tagged)
-
-    async def collect_garbage(self) -> list[str]:
-        """Delete non-active revisions beyond the kept count and age (Knative's config-gc)."""
-        gc = self.config.gc
-        now = time.time()
-        deleted: list[str] = []
-        for key, svc in list(self.services.items()):
-            latest = self.latest_revision(key)
-            protected = set(self.routed(key)) | {self.latest_ready.get(key)}
-            if latest is not None:
-                protected.add(latest.name)
-            candidates = sorted(
-                (r for r in self.revisions.values() if r.service_key == key
-                 and r.name not in protected
-                 and r.template.annotation(NO_GC, "false") != "true"
-                 and not self.instances_of(r.namespace, r.name)),
-                key=lambda r: r.generation, reverse=True)
-            for i, rev in enumerate(candidates):
-                old = now - rev.created_at > gc.retain_since_create_time
-                if (i >= gc.min_non_active_revisions and old) or \
-                        i >= gc.max_non_active_revisions:
-                    await self._in_thread(self.store.delete_revision, rev.namespace, rev.name)
-                    del self.revisions[f"{rev.namespace}/{rev.name}"]
-                    self.ever_ready.discard(f"{rev.namespace}/{rev.name}")
-                    self._emit("DELETED", "Revision", {"metadata": {
-                        "name": rev.name, "namespace": rev.namespace}})
-                    self.record(rev.namespace, f"service/{svc.spec.name}", "RevisionDeleted",
-                                f"garbage-collected revision {rev.name}")
-                    deleted.append(rev.name)
-        if deleted:
-            self._changed()
-        return deleted
-
     def instances_of(self, namespace: str, revision: str) -> list[InstanceStatus]:
         return [i for i in self.instances.values()
                 if i.namespace == namespace and i.revision == revision]
@@ -514,7 +383,7 @@ class Hub:
         latest = self.latest_revision(key)
         insts = self.instances_of(svc.spec.namespace, latest.name) if latest else []
         ever = latest is not None and f"{latest.namespace}/{latest.name}" in self.ever_ready
-        rollout = self.rollouts.get(key)
+        rollout = self.traffic.rollouts.get(key)
         return service_view(svc, latest, self.latest_ready.get(key),
                             self.resolved_traffic(key), insts, ever,
                             self.config.ingress.domain, rollout)

@@ -143,7 +143,7 @@ class ControlApi:
 
     async def rollback(self, request: Request, ns: str, name: str) -> Response:
         body = json.loads(request.body or b"{}")
-        spec = self.hub.rollback_spec(ns, name, body.get("to"))
+        spec = self.hub.traffic.rollback_spec(ns, name, body.get("to"))
         self.hub.check_no_conflict(spec)
         result = await self.hub.apply(spec, source="api")
         target = spec.traffic[0].revision_name

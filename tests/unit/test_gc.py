@@ -36,13 +36,13 @@ async def test_gc_keeps_active_recent_and_exempt_revisions(tmp_path: Path) -> No
     tagged = dataclasses.replace(spec(6), traffic=(
         TrafficTarget(100, latest_revision=True), TrafficTarget(0, "hello-00003", tag="old")))
     await hub.apply(tagged)
-    deleted = await hub.collect_garbage()
+    deleted = await hub.traffic.collect_garbage()
     # non-active, newest first: 5, 4, 1 (2 is exempt, 3 tagged, 6 latest); keep 1 → 4 and 1 go
     assert sorted(deleted) == ["hello-00001", "hello-00004"]
     names = sorted(r.name for r in hub.revisions.values())
     assert names == ["hello-00002", "hello-00003", "hello-00005", "hello-00006"]
     assert sorted(r.name for r in await trio.to_thread.run_sync(hub.store.revisions)) == names
-    assert await hub.collect_garbage() == []  # nothing more to do
+    assert await hub.traffic.collect_garbage() == []  # nothing more to do
 
 
 async def test_gc_spares_young_revisions(tmp_path: Path) -> None:
@@ -51,4 +51,4 @@ async def test_gc_spares_young_revisions(tmp_path: Path) -> None:
     hub = Hub(config, Store(tmp_path), ingress, Autoscaler(config.autoscaler, ingress))
     for v in range(1, 4):
         await hub.apply(spec(v))
-    assert await hub.collect_garbage() == []
+    assert await hub.traffic.collect_garbage() == []
