@@ -44,6 +44,11 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 """
 
 
+def prompt_ready(app: PaasdApp) -> bool:
+    """A prompt is up and its input has the focus (so Enter reaches it)."""
+    return bool(app.screen.query_one("#prompt-input").has_focus)
+
+
 def service_row(app: PaasdApp, name: str) -> list[str] | None:
     return next((r for r in table_rows(app, "#services") if r[0] == name), None)
 
@@ -100,7 +105,7 @@ def test_scale_and_traffic_actions(daemon: Daemon) -> None:
                     lambda: (r := service_row(app, "hello")) and r[3] == "hello-00002")
         # scale bounds: a prompt, then a new revision with min-scale 1
         await pilot.press("s")
-        await until(pilot, "the scale prompt", lambda: app.screen.query_one("#prompt-input"))
+        await until(pilot, "the scale prompt", lambda: prompt_ready(app))
         app.screen.query_one("#prompt-input").value = "1 3"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await until(pilot, "hello-00003 with 1 instance kept",
@@ -113,7 +118,7 @@ def test_scale_and_traffic_actions(daemon: Daemon) -> None:
 
         # traffic: 50/50 between the first and the latest, and a tag
         await pilot.press("t")
-        await until(pilot, "the traffic prompt", lambda: app.screen.query_one("#prompt-input"))
+        await until(pilot, "the traffic prompt", lambda: prompt_ready(app))
         app.screen.query_one("#prompt-input").value = (  # type: ignore[attr-defined]
             "hello-00001=50,@latest=50 tag:hello-00002=green")
         await pilot.press("enter")
@@ -125,7 +130,7 @@ def test_scale_and_traffic_actions(daemon: Daemon) -> None:
 
         # a bad split is refused by the daemon, said in a notification, and changes nothing
         await pilot.press("t")
-        await until(pilot, "the traffic prompt", lambda: app.screen.query_one("#prompt-input"))
+        await until(pilot, "the traffic prompt", lambda: prompt_ready(app))
         app.screen.query_one("#prompt-input").value = "hello-00001=70"  # type: ignore
         await pilot.press("enter")
         await until(pilot, "an error notification",
@@ -134,19 +139,27 @@ def test_scale_and_traffic_actions(daemon: Daemon) -> None:
 
         # rollback is confirmed first: "n" keeps everything
         await pilot.press("r")
-        await until(pilot, "the confirmation", lambda: app.screen.query_one("#yes"))
+        await until(pilot, "the confirmation", lambda: app.screen.query_one("#no").has_focus)
         await pilot.press("n")
         await pilot.pause(0.3)
         assert "hello-00001:50%" in (service_row(app, "hello") or [""] * 5)[4]
         await pilot.press("r")
-        await until(pilot, "the confirmation", lambda: app.screen.query_one("#yes"))
+        await until(pilot, "the confirmation", lambda: app.screen.query_one("#no").has_focus)
         await pilot.press("y")
         await until(pilot, "100% to the previous ready revision",
                     lambda: (r := service_row(app, "hello")) and ":100%" in r[4])
 
+        # a build: this daemon (process runtime) has no builder, and says so
+        await pilot.press("b")
+        await until(pilot, "the build prompt", lambda: prompt_ready(app))
+        await pilot.press("enter")
+        note = await until(pilot, "the not-available notification", lambda: next(
+            (n for n in app._notifications if "not available" in n.message), None))
+        assert note.severity == "warning"
+
         # delete, confirmed
         await pilot.press("d")
-        await until(pilot, "the confirmation", lambda: app.screen.query_one("#yes"))
+        await until(pilot, "the confirmation", lambda: app.screen.query_one("#no").has_focus)
         await pilot.press("y")
         await until(pilot, "hello gone", lambda: service_row(app, "hello") is None)
 

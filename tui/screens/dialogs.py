@@ -29,6 +29,9 @@ class PromptScreen(ModalScreen[str | None]):
                 yield Static(self.hint, classes="dialog-hint")
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
 
+    def on_mount(self) -> None:
+        self.query_one("#prompt-input", Input).focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
 
