@@ -111,8 +111,7 @@ class Daemon:
         else:
             self.runtime = ProcessRuntime(config.process, config.daemon.state_dir,
                                           self.hub.on_instance, self.hub.revision)
-        if isinstance(self.runtime, ProcessRuntime):  # stop an instance only once drained
-            self.runtime.before_stop = self.ingress.drain_instance
+        self.runtime.before_stop = self.ingress.drain_instance  # stop only once drained
         self.hub.log_files = self.runtime.log_files
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine)
         self.api = ControlApi(self.hub, self.reload)

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import trio
@@ -29,8 +29,8 @@ from ..config import DockerSettings
 from ..model import InstanceStatus, Revision
 from . import InstanceListener
 from .engine import MANAGED, STATE, Engine, EngineError, state_label
-from .probe import http_ready, probe_interval, tcp_ready
 from .process import free_port
+from .supervisor import Instance, SupervisedRuntime
 
 log = logging.getLogger("paasd.runtime.docker")
 
@@ -45,32 +45,19 @@ L_PORT = "paasd.dev/port"
 L_STARTED = "paasd.dev/started-at"
 
 
-@dataclass
-class _Instance:
-    status: InstanceStatus
-    revision: Revision | None
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    stopping: bool = False
-    container: str | None = None  # id of the running container
-    exited: trio.Event = field(default_factory=trio.Event)
-    gone: trio.Event = field(default_factory=trio.Event)
-
-
-class DockerRuntime:
+class DockerRuntime(SupervisedRuntime):
     name = "docker"
+    noun = "container"
 
     def __init__(self, settings: DockerSettings, state_dir: str,
                  on_change: InstanceListener,
                  lookup: Callable[[str, str], Revision | None],
                  engine: Engine | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings, on_change, lookup)
+        self.settings: DockerSettings = settings
         self.state = state_label(state_dir)
-        self.on_change = on_change
-        self.lookup = lookup
         self.engine = engine or Engine(settings.url)
         self._waits = trio.CapacityLimiter(1000)  # threads parked in `wait`: not rationed
-        self._instances: dict[str, _Instance] = {}
-        self._nursery: trio.Nursery | None = None
         self.adopted = trio.Event()  # no container is created before adoption is done
         self.problem: str | None = None  # why the engine is unusable, if it is
 
@@ -85,38 +72,6 @@ class DockerRuntime:
                 nursery.start_soon(self._retry_engine)
             task_status.started()
             await trio.sleep_forever()
-
-    def instances(self) -> list[InstanceStatus]:
-        return [i.status for i in self._instances.values()]
-
-    def start_instance(self, revision: Revision, instance_id: str) -> None:
-        assert self._nursery is not None, "runtime not running"
-        status = InstanceStatus(
-            id=instance_id, revision=revision.name, namespace=revision.namespace,
-            service=revision.service, phase="starting", host="127.0.0.1", port=0,
-            started_at=time.time())
-        inst = _Instance(status=status, revision=revision)
-        self._instances[instance_id] = inst
-        self._publish(inst)
-        self._nursery.start_soon(self._supervise, inst, None)
-
-    def stop_instance(self, instance_id: str, reason: str) -> None:
-        inst = self._instances.get(instance_id)
-        if inst is None or inst.stopping or self._nursery is None:
-            return
-        inst.stopping = True
-        self._set(inst, phase="terminating", message=reason)
-        if inst.container is None:
-            inst.scope.cancel()  # creating, or between runs: the finally removes by name
-        else:
-            self._nursery.start_soon(self._terminate, inst)
-
-    async def stop_all(self) -> None:
-        for instance_id in list(self._instances):
-            self.stop_instance(instance_id, "daemon shutting down")
-        with trio.move_on_after(self.settings.stop_grace + 10):
-            for inst in list(self._instances.values()):
-                await inst.gone.wait()
 
     async def logs(self, namespace: str, service: str, follow: bool, tail: int
                    ) -> AsyncIterator[bytes]:
@@ -212,94 +167,46 @@ class DockerRuntime:
                 phase="starting", host="127.0.0.1", port=int(labels.get(L_PORT, "0")),
                 started_at=float(labels.get(L_STARTED, "0") or 0),
                 message="adopted after daemon restart")
-            inst = _Instance(status=status, revision=rev, container=ctr.id)
-            self._instances[iid] = inst
             log.info("adopted container %s (instance %s, port %d)", ctr.short_id, iid,
                      status.port)
-            self._publish(inst)
-            self._nursery.start_soon(self._supervise, inst, ctr.id)
+            self._launch(Instance(status=replace(status, container=ctr.id), revision=rev),
+                         ctr.id)
 
     # -- supervision ----------------------------------------------------------
 
     def _container_name(self, instance_id: str) -> str:
         return f"paasd-{self.state}-{instance_id}"
 
-    async def _supervise(self, inst: _Instance, adopted: str | None) -> None:
-        failures = 0
-        try:
-            with inst.scope:
-                if not self.adopted.is_set():
-                    self._set(inst, message=f"waiting for the Docker engine: {self.problem}")
-                    await self.adopted.wait()
-                while not inst.stopping:
-                    began = time.monotonic()
-                    code = await self._run_once(inst, adopted)
-                    adopted = None
-                    if inst.stopping or inst.revision is None:
-                        break
-                    if time.monotonic() - began >= self.settings.restart_backoff_max:
-                        failures = 0
-                    failures += 1
-                    delay = min(self.settings.restart_backoff * 2 ** (failures - 1),
-                                self.settings.restart_backoff_max)
-                    was_ready = inst.status.phase == "ready"
-                    if code is not None:
-                        during = "" if was_ready else " during start"
-                        message = (f"container exited with code {code}{during}; restarting "
-                                   f"in {delay:g}s; see `paasctl logs {inst.status.service}`")
-                    else:
-                        message = f"{inst.status.message or 'container failed'}; " \
-                                  f"restarting in {delay:g}s"
-                    self._set(inst, phase="backoff", restarts=inst.status.restarts + 1,
-                              exit_code=code, message=message)
-                    log.warning("%s: %s", inst.status.id, message)
-                    await trio.sleep(delay)
-        finally:
-            with trio.move_on_after(self.settings.stop_grace + 10, shield=True):
-                await self._remove(self._container_name(inst.status.id))
-            self._instances.pop(inst.status.id, None)
-            inst.gone.set()
-            self.on_change(inst.status.id, None)
+    async def _before_runs(self, inst: Instance) -> None:
+        if not self.adopted.is_set():
+            self._set(inst, message=f"waiting for the Docker engine: {self.problem}")
+            await self.adopted.wait()
 
-    async def _run_once(self, inst: _Instance, adopted: str | None) -> int | None:
-        inst.exited = trio.Event()
-        if adopted is not None:
-            cid = adopted
-        else:
-            try:
-                cid, port = await self._create(inst)
-            except EngineError as exc:
-                self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
-                return None
-            except trio.TooSlowError:
-                self._set(inst, message=f"cannot start {inst.status.id}: pulling its image "
-                                        f"took over {self.settings.pull_timeout:g}s "
-                                        "([docker] pull_timeout)")
-                return None
-            except Exception as exc:  # the engine answered something unexpected
-                log.exception("%s: creating its container failed", inst.status.id)
-                self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
-                return None
-            self._set(inst, port=port, phase="starting", message="", started_at=time.time())
-        inst.container = cid
+    async def _cleanup(self, inst: Instance) -> None:
+        await self._remove(self._container_name(inst.status.id))
+
+    async def _start(self, inst: Instance) -> tuple[Any, int] | None:
+        try:
+            cid, port = await self._create(inst)
+        except EngineError as exc:
+            self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
+            return None
+        except trio.TooSlowError:
+            self._set(inst, message=f"cannot start {inst.status.id}: pulling its image "
+                                    f"took over {self.settings.pull_timeout:g}s "
+                                    "([docker] pull_timeout)")
+            return None
+        except Exception as exc:  # the engine answered something unexpected
+            log.exception("%s: creating its container failed", inst.status.id)
+            self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
+            return None
         self._set(inst, container=cid)
-        result: list[int | None] = [None]
-        try:
-            async with trio.open_nursery() as nursery:
-                async def watch_exit() -> None:
-                    result[0] = await self._wait(cid)
-                    nursery.cancel_scope.cancel()
+        return cid, port
 
-                nursery.start_soon(watch_exit)
-                nursery.start_soon(self._probe_until_ready, inst)
-        finally:
-            inst.container = None
-            inst.exited.set()
-            with trio.move_on_after(self.settings.stop_grace + 10, shield=True):
-                await self._remove(cid)
-        return result[0]
+    async def _after_run(self, inst: Instance, handle: Any) -> None:
+        await self._remove(str(handle))
 
-    async def _create(self, inst: _Instance) -> tuple[str, int]:
+    async def _create(self, inst: Instance) -> tuple[str, int]:
         assert inst.revision is not None
         rev = inst.revision
         c = rev.template.container
@@ -371,7 +278,9 @@ class DockerRuntime:
         with trio.fail_after(self.settings.pull_timeout):
             await self.engine.call(pull, abandon=True)
 
-    async def _wait(self, cid: str) -> int | None:
+    async def _wait(self, handle: Any) -> int | None:
+        cid = str(handle)
+
         def wait(client: Any) -> int | None:
             import docker
             import requests
@@ -391,36 +300,19 @@ class DockerRuntime:
             log.warning("lost sight of container %s: %s", cid[:12], exc)
             return None
 
-    async def _probe_until_ready(self, inst: _Instance) -> None:
-        rev = inst.revision
-        probe = rev.template.container.readiness_probe if rev else None
-        began = trio.current_time()
-        deadline = began + self.settings.start_timeout
-        while True:
-            status = inst.status
-            ok = await tcp_ready(status.host, status.port)
-            if ok and probe is not None and probe.path:
-                ok = await http_ready(status.host, status.port, probe.path)
-            if ok:
-                self._set(inst, phase="ready", message="")
-                return
-            if trio.current_time() > deadline:
-                self._set(inst, message=f"not ready within {self.settings.start_timeout:g}s "
-                                        f"(start_timeout); see `paasctl logs {status.service}`")
-                if inst.container is not None:
-                    await self._kill(inst.container)
-                return
-            await trio.sleep(probe_interval(trio.current_time() - began))
+    async def _kill(self, inst: Instance) -> None:
+        cid = inst.handle
+        if cid is None:
+            return
 
-    async def _kill(self, cid: str) -> None:
         def kill(client: Any) -> None:
             client.api.kill(cid)
 
         with contextlib.suppress(Exception):
             await self.engine.call(kill)
 
-    async def _terminate(self, inst: _Instance) -> None:
-        cid = inst.container
+    async def _terminate(self, inst: Instance) -> None:
+        cid = inst.handle
         if cid is None:
             return
         grace = max(1, round(self.settings.stop_grace))
@@ -448,15 +340,6 @@ class DockerRuntime:
             await self.engine.call(remove)
         except Exception as exc:  # a 409 "removal already in progress", a lost engine
             log.debug("removing container %s: %s", ref, exc)
-
-    # -- helpers --------------------------------------------------------------
-
-    def _set(self, inst: _Instance, **changes: object) -> None:
-        inst.status = replace(inst.status, **changes)  # type: ignore[arg-type]
-        self._publish(inst)
-
-    def _publish(self, inst: _Instance) -> None:
-        self.on_change(inst.status.id, inst.status)
 
 
 def _stamp(raw: bytes) -> tuple[int, int]:
