@@ -98,6 +98,7 @@ class Hub:
         state = await self._in_thread(self.store.load_state)
         self.latest_ready.update(state.latest_ready)
         self.ever_ready.update(state.ever_ready)
+        self.traffic.restore(state.rollouts)
         await self.sync_config(self.config)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -166,7 +167,7 @@ class Hub:
         await self._in_thread(self.store.delete, namespace, name, source)
         svc = self.services.pop(key, None)
         self._last_views.pop(key, None)
-        self.traffic.rollouts.pop(key, None)
+        self.traffic.set_rollout(key, None)
         self.latest_ready.pop(key, None)
         for rkey, rev in list(self.revisions.items()):
             if rev.service_key == key:

@@ -8,6 +8,7 @@ progress — and applies what they decide through the hub.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,24 @@ class TrafficManager:
         self.hub = hub
         self.rollouts: dict[str, traffic.Rollout] = {}  # service key → its rollout
         self._seen: dict[str, int] = {}  # service key → the last percent routed
+
+    def set_rollout(self, key: str, rollout: traffic.Rollout | None) -> None:
+        """Change a service's rollout, and persist it: a restart resumes it."""
+        if rollout is None:
+            if self.rollouts.pop(key, None) is None:
+                return
+            self.hub._persist(lambda: self.hub.store.set_state(f"rollout/{key}", None))
+            return
+        self.rollouts[key] = rollout
+        blob = json.dumps(dataclasses.asdict(rollout))
+        self.hub._persist(lambda: self.hub.store.set_state(f"rollout/{key}", blob))
+
+    def restore(self, saved: dict[str, str]) -> None:
+        for key, blob in saved.items():
+            try:
+                self.rollouts[key] = traffic.Rollout(**json.loads(blob))
+            except (ValueError, TypeError):
+                continue
 
     def check(self, spec: ServiceSpec) -> None:
         """Every pinned revision must exist and belong to this service."""
@@ -55,10 +74,10 @@ class TrafficManager:
             previous = old.from_revision  # the last good one
         if (svc is None or previous is None or duration <= 0
                 or not any(t.latest_revision for t in svc.spec.traffic)):
-            self.rollouts.pop(key, None)
+            self.set_rollout(key, None)
             return
         rollout = traffic.Rollout(previous, new, time.time(), duration)
-        self.rollouts[key] = rollout
+        self.set_rollout(key, rollout)
         self.hub.record(svc.spec.namespace, f"service/{svc.spec.name}", "RolloutStarted",
                     f"moving traffic from {previous} to {new} over {duration:g}s")
 
@@ -69,7 +88,7 @@ class TrafficManager:
         for key, rollout in list(self.rollouts.items()):
             svc = self.hub.services.get(key)
             if svc is None:
-                del self.rollouts[key]
+                self.set_rollout(key, None)
                 continue
             ns = svc.spec.namespace
             if not rollout.failed:
@@ -81,12 +100,12 @@ class TrafficManager:
                     reason = (f"revision {rollout.to_revision} failed during the rollout: "
                               f"{failing[0].message}; traffic stays on "
                               f"{rollout.from_revision}")
-                    self.rollouts[key] = dataclasses.replace(rollout, failed=reason)
+                    self.set_rollout(key, dataclasses.replace(rollout, failed=reason))
                     self.hub.record(ns, f"service/{svc.spec.name}", "RolloutFailed", reason)
                     changed = True
                     continue
             if traffic.rollout_done(rollout, now):
-                del self.rollouts[key]
+                self.set_rollout(key, None)
                 self.hub.record(ns, f"service/{svc.spec.name}", "RolloutComplete",
                             f"{rollout.to_revision} takes 100 % of the latest-revision traffic")
                 changed = True
@@ -118,7 +137,7 @@ class TrafficManager:
                               f"service {svc.spec.key} (ready ones: {known})")
         tagged = tuple(dataclasses.replace(t, percent=0) for t in svc.spec.traffic if t.tag)
         pinned = (TrafficTarget(percent=100, revision_name=to),)
-        self.rollouts.pop(svc.spec.key, None)
+        self.set_rollout(svc.spec.key, None)
         return dataclasses.replace(svc.spec, traffic=pinned + tagged)
 
     async def collect_garbage(self) -> list[str]:

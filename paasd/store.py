@@ -72,6 +72,7 @@ class ObservedState:
 
     latest_ready: dict[str, str]  # service key → revision name
     ever_ready: set[str]  # revision keys that have been ready once
+    rollouts: dict[str, str]  # service key → a rollout in progress, as JSON
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ class Store:
                 "SELECT name FROM revisions WHERE namespace=? AND service=?",
                 (namespace, name))]
             self._db.executemany("DELETE FROM state WHERE key = ?",
-                                 [(f"latest_ready/{namespace}/{name}",)] +
+                                 [(f"latest_ready/{namespace}/{name}",),
+                                  (f"rollout/{namespace}/{name}",)] +
                                  [(f"ready_once/{namespace}/{r}",) for r in revisions])
             self._db.execute("DELETE FROM revisions WHERE namespace=? AND service=?",
                              (namespace, name))
@@ -212,22 +214,29 @@ class Store:
 
     # -- observed state -------------------------------------------------------
 
-    def set_state(self, key: str, value: str) -> None:
+    def set_state(self, key: str, value: str | None) -> None:
+        """Set (or, with None, forget) one piece of observed state."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+            if value is None:
+                self._db.execute("DELETE FROM state WHERE key = ?", (key,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
 
     def load_state(self) -> ObservedState:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM state").fetchall()
         latest: dict[str, str] = {}
         ever: set[str] = set()
+        rollouts: dict[str, str] = {}
         for key, value in rows:
             kind, _, rest = key.partition("/")
             if kind == "latest_ready":
                 latest[rest] = value
             elif kind == "ready_once":
                 ever.add(rest)
-        return ObservedState(latest, ever)
+            elif kind == "rollout":
+                rollouts[rest] = value
+        return ObservedState(latest, ever, rollouts)
 
     # -- events ---------------------------------------------------------------
 

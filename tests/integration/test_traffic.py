@@ -224,3 +224,20 @@ def test_bad_traffic_is_refused_and_routing_unchanged(daemon: Daemon) -> None:
     assert daemon.get(HOST).headers["x-revision"] == "hello-00002"
     assert [t["revisionName"] for t in service(daemon)["status"]["traffic"]
             if t["percent"]] == ["hello-00002"]
+
+
+def test_a_rollout_survives_a_daemon_restart(daemon: Daemon) -> None:
+    rollout = daemon.hello(target="v1").replace(
+        "metadata:\n  name: hello\n",
+        "metadata:\n  name: hello\n  annotations:\n"
+        "    serving.knative.dev/rollout-duration: \"120s\"\n")
+    daemon.apply(rollout)
+    daemon.wait_served(HOST, "Hello v1!")
+    daemon.apply(rollout.replace('value: "v1"', 'value: "v2"'))
+    before = wait_for("the rollout to start",
+                      lambda: service(daemon)["status"].get("rollout"), timeout=20)
+    daemon.stop()
+    daemon.start()
+    after = service(daemon)["status"]["rollout"]
+    assert (after["fromRevision"], after["toRevision"], after["startedAt"]) == (
+        before["fromRevision"], before["toRevision"], before["startedAt"])
