@@ -9,7 +9,6 @@ the ingress' hot path; the waits that remain are the real ones.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -20,21 +19,27 @@ READ_SIZE = 65536
 
 
 async def receive_some(stream: trio.abc.Stream) -> bytes:
-    if isinstance(stream, trio.SocketStream):
+    if not isinstance(stream, trio.SocketStream):
+        return bytes(await stream.receive_some(READ_SIZE))
+    fd = stream.socket.fileno()
+    while True:
         try:
-            return os.read(stream.socket.fileno(), READ_SIZE)
+            return os.read(fd, READ_SIZE)
         except BlockingIOError:
-            pass
-    return bytes(await stream.receive_some(READ_SIZE))
+            await trio.lowlevel.wait_readable(fd)  # the one real wait: a checkpoint
 
 
 async def send_all(stream: trio.abc.Stream, data: bytes | bytearray) -> None:
-    sent = 0
-    if isinstance(stream, trio.SocketStream):
-        with contextlib.suppress(BlockingIOError):
-            sent = os.write(stream.socket.fileno(), data)
-    if sent < len(data):
-        await stream.send_all(memoryview(data)[sent:])
+    if not isinstance(stream, trio.SocketStream):
+        await stream.send_all(data)
+        return
+    fd = stream.socket.fileno()
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(fd)
 
 
 async def next_event(conn: h11.Connection, stream: trio.abc.Stream) -> Any:
