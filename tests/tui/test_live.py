@@ -75,6 +75,8 @@ def test_overview_lives_from_the_watch_and_drills_down(daemon: Daemon) -> None:
         revs = await until(pilot, "the revisions table", lambda: table_rows(app, "#revisions"))
         assert revs[0][:4] == ["hello-00001", "100%", "", "1/1"]
         assert "Ready=True" in text_of(app, "#summary")
+        svc_events = table_rows(app, "#service-events")
+        assert any(e[1] == "service/hello" and e[2] == "Created" for e in svc_events)
 
         await pilot.press("enter")
         assert isinstance(app.screen, RevisionScreen)

@@ -19,7 +19,7 @@ from tui.keys import DEFAULT_KEYS
 from tui.screens.editor import EditorScreen, SaveOutcome
 from tui.widgets.header import Connection
 
-NOW = 1795770000.0  # 2026-11-27T08:20:00Z
+NOW = 1795770000.0  # 2026-11-27T09:00:00Z
 SIZE = (160, 36)
 HELLO = ["down", "down"]  # the rows are sorted: api, broken, hello
 Snap = Callable[..., bool]
@@ -88,6 +88,9 @@ def demo_app() -> PaasdApp:
     ]
     for kind, obj in feed:
         app.model.apply({"type": "ADDED", "kind": kind, "object": obj})
+    app.model.events.append({"time": stamp(3600), "namespace": "default",
+                             "object": "service/hello", "reason": "Created",
+                             "message": "service default/hello created (revision hello-00001)"})
     for t, reason, message in [
             (900, "ColdStart", "first request waited 0.071s; instance ready after 0.058s"),
             (600, "Scaled", "desired 0 → 2 (kpa)"),

@@ -34,6 +34,11 @@ class ServiceScreen(DataScreen):
         table.add_columns(*COLUMNS)
         table.border_title = f"revisions of {self.name_}"
         yield table
+        events: DataTable[str] = DataTable(id="service-events", cursor_type="row",
+                                           zebra_stripes=True)
+        events.add_columns("TIME", "OBJECT", "REASON", "MESSAGE")
+        events.border_title = "events of the service and its revisions"
+        yield events
         yield Footer()
 
     def on_mount(self) -> None:
@@ -77,6 +82,15 @@ class ServiceScreen(DataScreen):
                 summary.append(f"\n{ready['message']}", style="red")
         self.query_one("#summary", Static).update(summary)
         sync_table(self.query_one("#revisions", DataTable), model.revision_rows(k))
+        refs = {f"service/{self.name_}"} | {f"revision/{r['metadata']['name']}"
+                                             for r in model.revisions_of(k)}
+        events = [e for e in model.events
+                  if e.get("object") in refs and e.get("namespace", self.namespace)
+                  == self.namespace]
+        sync_table(self.query_one("#service-events", DataTable),
+                   [(str(i), [str(e.get("time", "")), str(e.get("object", "")),
+                              str(e.get("reason", "")), str(e.get("message", ""))])
+                    for i, e in enumerate(events)][::-1])
 
     def selection(self) -> Selection:
         rev = selected_key(self.query_one("#revisions", DataTable))
