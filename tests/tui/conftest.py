@@ -9,10 +9,8 @@ runtime) on a temporary socket, from tests/integration/conftest.py.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +18,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from tests.integration.conftest import Daemon
+from tests.integration.conftest import daemon  # noqa: F401  (a real daemon per test)
 from tui.app import PaasdApp
 
 T = TypeVar("T")
@@ -30,17 +28,6 @@ T = TypeVar("T")
 def _no_user_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own ~/.config/paasd/tui.toml."""
     monkeypatch.setenv("PAASD_TUI_CONFIG", str(tmp_path / "no-tui.toml"))
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(tmp_path)
-    d.start()
-    yield d
-    if d.proc is not None:
-        d.stop()
-    for pid in d.app_pids():
-        os.kill(pid, signal.SIGKILL)
 
 
 def drive(app: PaasdApp, scenario: Callable[[Pilot[None]], Awaitable[None]],
