@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -29,139 +29,44 @@ from .model import (
     Template,
 )
 from .paths import default_socket, default_state_dir
+from .settings import (
+    IMAGE_RUNTIMES,
+    RUNTIMES,
+    ActivatorSettings,
+    AutoscalerSettings,
+    BuilderSettings,
+    Config,
+    DaemonSettings,
+    DockerSettings,
+    GcSettings,
+    IngressSettings,
+    MetricsSettings,
+    ProcessSettings,
+    ReconcilerSettings,
+    TrafficSettings,
+)
 
-RUNTIMES = ("process", "docker", "kubernetes")
-IMAGE_RUNTIMES = ("docker", "kubernetes")
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    socket: str = field(default_factory=default_socket)
-    state_dir: str = field(default_factory=default_state_dir)
-    runtime: str = "process"
-    shutdown_grace: float = 10.0
-
-
-@dataclass(frozen=True)
-class IngressSettings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    domain: str = "example.com"
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ProcessSettings:
-    working_dir: str = "."
-    start_timeout: float = 60.0
-    stop_grace: float = 10.0
-    restart_backoff: float = 10.0
-    restart_backoff_max: float = 300.0
-
-
-@dataclass(frozen=True)
-class DockerSettings:
-    """The docker runtime: containers on the local engine, host networking on `$PORT`."""
-
-    url: str = ""  # the engine's API address; "" = $DOCKER_HOST, then the local socket
-    start_timeout: float = 60.0
-    stop_grace: float = 10.0
-    restart_backoff: float = 10.0
-    restart_backoff_max: float = 300.0
-    pull_timeout: float = 300.0
-
-
-@dataclass(frozen=True)
-class BuilderSettings:
-    """Source → image. Base images of the generated Dockerfiles are settings, so
-    offline boxes and tests can point them at locally built images."""
-
-    python_image: str = "python:3.12-slim"
-    node_image: str = "node:22-slim"
-    go_image: str = "golang:1.23"
-    go_run_image: str = "gcr.io/distroless/static-debian12"
-    static_image: str = "busybox:stable"
-    static_command: str = "httpd -f -p $PORT -h /site"
-    queue_limit: int = 16
-    timeout: float = 1800.0
-
-
-@dataclass(frozen=True)
-class ReconcilerSettings:
-    resync_period: float = 10.0
-
-
-@dataclass(frozen=True)
-class AutoscalerSettings:
-    """Knative's config-autoscaler, with `_` for `-` in the key names."""
-
-    stable_window: float = 60.0
-    panic_window_percentage: float = 10.0
-    panic_threshold_percentage: float = 200.0
-    scale_to_zero_grace_period: float = 30.0
-    enable_scale_to_zero: bool = True
-    container_concurrency_target_default: float = 100.0
-    container_concurrency_target_percentage: float = 70.0
-    requests_per_second_target_default: float = 200.0
-    target_burst_capacity: float = 200.0
-    max_scale_up_rate: float = 1000.0
-    max_scale_down_rate: float = 2.0
-    initial_scale: int = 1
-    allow_zero_initial_scale: bool = False
-    min_scale: int = 0
-    max_scale: int = 0
-    scale_down_delay: float = 0.0
-    activation_scale: int = 1
-
-
-@dataclass(frozen=True)
-class TrafficSettings:
-    rollout_duration: float = 0.0  # Knative's config-network rollout-duration
-
-
-@dataclass(frozen=True)
-class GcSettings:
-    """Knative's config-gc."""
-
-    retain_since_create_time: float = 48 * 3600.0
-    min_non_active_revisions: int = 20
-    max_non_active_revisions: int = 1000
-
-
-@dataclass(frozen=True)
-class ActivatorSettings:
-    queue_depth: int = 10_000
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 9090
-
-
-@dataclass(frozen=True)
-class Config:
-    path: str | None = None
-    daemon: DaemonSettings = field(default_factory=DaemonSettings)
-    ingress: IngressSettings = field(default_factory=IngressSettings)
-    process: ProcessSettings = field(default_factory=ProcessSettings)
-    docker: DockerSettings = field(default_factory=DockerSettings)
-    builder: BuilderSettings = field(default_factory=BuilderSettings)
-    reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)
-    autoscaler: AutoscalerSettings = field(default_factory=AutoscalerSettings)
-    activator: ActivatorSettings = field(default_factory=ActivatorSettings)
-    metrics: MetricsSettings = field(default_factory=MetricsSettings)
-    traffic: TrafficSettings = field(default_factory=TrafficSettings)
-    gc: GcSettings = field(default_factory=GcSettings)
-    services: tuple[ServiceSpec, ...] = ()
-    # [[service]] tables with `source = "DIR"`: built by the builder, then deployed
-    sources: tuple[tuple[ServiceSpec, str], ...] = ()
-
+# The settings live in paasd.settings; they are re-exported here, where they are made.
+__all__ = [
+    "IMAGE_RUNTIMES",
+    "RUNTIMES",
+    "ActivatorSettings",
+    "AutoscalerSettings",
+    "BuilderSettings",
+    "Config",
+    "DaemonSettings",
+    "DockerSettings",
+    "GcSettings",
+    "IngressSettings",
+    "MetricsSettings",
+    "ProcessSettings",
+    "ReconcilerSettings",
+    "TrafficSettings",
+    "check_runnable",
+    "load_config",
+    "parse_config",
+    "parse_listen",
+]
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "daemon": ("socket", "state_dir", "runtime", "shutdown_grace"),
