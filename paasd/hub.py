@@ -71,6 +71,7 @@ class Hub:
         self.ready_after: dict[str, float] = {}  # revision key → last start-up duration
         self.cold_starts: dict[str, int] = {}  # revision key → count
         self.metrics_url: str | None = None
+        self._writes: trio.MemorySendChannel[Callable[[], None]] | None = None
         self.traffic = TrafficManager(self)  # rollouts, rollback, revision GC
         self.started = time.time()
         self.services: dict[str, StoredService] = {}
@@ -130,8 +131,8 @@ class Hub:
             await trio.sleep(ROLLOUT_TICK if self.traffic.rollouts else 1.0)
 
     def _persist(self, write: Callable[[], None]) -> None:
-        channel = getattr(self, "_writes", None)
-        if channel is None:
+        channel = self._writes
+        if channel is None:  # before run(): nothing learned yet worth keeping
             return
         try:
             channel.send_nowait(write)
@@ -143,9 +144,18 @@ class Hub:
 
     # -- desired state --------------------------------------------------------
 
-    async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
+    def check_apply(self, spec: ServiceSpec, source: str = "api") -> None:
+        """Everything that would refuse `spec`, without changing anything: the API checks
+        every document of a multi-document apply this way before applying any."""
         check_runnable(spec, self.runtime_name)
         self.traffic.check(spec)
+        svc = self.services.get(spec.key)
+        if source == "api" and svc is not None and svc.source == "config":
+            raise Conflict(f"service {spec.key} is declared in {self.config.path}; edit the "
+                           "file and reload (paasctl config reload) instead")
+
+    async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
+        self.check_apply(spec, source)
         result: ApplyResult = await self._in_thread(self.store.apply, spec, source)
         self.services[spec.key] = result.service
         if result.revision is not None:
@@ -497,8 +507,3 @@ class Hub:
         self._watchers.append(Watcher(send))
         return receive
 
-    def check_no_conflict(self, spec: ServiceSpec) -> None:
-        svc = self.services.get(spec.key)
-        if svc is not None and svc.source == "config":
-            raise Conflict(f"service {spec.key} is declared in {self.config.path}; edit the "
-                           "file and reload (paasctl config reload) instead")

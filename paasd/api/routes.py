@@ -118,10 +118,7 @@ class ControlApi:
             if spec.key in seen:
                 raise InvalidSpec(f"{source}: service {spec.key} appears twice")
             seen.add(spec.key)
-            self.hub.check_no_conflict(spec)
-            from ..config import check_runnable
-
-            check_runnable(spec, self.hub.runtime_name)
+            self.hub.check_apply(spec)
         results = []
         for spec in specs:
             result = await self.hub.apply(spec, source="api")
@@ -144,7 +141,6 @@ class ControlApi:
     async def rollback(self, request: Request, ns: str, name: str) -> Response:
         body = json.loads(request.body or b"{}")
         spec = self.hub.traffic.rollback_spec(ns, name, body.get("to"))
-        self.hub.check_no_conflict(spec)
         result = await self.hub.apply(spec, source="api")
         target = spec.traffic[0].revision_name
         return Response(body={"outcome": result.outcome, "revision": target})

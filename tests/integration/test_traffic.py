@@ -241,3 +241,14 @@ def test_a_rollout_survives_a_daemon_restart(daemon: Daemon) -> None:
     after = service(daemon)["status"]["rollout"]
     assert (after["fromRevision"], after["toRevision"], after["startedAt"]) == (
         before["fromRevision"], before["toRevision"], before["startedAt"])
+
+
+def test_a_multi_document_apply_with_bad_traffic_applies_nothing(daemon: Daemon) -> None:
+    daemon.apply(daemon.hello(target="v1"))
+    bad_second = daemon.hello(name="other") + (
+        "  traffic:\n    - revisionName: other-00009\n      percent: 100\n")
+    both = daemon.hello(target="v2") + "---\n" + bad_second
+    r = daemon.ctl("apply", "-f", "-", stdin=both, check=False)
+    assert r.returncode == 1 and "revision 'other-00009' does not exist" in r.stderr
+    revisions = json.loads(daemon.ctl("revision", "list", "-o", "json").stdout)["items"]
+    assert [x["metadata"]["name"] for x in revisions] == ["hello-00001"]  # v2 not applied
