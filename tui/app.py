@@ -254,29 +254,31 @@ class PaasdApp(App[None]):
         if sel is not None:
             self.push_screen(LogScreen(sel, self.socket))
 
-    @work(exit_on_error=False)
-    async def action_yaml(self) -> None:
+    async def _exported_yaml(self) -> tuple[Selection, str] | None:
+        """(selection, its service as Knative YAML), or None (nothing selected, or failed)."""
         sel = self.selection()
         if sel is None:
-            return
+            return None
         try:
             doc = await self.call(lambda c: c.export(sel.namespace, sel.service))
         except ApiError as exc:
             self.fail(f"export {sel.service}", exc)
-            return
-        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-        self.push_screen(EditorScreen(f"{sel.service} (Knative YAML)", text, "yaml", None))
+            return None
+        return sel, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+    @work(exit_on_error=False)
+    async def action_yaml(self) -> None:
+        exported = await self._exported_yaml()
+        if exported is not None:
+            sel, text = exported
+            self.push_screen(EditorScreen(f"{sel.service} (Knative YAML)", text, "yaml", None))
 
     @work(exit_on_error=False)
     async def action_edit(self) -> None:
-        sel = self.selection()
-        if sel is None:
+        exported = await self._exported_yaml()
+        if exported is None:
             return
-        try:
-            doc = await self.call(lambda c: c.export(sel.namespace, sel.service))
-        except ApiError as exc:
-            self.fail(f"export {sel.service}", exc)
-            return
+        sel, text = exported
         filename = f"{sel.service}.yaml"
 
         async def save(text: str) -> SaveOutcome:
@@ -289,7 +291,6 @@ class PaasdApp(App[None]):
                 + (f" (revision {r['revision']})" if r.get("revision") else "")
                 for r in results))
 
-        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
         self.push_screen(EditorScreen(f"edit {filename}", text, "yaml", save))
 
     @work(exit_on_error=False)

@@ -27,13 +27,11 @@ def describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
 
 
-class WatchFeed(threading.Thread):
-    """info + events + the watch stream, reconnecting for as long as it runs."""
+class _StreamThread(threading.Thread):
+    """A daemon thread reading one API stream; `stop()` closes its client under it."""
 
-    def __init__(self, socket: str, sink: Callable[[FeedItem], None]) -> None:
-        super().__init__(name="paasd-tui-watch", daemon=True)
-        self.socket = socket
-        self.sink = sink
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
         self.stopped = threading.Event()
         self._client: Client | None = None
 
@@ -41,8 +39,17 @@ class WatchFeed(threading.Thread):
         self.stopped.set()
         client = self._client
         if client is not None:
-            with contextlib.suppress(Exception):  # under a reader: best effort (a daemon thread)
+            with contextlib.suppress(Exception):  # under a reader: best effort
                 client.close()
+
+
+class WatchFeed(_StreamThread):
+    """info + events + the watch stream, reconnecting for as long as it runs."""
+
+    def __init__(self, socket: str, sink: Callable[[FeedItem], None]) -> None:
+        super().__init__("paasd-tui-watch")
+        self.socket = socket
+        self.sink = sink
 
     def run(self) -> None:
         backoff = BACKOFF_START
@@ -75,24 +82,15 @@ class WatchFeed(threading.Thread):
             backoff = min(backoff * 2, BACKOFF_MAX)
 
 
-class LogFeed(threading.Thread):
+class LogFeed(_StreamThread):
     """A service's log stream (follow), as lines into a bounded deque."""
 
     def __init__(self, socket: str, namespace: str, service: str, tail: int = 200,
                  limit: int = 20000) -> None:
-        super().__init__(name=f"paasd-tui-logs-{service}", daemon=True)
+        super().__init__(f"paasd-tui-logs-{service}")
         self.socket, self.namespace, self.service, self.tail = socket, namespace, service, tail
         self.lines: deque[str] = deque(maxlen=limit)
         self.dropped = 0  # lines the UI never took because the buffer was full
-        self.stopped = threading.Event()
-        self._client: Client | None = None
-
-    def stop(self) -> None:
-        self.stopped.set()
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
 
     def _put(self, line: str) -> None:
         if len(self.lines) == self.lines.maxlen:
