@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from . import traffic
+from . import __version__, traffic
 from .autoscaler.loop import ActiveRevision, Autoscaler
 from .autoscaler.scaling import ScaleDecision
 from .config import Config, check_runnable
@@ -453,7 +453,7 @@ class Hub:
 
     def info(self) -> dict[str, Any]:
         return {
-            "version": __import__("paasd").__version__,
+            "version": __version__,
             "runtime": self.runtime_name,
             "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain},
             "metrics": {"url": self.metrics_url},

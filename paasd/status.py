@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .knative import service_to_document
-from .model import InstanceStatus, Revision, StoredService
+from .model import InstanceStatus, Revision, ServiceSpec, StoredService
 from .traffic import Resolved, Rollout, rollout_percent, rollout_schedule
 
 
@@ -74,8 +74,7 @@ def revision_view(rev: Revision, instances: Sequence[InstanceStatus], ever_ready
 
 
 def service_to_document_template(rev: Revision) -> dict[str, Any]:
-    from .model import ServiceSpec
-
+    """A revision's `spec`: the template part of the Service that would declare it."""
     doc = service_to_document(ServiceSpec(name=rev.service, namespace=rev.namespace,
                                           template=rev.template))
     spec: dict[str, Any] = doc["spec"]["template"]["spec"]

@@ -136,7 +136,6 @@ class Ingress:
         self._drained = trio.Event()
         self._idle_scopes: set[trio.CancelScope] = set()
         self._accept_scope = trio.CancelScope()
-        self._handlers: trio.Nursery | None = None
         self.port = settings.port
 
     # -- state updates from the daemon ------------------------------------------
@@ -198,7 +197,6 @@ class Ingress:
                                                       host=self.settings.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
-            self._handlers = handlers
             with self._accept_scope:  # cancelled by drain(): closes the listeners
                 async with trio.open_nursery() as acceptor:
                     await acceptor.start(partial(trio.serve_listeners, self._handle, listeners,
