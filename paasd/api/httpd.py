@@ -17,7 +17,7 @@ import h11
 import trio
 
 from ..errors import PaasdError
-from ..h11io import next_event, send_simple
+from ..net.http1 import next_event, send_simple
 
 log = logging.getLogger("paasd.api")
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import trio
 
 from ..builder import Builder
-from ..builder.api import BuildApi
 from ..config import parse_config
 from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
-from ..knative import service_from_document, service_to_document
-from ..model import DEFAULT_NAMESPACE
-from ..status import instance_view
-from ..yamlpos import Located, load_documents
+from ..hub.views import instance_view
+from ..spec.knative import service_from_document, service_to_document
+from ..spec.model import DEFAULT_NAMESPACE
+from ..spec.yamlpos import Located, load_documents
+from .builds import BuildApi
 from .httpd import Request, Response, error_response, serve_connection
 
 log = logging.getLogger("paasd.api")

@@ -16,7 +16,7 @@ import trio
 
 from ..config import AutoscalerSettings
 from ..ingress.proxy import Ingress
-from ..model import Template
+from ..spec.model import Template
 from .kpa import TICK_INTERVAL
 from .scaling import RevisionScaler, ScaleDecision, resolve
 

@@ -14,9 +14,7 @@ import math
 from dataclasses import dataclass
 
 from ..config import AutoscalerSettings
-from ..durations import parse_duration
-from ..model import Template
-from .annotations import (
+from ..spec.annotations import (
     ACTIVATION_SCALE,
     BURST,
     GRACE,
@@ -31,6 +29,8 @@ from .annotations import (
     UTILIZATION,
     WINDOW,
 )
+from ..spec.durations import parse_duration
+from ..spec.model import Template
 from .kpa import DeciderSpec, KpaState, ScaleResult, decide, new_state
 from .metrics import MetricWindow
 

@@ -27,10 +27,10 @@ from typing import Any
 import trio
 
 from ..config import IMAGE_RUNTIMES, BuilderSettings
+from ..engine import Engine, EngineError
 from ..errors import Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
-from ..model import Container, ServiceSpec, Template
-from ..runtime.engine import Engine, EngineError
+from ..spec.model import Container, ServiceSpec, Template
 from . import context
 from .stacks import Recipe, detect
 

@@ -10,9 +10,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .. import __version__, logsetup
+from .. import __version__
 from ..config import Config, load_config
 from ..errors import ConfigError, PaasdError
+from ..systemd import logsetup
 
 DEFAULT_CONFIG = "/etc/paasd/paasd.toml"
 EX_CONFIG = 78  # sysexits.h; paasd.service: RestartPreventExitStatus=78 (no restart loop)

@@ -21,7 +21,7 @@ import trio
 from ..activator.throttler import Throttler
 from ..autoscaler.metrics import ConcurrencyMeter
 from ..config import IngressSettings
-from ..h11io import next_event, receive_some, send_all, send_simple
+from ..net.http1 import next_event, receive_some, send_all, send_simple
 from .routing import Endpoint, RouteTable
 
 log = logging.getLogger("paasd.ingress")

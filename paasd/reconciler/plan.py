@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import InstanceStatus
+from ..spec.model import InstanceStatus
 
 # When scaling down, stop the least useful instance first.
 _STOP_ORDER = {"backoff": 0, "failed": 0, "starting": 1, "ready": 2}

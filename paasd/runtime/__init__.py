@@ -12,7 +12,7 @@ from typing import Protocol
 
 import trio
 
-from ..model import InstanceStatus, Revision
+from ..spec.model import InstanceStatus, Revision
 
 InstanceListener = Callable[[str, InstanceStatus | None], None]
 

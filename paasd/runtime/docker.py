@@ -26,9 +26,9 @@ from typing import Any
 import trio
 
 from ..config import DockerSettings
-from ..model import InstanceStatus, Revision
+from ..engine import MANAGED, STATE, Engine, EngineError, state_label
+from ..spec.model import InstanceStatus, Revision
 from . import InstanceListener
-from .engine import MANAGED, STATE, Engine, EngineError, state_label
 from .process import free_port
 from .supervisor import Instance, SupervisedRuntime
 

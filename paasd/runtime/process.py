@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from ..config import ProcessSettings
-from ..model import InstanceStatus, Revision
+from ..spec.model import InstanceStatus, Revision
 from . import InstanceListener
 from .supervisor import Instance, SupervisedRuntime
 

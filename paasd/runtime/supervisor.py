@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from ..model import InstanceStatus, Revision
+from ..spec.model import InstanceStatus, Revision
 from . import InstanceListener
 from .probe import http_ready, probe_interval, tcp_ready
 

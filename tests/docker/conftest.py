@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from paasd.runtime.engine import state_label
+from paasd.engine import state_label
 from tests.integration.conftest import Daemon
 from tests.tiers import need
 

@@ -11,9 +11,9 @@ import pytest
 import trio
 
 from paasd.config import IngressSettings
-from paasd.h11io import next_event
 from paasd.ingress.proxy import Ingress
 from paasd.ingress.routing import Endpoint, Route, RouteTable, Target
+from paasd.net.http1 import next_event
 
 pytestmark = [pytest.mark.trio, pytest.mark.integration]
 

@@ -15,8 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from paasd import logsetup, sdnotify
-from paasd.watchdog import CountingWakeup, watchdog
+from paasd.systemd import logsetup, sdnotify
+from paasd.systemd.watchdog import CountingWakeup, watchdog
 from tests.systemd.conftest import NotifySocket
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from paasd.config import load_config, parse_config
 from paasd.errors import ConfigError
-from paasd.model import MIN_SCALE
+from paasd.spec.model import MIN_SCALE
 
 
 def problems(text: str) -> list[str]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from paasd.durations import format_duration, parse_duration
+from paasd.spec.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

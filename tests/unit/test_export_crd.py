@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from paasd.knative import service_from_document, service_to_document
-from paasd.yamlpos import load_documents
+from paasd.spec.knative import service_from_document, service_to_document
+from paasd.spec.yamlpos import load_documents
 from tests.knative_schema import CRD, service_schema, validate
 
 RICH = """\

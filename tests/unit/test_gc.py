@@ -12,7 +12,7 @@ from paasd.autoscaler.loop import Autoscaler
 from paasd.config import Config, GcSettings, IngressSettings
 from paasd.hub import Hub
 from paasd.ingress.proxy import Ingress
-from paasd.model import Container, EnvVar, ServiceSpec, Template, TrafficTarget
+from paasd.spec.model import Container, EnvVar, ServiceSpec, Template, TrafficTarget
 from paasd.store import Store
 
 pytestmark = pytest.mark.trio

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from paasd.errors import InvalidSpec
-from paasd.knative import service_from_document, service_to_document
-from paasd.model import ServiceSpec
-from paasd.yamlpos import Located, load_documents
+from paasd.spec.knative import service_from_document, service_to_document
+from paasd.spec.model import ServiceSpec
+from paasd.spec.yamlpos import Located, load_documents
 
 HELLO = """\
 apiVersion: serving.knative.dev/v1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from paasd.model import InstanceStatus
 from paasd.reconciler.plan import Action, StartInstance, StopInstance, plan
+from paasd.spec.model import InstanceStatus
 
 
 def inst(id: str, revision: str = "hello-00001", phase: str = "ready",

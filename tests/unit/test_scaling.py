@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from paasd.autoscaler.annotations import annotation_problems
 from paasd.autoscaler.kpa import DeciderSpec, decide, new_state
 from paasd.autoscaler.metrics import ConcurrencyMeter, MetricWindow
 from paasd.autoscaler.scaling import RevisionScaler, resolve
 from paasd.config import AutoscalerSettings
-from paasd.model import Container, Template
+from paasd.spec.annotations import annotation_problems
+from paasd.spec.model import Container, Template
 
 DEFAULTS = AutoscalerSettings()
 

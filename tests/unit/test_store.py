@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from paasd.errors import Conflict, InvalidSpec, NotFound
-from paasd.model import Container, ServiceSpec, Template
+from paasd.spec.model import Container, ServiceSpec, Template
 from paasd.store import Store
 
 
 def spec(name: str = "hello", target: str = "World", **template: object) -> ServiceSpec:
-    from paasd.model import EnvVar
+    from paasd.spec.model import EnvVar
 
     return ServiceSpec(name=name, namespace="default", template=Template(
         container=Container(command=("python3", "app.py"), env=(EnvVar("TARGET", target),)),

@@ -11,7 +11,7 @@ from paasd.autoscaler.loop import ActiveRevision, Autoscaler
 from paasd.config import AutoscalerSettings, IngressSettings
 from paasd.ingress.proxy import Ingress
 from paasd.ingress.routing import Endpoint
-from paasd.model import Container, Template
+from paasd.spec.model import Container, Template
 
 pytestmark = pytest.mark.trio
 

@@ -10,9 +10,10 @@ import pytest
 
 from paasd.errors import InvalidSpec
 from paasd.ingress.routing import Route, Target
-from paasd.knative import service_from_document, service_to_document
-from paasd.model import TrafficTarget
-from paasd.traffic import (
+from paasd.spec.knative import service_from_document, service_to_document
+from paasd.spec.model import TrafficTarget
+from paasd.spec.yamlpos import Located, load_documents
+from paasd.traffic.resolve import (
     Resolved,
     Rollout,
     resolve,
@@ -22,7 +23,6 @@ from paasd.traffic import (
     tags,
     weights,
 )
-from paasd.yamlpos import Located, load_documents
 
 LATEST = TrafficTarget(percent=100, latest_revision=True)
 

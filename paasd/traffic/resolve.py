@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .model import TrafficTarget
+from ..spec.model import TrafficTarget
 
 MAX_ROLLOUT_STEPS = 20
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import Conflict, InvalidSpec, NotFound
-from .model import (
+from ..errors import Conflict, InvalidSpec, NotFound
+from ..spec.model import (
     Revision,
     ServiceSpec,
     StoredService,
@@ -25,7 +25,7 @@ from .model import (
     spec_from_json,
     template_from_json,
 )
-from .model import to_jsonable as jsonable
+from ..spec.model import to_jsonable as jsonable
 
 Outcome = Literal["created", "configured", "unchanged"]
 

@@ -11,9 +11,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .knative import service_to_document
-from .model import InstanceStatus, Revision, ServiceSpec, StoredService
-from .traffic import Resolved, Rollout, rollout_percent, rollout_schedule
+from ..spec.knative import service_to_document
+from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
+from ..traffic.resolve import Resolved, Rollout, rollout_percent, rollout_schedule
 
 
 def timestamp(t: float) -> str:

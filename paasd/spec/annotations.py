@@ -6,7 +6,7 @@ Kept apart from the scaling logic so document validation (Knative YAML,
 
 from __future__ import annotations
 
-from ..durations import parse_duration
+from .durations import parse_duration
 
 PREFIX = "autoscaling.knative.dev/"
 MIN_SCALE = PREFIX + "min-scale"

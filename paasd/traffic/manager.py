@@ -12,14 +12,14 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from . import traffic
-from .durations import parse_duration
-from .errors import Conflict, InvalidSpec
-from .knative import NO_GC, ROLLOUT_DURATION
-from .model import ServiceSpec, TrafficTarget
+from ..errors import Conflict, InvalidSpec
+from ..spec.durations import parse_duration
+from ..spec.knative import NO_GC, ROLLOUT_DURATION
+from ..spec.model import ServiceSpec, TrafficTarget
+from . import resolve as traffic
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 
 class TrafficManager:

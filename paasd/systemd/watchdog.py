@@ -17,7 +17,7 @@ import logging
 
 import trio
 
-from .hub import Hub, Wakeup
+from ..hub import Hub, Wakeup
 from .sdnotify import Notifier
 
 log = logging.getLogger("paasd.watchdog")

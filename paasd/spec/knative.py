@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .autoscaler.annotations import annotation_problems
+from ..errors import InvalidSpec, nearest
+from .annotations import annotation_problems
 from .durations import parse_duration
-from .errors import InvalidSpec, nearest
 from .model import (
     DEFAULT_NAMESPACE,
     DEFAULT_TRAFFIC,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidSpec
+from ..errors import InvalidSpec
 
 
 @dataclass

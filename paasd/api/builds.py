@@ -15,9 +15,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..api.httpd import Request, Response
+from ..builder.builds import Builder
 from ..errors import Conflict, InvalidSpec
-from .builds import Builder
+from .httpd import Request, Response
 
 Route = tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]
 

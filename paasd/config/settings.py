@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import ServiceSpec
-from .paths import default_socket, default_state_dir
+from ..paths import default_socket, default_state_dir
+from ..spec.model import ServiceSpec
 
 RUNTIMES = ("process", "docker", "kubernetes")
 IMAGE_RUNTIMES = ("docker", "kubernetes")

@@ -14,11 +14,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .autoscaler.annotations import annotation_problems
-from .durations import parse_duration
-from .errors import ConfigError, InvalidSpec, nearest
-from .knative import DNS1123, check_dns1035
-from .model import (
+from ..errors import ConfigError, InvalidSpec, nearest
+from ..paths import default_socket, default_state_dir
+from ..spec.annotations import annotation_problems
+from ..spec.durations import parse_duration
+from ..spec.knative import DNS1123, check_dns1035
+from ..spec.model import (
     DEFAULT_NAMESPACE,
     MAX_SCALE,
     MIN_SCALE,
@@ -28,7 +29,6 @@ from .model import (
     ServiceSpec,
     Template,
 )
-from .paths import default_socket, default_state_dir
 from .settings import (
     IMAGE_RUNTIMES,
     RUNTIMES,
@@ -46,7 +46,7 @@ from .settings import (
     TrafficSettings,
 )
 
-# The settings live in paasd.settings; they are re-exported here, where they are made.
+# The settings live in paasd.config.settings; they are re-exported here, where they are made.
 __all__ = [
     "IMAGE_RUNTIMES",
     "RUNTIMES",

@@ -12,8 +12,8 @@ from functools import partial
 
 import trio
 
-from .api.httpd import Request, Response, error_response, serve_connection
-from .hub import Hub
+from ..hub import Hub
+from .httpd import Request, Response, error_response, serve_connection
 
 
 def _escape(value: str) -> str:

@@ -18,22 +18,22 @@ from pathlib import Path
 
 import trio
 
-from . import sdnotify
-from .activation import adopt
-from .api.routes import ControlApi
-from .autoscaler.loop import Autoscaler
-from .builder import Builder
-from .config import Config, load_config
-from .errors import ConfigError, PaasdError
-from .hub import Hub
-from .ingress.proxy import Ingress
-from .metrics import MetricsServer
-from .reconciler import loop as reconciler
-from .runtime.docker import DockerRuntime
-from .runtime.engine import Engine
-from .runtime.process import ProcessRuntime
-from .store import Store
-from .watchdog import CountingWakeup, summary, supervise
+from ..api.prometheus import MetricsServer
+from ..api.routes import ControlApi
+from ..autoscaler.loop import Autoscaler
+from ..builder import Builder
+from ..config import Config, load_config
+from ..engine import Engine
+from ..errors import ConfigError, PaasdError
+from ..hub import Hub
+from ..ingress.proxy import Ingress
+from ..reconciler import loop as reconciler
+from ..runtime.docker import DockerRuntime
+from ..runtime.process import ProcessRuntime
+from ..store import Store
+from ..systemd import sdnotify
+from ..systemd.activation import adopt
+from ..systemd.watchdog import CountingWakeup, summary, supervise
 
 log = logging.getLogger("paasd")
 

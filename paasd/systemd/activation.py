@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .config import Config
+from ..config import Config
 from .sdnotify import InheritedSocket
 
 log = logging.getLogger("paasd.activation")

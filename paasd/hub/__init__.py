@@ -17,17 +17,18 @@ from typing import Any
 
 import trio
 
-from . import __version__, traffic
-from .autoscaler.loop import ActiveRevision, Autoscaler
-from .autoscaler.scaling import ScaleDecision
-from .config import Config, check_runnable
-from .errors import Conflict, NotFound
-from .hub_traffic import TrafficManager
-from .ingress.proxy import Ingress
-from .ingress.routing import Endpoint, Route, RouteTable, Target, service_host
-from .model import InstanceStatus, Revision, ServiceSpec, StoredService
-from .status import instance_view, revision_view, service_view, timestamp
-from .store import ApplyResult, Store
+from .. import __version__
+from ..autoscaler.loop import ActiveRevision, Autoscaler
+from ..autoscaler.scaling import ScaleDecision
+from ..config import Config, check_runnable
+from ..errors import Conflict, NotFound
+from ..ingress.proxy import Ingress
+from ..ingress.routing import Endpoint, Route, RouteTable, Target, service_host
+from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
+from ..store import ApplyResult, Store
+from ..traffic import resolve as traffic
+from ..traffic.manager import TrafficManager
+from .views import instance_view, revision_view, service_view, timestamp
 
 log = logging.getLogger("paasd.hub")
 
