@@ -13,7 +13,8 @@ from collections import deque
 
 import trio
 
-from ..ingress.routing import Balancer, Endpoint
+from ..dataplane.endpoint import Endpoint
+from .balancer import Balancer
 
 
 class QueueFull(Exception):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..builder.builds import Builder
-from ..errors import Conflict, InvalidSpec
+from ..errors import InvalidSpec
 from .httpd import Request, Response
 
 Route = tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]
@@ -33,17 +33,9 @@ def _json(request: Request) -> dict[str, Any]:
 
 
 class BuildApi:
-    def __init__(self, get_builder: Callable[[], Builder | None], socket: Callable[[], str]
-                 ) -> None:
-        self._get = get_builder
+    def __init__(self, builder: Builder, socket: Callable[[], str]) -> None:
+        self.builder = builder
         self._socket = socket
-
-    @property
-    def builder(self) -> Builder:
-        b = self._get()
-        if b is None:
-            raise Conflict("this daemon has no builder")
-        return b
 
     def routes(self) -> list[Route]:
         ns = r"(?P<ns>[a-z0-9-]+)"

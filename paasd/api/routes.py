@@ -7,15 +7,18 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import trio
 
 from ..builder import Builder
-from ..config import parse_config
+from ..config import Config
 from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
+from ..runtime import Runtime
+from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import DEFAULT_NAMESPACE
 from ..spec.yamlpos import Located, load_documents
@@ -24,13 +27,18 @@ from .httpd import Request, Response, error_response, serve_connection
 
 log = logging.getLogger("paasd.api")
 
-LOG_POLL = 0.2  # how often a followed log file is checked for new output
+Reload = Callable[[], Awaitable[list[str]]]
+ParseConfig = Callable[[str, str], Config]  # (text, file name) → Config, or ConfigError
 
 
 class ControlApi:
-    def __init__(self, hub: Hub, reload: Callable[[], Awaitable[list[str]]]) -> None:
+    def __init__(self, hub: Hub, runtime: Runtime, builder: Builder, reload: Reload,
+                 parse_config: ParseConfig) -> None:
         self.hub = hub
+        self.runtime = runtime
+        self.builder = builder
         self.reload = reload
+        self.parse_config = parse_config
         ns = r"(?P<ns>[a-z0-9-]+)"
         name = r"(?P<name>[a-z0-9-]+)"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
@@ -56,11 +64,7 @@ class ControlApi:
             ("PUT", re.compile(r"/v1/config"), self.config_put),
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
         ]
-        self.builder: Builder | None = None  # set by the daemon
-        # a runtime whose logs live elsewhere (the docker engine): (ns, svc, follow, tail)
-        self.log_stream: Callable[[str, str, bool, int], AsyncIterator[bytes]] | None = None
-        self.routes += BuildApi(lambda: self.builder,
-                                lambda: self.hub.config.daemon.socket).routes()
+        self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
 
     async def handle(self, request: Request) -> Response:
         allowed = []
@@ -81,12 +85,13 @@ class ControlApi:
     # -- handlers -------------------------------------------------------------
 
     async def info(self, request: Request) -> Response:
-        return Response(body=self.hub.info())
+        info = self.hub.info()
+        info["runtimeHealth"] = asdict(self.runtime.health())
+        return Response(body=info)
 
     async def list_services(self, request: Request) -> Response:
-        ns = request.query.get("namespace")
-        items = [self.hub.service_json(s) for _, s in sorted(self.hub.services.items())
-                 if ns is None or s.spec.namespace == ns]
+        items = [self.hub.service_json(s)
+                 for s in self.hub.views_of_services(request.query.get("namespace")).values()]
         return Response(body={"kind": "ServiceList", "items": items})
 
     async def get_service(self, request: Request, ns: str, name: str) -> Response:
@@ -113,7 +118,7 @@ class ControlApi:
         if not docs:
             raise InvalidSpec(f"{source}: no documents to apply")
         specs = [service_from_document(d) for d in docs]  # all valid, or nothing applied
-        seen: set[str] = set()
+        seen: set[ServiceKey] = set()
         for spec in specs:
             if spec.key in seen:
                 raise InvalidSpec(f"{source}: service {spec.key} appears twice")
@@ -140,7 +145,7 @@ class ControlApi:
 
     async def rollback(self, request: Request, ns: str, name: str) -> Response:
         body = json.loads(request.body or b"{}")
-        spec = self.hub.traffic.rollback_spec(ns, name, body.get("to"))
+        spec = self.hub.rollback_spec(ns, name, body.get("to"))
         result = await self.hub.apply(spec, source="api")
         target = spec.traffic[0].revision_name
         return Response(body={"outcome": result.outcome, "revision": target})
@@ -156,14 +161,13 @@ class ControlApi:
         return Response(body={"kind": "RevisionList", "items": items})
 
     async def get_revision(self, request: Request, ns: str, name: str) -> Response:
-        rev = self.hub.revision(ns, name)
+        rev = self.hub.revision(RevisionKey(ns, name))
         if rev is None:
             raise NotFound(f"revision {name!r} not found in namespace {ns!r}; "
                            "see `paasctl revision list`")
         body = self.hub.revision_json(rev)
-        body["instances"] = [instance_view(i) for i in self.hub.instances_of(ns, name)]
-        body["events"] = [e for e in self.hub.events
-                          if e["namespace"] == ns and e["object"] == f"revision/{name}"]
+        body["instances"] = [instance_view(i) for i in self.hub.instances_of(rev.key)]
+        body["events"] = self.hub.events_of(ns, f"revision/{name}")
         return Response(body=body)
 
     async def list_instances(self, request: Request) -> Response:
@@ -172,22 +176,22 @@ class ControlApi:
         return Response(body={"kind": "InstanceList", "items": items})
 
     async def list_routes(self, request: Request) -> Response:
-        table = self.hub.route_table()
-        items = [{"host": r.host, "service": r.service,
+        items = [{"host": r.host, "service": str(r.service),
                   "url": f"http://{r.host}",
-                  "traffic": [{"revision": t.revision.split("/", 1)[1],
-                               "percent": round(t.percent, 2)}
+                  "traffic": [{"revision": t.revision.name, "percent": round(t.percent, 2)}
                               for t in r.targets]}
-                 for r in sorted(table.routes.values(), key=lambda r: r.host)]
+                 for r in sorted(self.hub.routes(), key=lambda r: r.host)]
         return Response(body={"kind": "RouteList", "items": items})
 
     async def list_events(self, request: Request) -> Response:
-        return Response(body={"kind": "EventList", "items": list(self.hub.events)})
+        return Response(body={"kind": "EventList", "items": self.hub.all_events()})
 
     async def watch(self, request: Request) -> Response:
-        receive = self.hub.watch()
+        existing, receive = self.hub.watch()
 
         async def lines() -> AsyncIterator[bytes]:
+            for message in existing:
+                yield json.dumps(message).encode() + b"\n"
             with receive:
                 async for message in receive:
                     yield json.dumps(message).encode() + b"\n"
@@ -200,41 +204,9 @@ class ControlApi:
     async def logs(self, request: Request, ns: str, name: str) -> Response:
         self.hub.find_service(ns, name)
         tail = int(request.query.get("tail", "100") or 100)
-        follow = request.flag("follow")
-        if self.log_stream is not None:
-            return Response(stream=self.log_stream(ns, name, follow, tail),
-                            content_type="text/plain; charset=utf-8")
-        return Response(stream=self._follow_logs(ns, name, tail, follow),
+        return Response(stream=self.runtime.logs(ns, name, follow=request.flag("follow"),
+                                                 tail=tail),
                         content_type="text/plain; charset=utf-8")
-
-    async def _follow_logs(self, ns: str, name: str, tail: int, follow: bool
-                           ) -> AsyncIterator[bytes]:
-        offsets: dict[Path, int] = {}
-        partial: dict[Path, bytes] = {}
-        first = True
-        while True:
-            for path in self.hub.log_files(ns, name):
-                prefix = f"[{path.stem}] ".encode()
-                if path not in offsets:
-                    data, offsets[path] = await trio.to_thread.run_sync(
-                        _tail, path, tail if first else None)
-                else:
-                    data, offsets[path] = await trio.to_thread.run_sync(
-                        _read_from, path, offsets[path])
-                if not data:
-                    continue
-                data = partial.pop(path, b"") + data
-                complete, _, rest = data.rpartition(b"\n")
-                if rest:
-                    partial[path] = rest
-                if complete:
-                    yield b"".join(prefix + line + b"\n" for line in complete.split(b"\n"))
-            first = False
-            if not follow:
-                for path, rest in partial.items():
-                    yield f"[{path.stem}] ".encode() + rest + b"\n"
-                return
-            await trio.sleep(LOG_POLL)
 
     async def config_reload(self, request: Request) -> Response:
         try:
@@ -261,7 +233,7 @@ class ControlApi:
                            "start it with --config PATH")
         text = request.body.decode(errors="replace")
         try:
-            parse_config(text, path)
+            self.parse_config(text, path)
         except ConfigError as exc:
             return Response(status=422, body={"error": {
                 "status": 422, "message": "config rejected; nothing was changed",
@@ -276,7 +248,7 @@ class ControlApi:
     async def config_check(self, request: Request) -> Response:
         source = request.query.get("filename", self.hub.config.path or "paasd.toml")
         try:
-            config = parse_config(request.body.decode(errors="replace"), source)
+            config = self.parse_config(request.body.decode(errors="replace"), source)
         except ConfigError as exc:
             return Response(status=422, body={"ok": False, "problems": exc.problems})
         return Response(body={"ok": True, "services": len(config.services)})
@@ -288,41 +260,6 @@ def _write_atomically(path: Path, text: str) -> None:
     if path.exists():
         os.chmod(tmp, path.stat().st_mode & 0o7777)
     tmp.replace(path)
-
-
-def _tail(path: Path, lines: int | None) -> tuple[bytes, int]:
-    """The last `lines` lines of a file (all if None) and the offset after them."""
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            end = f.tell()
-            if lines is None:
-                f.seek(0)
-                return f.read(end), end
-            block = 65536
-            pos = end
-            data = b""
-            while pos > 0 and data.count(b"\n") <= lines:
-                step = min(block, pos)
-                pos -= step
-                f.seek(pos)
-                data = f.read(step) + data
-            kept = data.split(b"\n")
-            trailing = kept[-1] == b""
-            body = kept[:-1] if trailing else kept
-            return b"\n".join(body[-lines:]) + (b"\n" if trailing else b""), end
-    except FileNotFoundError:
-        return b"", 0
-
-
-def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
-    try:
-        with path.open("rb") as f:
-            f.seek(offset)
-            data = f.read(1024 * 1024)
-            return data, offset + len(data)
-    except FileNotFoundError:
-        return b"", offset
 
 
 __all__ = ["ControlApi", "PaasdError"]

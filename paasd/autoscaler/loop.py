@@ -1,21 +1,25 @@
-"""The autoscaler's trio shell: sample the ingress every second, decide every tick.
+"""The autoscaler's trio shell: sample the data plane every second, decide every tick.
 
-Each second it closes a metric bucket per revision from the ingress' own
-concurrency meters (no sidecar, no scraping); every 2 s (Knative's tick) it
-runs each active revision's `RevisionScaler`. The activator's poke bypasses
-the tick so a request for a revision at zero starts an instance at once.
+Each second it reads each scaled revision's counters from the data plane
+(`stats`, the seam's snapshots — no sidecar, no scraping) and records the
+average concurrency and request count since its previous reading; every 2 s
+(Knative's tick) it runs each active revision's `RevisionScaler`. The
+activator's demand bypasses the tick (`poke`) so a request for a revision at
+zero starts an instance at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
 from ..config import AutoscalerSettings
-from ..ingress.proxy import Ingress
+from ..dataplane import RevisionStats
+from ..spec.keys import RevisionKey
 from ..spec.model import Template
 from .kpa import TICK_INTERVAL
 from .scaling import RevisionScaler, ScaleDecision, resolve
@@ -36,59 +40,79 @@ class ActiveRevision:
     ever_ready: bool
 
 
-ChangeListener = Callable[[str, int, ScaleDecision], None]  # (revision, old, new)
+class StatsSource(Protocol):
+    def stats(self, revision: RevisionKey, *, latencies: bool = False
+              ) -> RevisionStats | None: ...
+
+
+ChangeListener = Callable[[RevisionKey, int, ScaleDecision], None]  # (revision, old, new)
+Active = Callable[[], Mapping[RevisionKey, ActiveRevision]]
 
 
 class Autoscaler:
-    def __init__(self, settings: AutoscalerSettings, ingress: Ingress) -> None:
+    def __init__(self, settings: AutoscalerSettings, source: StatsSource) -> None:
         self.settings = settings
-        self.ingress = ingress
-        self.scalers: dict[str, RevisionScaler] = {}
-        self.on_change: ChangeListener = lambda revision, old, decision: None
+        self.source = source
+        self.scalers: dict[RevisionKey, RevisionScaler] = {}
+        # the previous reading per revision: the next sample is the difference
+        self._seen: dict[RevisionKey, tuple[float, int, float]] = {}
 
-    def ensure(self, revision: str, template: Template, instances: int) -> RevisionScaler:
+    def ensure(self, revision: RevisionKey, template: Template, instances: int
+               ) -> RevisionScaler:
         scaler = self.scalers.get(revision)
         if scaler is None:
-            scaler = RevisionScaler(resolve(template, self.settings), trio.current_time(),
-                                    instances)
+            now = trio.current_time()
+            scaler = RevisionScaler(resolve(template, self.settings), now, instances)
             self.scalers[revision] = scaler
+            stats = self.source.stats(revision)
+            self._seen[revision] = ((now, stats.requests, stats.concurrency_area)
+                                    if stats else (now, 0, 0.0))
         return scaler
 
-    def desired(self, revision: str) -> int:
+    def desired(self, revision: RevisionKey) -> int:
         scaler = self.scalers.get(revision)
         return scaler.desired if scaler else 0
 
-    def poke(self, revision: str) -> None:
-        """The activator holds a request for `revision` and nothing serves it."""
+    def poke(self, revision: RevisionKey) -> ScaleDecision | None:
+        """The activator holds a request for `revision` and nothing serves it: scale from
+        zero now. The new decision if the desired count changed."""
         scaler = self.scalers.get(revision)
         if scaler is None:
-            return
+            return None
         old = scaler.desired
-        if scaler.activate() != old:
-            log.info("%s: scaling from zero for a waiting request", revision)
-            self.on_change(revision, old, scaler.last)
+        if scaler.activate() == old:
+            return None
+        log.info("%s: scaling from zero for a waiting request", revision)
+        return scaler.last
 
     def sample(self, now: float) -> None:
-        for revision, entry in self.ingress.revisions.items():
-            concurrency, requests = entry.meter.take(now)
-            scaler = self.scalers.get(revision)
-            if scaler is not None:
-                scaler.observe(now, concurrency, requests)
+        for revision, scaler in self.scalers.items():
+            stats = self.source.stats(revision)
+            if stats is None:
+                continue
+            then, requests, area = self._seen.get(revision, (now, 0, 0.0))
+            elapsed = stats.at - then
+            concurrency = (stats.concurrency_area - area) / elapsed if elapsed > 0 \
+                else float(stats.in_flight)
+            self._seen[revision] = (stats.at, stats.requests, stats.concurrency_area)
+            scaler.observe(now, concurrency, stats.requests - requests)
 
-    def tick(self, now: float, active: dict[str, ActiveRevision]) -> None:
+    def tick(self, now: float, active: Mapping[RevisionKey, ActiveRevision],
+             on_change: ChangeListener) -> None:
         for revision, info in active.items():
             scaler = self.ensure(revision, info.template, info.instances)
             scaler.update(resolve(info.template, self.settings))
-            entry = self.ingress.revisions.get(revision)
-            waiting = entry.waiting if entry is not None else 0
+            stats = self.source.stats(revision)
             old = scaler.desired
-            decision = scaler.tick(now, info.ready, info.routed, info.ever_ready, waiting)
+            decision = scaler.tick(now, info.ready, info.routed, info.ever_ready,
+                                   stats.waiting if stats else 0)
             if decision.desired != old:
-                self.on_change(revision, old, decision)
+                on_change(revision, old, decision)
         for revision in [r for r in self.scalers if r not in active]:
             del self.scalers[revision]
+            self._seen.pop(revision, None)
 
-    async def run(self, active: Callable[[], dict[str, ActiveRevision]], *,
+    async def run(self, active: Active, on_change: ChangeListener, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         next_sample = trio.current_time() + SAMPLE_INTERVAL
@@ -99,5 +123,5 @@ class Autoscaler:
             self.sample(now)
             next_sample += SAMPLE_INTERVAL
             if now >= next_tick:
-                self.tick(now, active())
+                self.tick(now, active(), on_change)
                 next_tick += TICK_INTERVAL

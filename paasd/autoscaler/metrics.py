@@ -1,8 +1,9 @@
 """Per-second metric buckets and their stable and panic window averages.
 
-The ingress counts requests and integrates in-flight requests over time
-(time-weighted concurrency, as Knative's queue-proxy reports it); once a
-second the autoscaler closes a bucket per revision. Averages are over the
+The data plane counts requests and integrates in-flight requests over time
+(time-weighted concurrency, as Knative's queue-proxy reports it,
+`paasd.dataplane.meter`); once a second the autoscaler turns the difference
+since its previous reading into a bucket per revision. Averages are over the
 buckets in the window, or over the time since the first bucket when the
 revision is younger than the window (Knative's WindowAverage).
 """
@@ -11,40 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
-
-
-@dataclass
-class ConcurrencyMeter:
-    """Integrates in-flight requests over time; lives on the request hot path."""
-
-    in_flight: int = 0
-    requests: int = 0  # since the last take
-    total: int = 0
-    _area: float = 0.0
-    _last: float = 0.0
-    _since: float = 0.0
-
-    def start(self, now: float) -> None:
-        self._area += self.in_flight * (now - self._last)
-        self._last = now
-        self.in_flight += 1
-        self.requests += 1
-        self.total += 1
-
-    def finish(self, now: float) -> None:
-        self._area += self.in_flight * (now - self._last)
-        self._last = now
-        self.in_flight -= 1
-
-    def take(self, now: float) -> tuple[float, int]:
-        """(average concurrency, requests) since the previous take; resets both."""
-        self._area += self.in_flight * (now - self._last)
-        elapsed = now - self._since
-        average = self._area / elapsed if elapsed > 0 else float(self.in_flight)
-        requests = self.requests
-        self._area, self._last, self._since, self.requests = 0.0, now, now, 0
-        return average, requests
 
 
 class MetricWindow:

@@ -22,15 +22,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
-from ..config import IMAGE_RUNTIMES, BuilderSettings
-from ..engine import Engine, EngineError
+from ..config import BuilderSettings
+from ..engine import BuildFailed, Engine
 from ..errors import Conflict, InvalidSpec, NotFound, PaasdError
-from ..hub import Hub
-from ..spec.model import Container, ServiceSpec, Template
+from ..spec.keys import ServiceKey
+from ..spec.model import Container, Revision, ServiceSpec, StoredService, Template
+from ..store import ApplyResult
 from . import context
 from .stacks import Recipe, detect
 
@@ -40,6 +41,20 @@ LOG_KEEP = 5000  # lines kept in memory per build (the file keeps everything)
 TAIL = 15  # lines of log quoted in a failed build's error
 DONE = ("succeeded", "failed", "unchanged")
 IMAGE_PREFIX = "paasd.local"
+
+
+class Deployer(Protocol):
+    """What the builder needs of the daemon: the current service, and applying a new one."""
+
+    def current(self, key: ServiceKey) -> StoredService | None: ...
+
+    def latest_revision(self, key: ServiceKey) -> Revision | None: ...
+
+    async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult: ...
+
+    def record(self, namespace: str, obj: str, reason: str, message: str) -> None: ...
+
+    def emit(self, kind: str, resource: str, obj: dict[str, Any]) -> None: ...
 
 
 class QueueFull(PaasdError):
@@ -70,8 +85,8 @@ class Build:
     declared: ServiceSpec | None = None  # a [[service]] with `source`: deploy this spec
 
     @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.service}"
+    def key(self) -> ServiceKey:
+        return ServiceKey(self.namespace, self.service)
 
     @property
     def duration(self) -> float | None:
@@ -93,15 +108,17 @@ class Build:
 
 
 class Builder:
-    def __init__(self, settings: BuilderSettings, state_dir: str, hub: Hub,
-                 engine: Engine) -> None:
+    def __init__(self, settings: BuilderSettings, state_dir: str, deployer: Deployer,
+                 engine: Engine, runtime: str, runs_images: bool) -> None:
         self.settings = settings
         self.dir = Path(state_dir) / "builds"
         self.git_dir = Path(state_dir) / "git"
-        self.hub = hub
+        self.hub = deployer
         self.engine = engine
+        self.runtime = runtime  # the configured runtime: builds need one that runs images
+        self.runs_images = runs_images
         self.builds: dict[str, Build] = {}
-        self._locks: dict[str, trio.Lock] = {}
+        self._locks: dict[ServiceKey, trio.Lock] = {}
         self._parallel = trio.CapacityLimiter(2)
         self._nursery: trio.Nursery | None = None
         self._seq = 0
@@ -173,8 +190,8 @@ class Builder:
         """Queue a build of `source` (a directory on this machine) for a service."""
         if self._nursery is None:
             raise Conflict("the builder is not running yet; try again")
-        if self.hub.runtime_name not in IMAGE_RUNTIMES:
-            raise Conflict(f"builds make images, which the {self.hub.runtime_name} runtime "
+        if not self.runs_images:
+            raise Conflict(f"builds make images, which the {self.runtime} runtime "
                            'cannot run; set runtime = "docker" in [daemon] (and restart paasd)')
         src = Path(source)
         if not src.is_absolute():
@@ -223,7 +240,7 @@ class Builder:
                                   "([builder] timeout)")
                 except PaasdError as exc:
                     self._fail(b, str(exc))
-                except Exception as exc:
+                except Exception as exc:  # a bug fails this build, never the daemon
                     log.exception("build %s crashed", b.id)
                     self._fail(b, f"build crashed: {exc!r}")
         finally:
@@ -242,7 +259,7 @@ class Builder:
         b.digest = await trio.to_thread.run_sync(context.digest, src, recipe.dockerfile)
         tag = f"{IMAGE_PREFIX}/{b.namespace}/{b.service}:{b.digest[:24]}"
         b.image = tag
-        svc = self.hub.services.get(b.key)
+        svc = self.hub.current(b.key)
         current = svc.spec.template.container.image if svc else None
         if current == tag and b.declared is None:
             b.status = "unchanged"
@@ -252,66 +269,27 @@ class Builder:
             self._line(b, f"-----> {b.message}")
             self._finish(b)
             return
-        if current == tag or await self._image_exists(tag):
+        if current == tag or await self.engine.image_id(tag) is not None:
             self._line(b, f"-----> {tag} already built from this source; deploying it")
         else:
             await self._docker_build(b, src, recipe, tag)
         await self._deploy(b, tag)
 
-    async def _image_exists(self, tag: str) -> bool:
-        def exists(client: Any) -> bool:
-            import docker
-
-            try:
-                client.images.get(tag)
-            except docker.errors.ImageNotFound:
-                return False
-            return True
-
-        return await self.engine.call(exists)
-
     async def _docker_build(self, b: Build, src: Path, recipe: Recipe, tag: str) -> None:
         tar = await trio.to_thread.run_sync(
             context.tarball, src, recipe.dockerfile if recipe.generated else None)
         token = trio.lowlevel.current_trio_token()
-        result: dict[str, Any] = {}
 
-        def line(text: str) -> None:
+        def line(text: str) -> None:  # called in the engine's worker thread
             trio.from_thread.run_sync(self._line, b, text, trio_token=token)
-
-        def build(client: Any) -> None:
-            stream = client.api.build(
-                fileobj=tar, custom_context=True, tag=tag, rm=True, forcerm=True,
-                decode=True, pull=False)
-            partial = ""
-            for chunk in stream:
-                if "error" in chunk:
-                    result["error"] = str(chunk.get("error", "")).strip()
-                    break
-                text = chunk.get("stream") or ""
-                if not text and chunk.get("status"):
-                    text = f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n"
-                if not text:
-                    continue
-                partial += text
-                *complete, partial = partial.split("\n")
-                for item in complete:
-                    line(item)
-            if partial:
-                line(partial)
 
         self._line(b, f"-----> building {tag}")
         try:
-            await self.engine.call(build, abandon=True)
-        except EngineError:
-            raise
-        except Exception as exc:  # the engine's APIError while sending the context
-            explanation = getattr(exc, "explanation", None) or str(exc)
-            result["error"] = str(explanation)
+            await self.engine.build(tar, tag, line)
+        except BuildFailed as exc:
+            raise PaasdError(self._failure(b, str(exc))) from None
         finally:
             tar.close()
-        if "error" in result:
-            raise PaasdError(self._failure(b, result["error"]))
 
     def _failure(self, b: Build, error: str) -> str:
         where = f"step {b.step}" if b.step else "the start of the build"
@@ -326,7 +304,7 @@ class Builder:
         return f"build {b.id} failed at {where}: {error}{hint}\nlast lines of the log:\n{tail}"
 
     async def _deploy(self, b: Build, tag: str) -> None:
-        svc = self.hub.services.get(b.key)
+        svc = self.hub.current(b.key)
         if b.declared is not None:
             t = b.declared.template
             spec = dataclasses.replace(b.declared, template=dataclasses.replace(
@@ -365,7 +343,7 @@ class Builder:
             drop = len(b.lines) - LOG_KEEP
             del b.lines[:drop]
             b.first_line += drop
-        self.hub._emit("BUILD_LOG", "Build", {"id": b.id, "namespace": b.namespace,
+        self.hub.emit("BUILD_LOG", "Build", {"id": b.id, "namespace": b.namespace,
                                                "service": b.service, "line": text})
         b._poke()
 
@@ -386,7 +364,7 @@ class Builder:
 
     def _emit(self, b: Build, reason: str, message: str) -> None:
         self.hub.record(b.namespace, f"build/{b.id}", reason, message)
-        self.hub._emit("MODIFIED", "Build", b.view())
+        self.hub.emit("MODIFIED", "Build", b.view())
 
     def _save(self, b: Build) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

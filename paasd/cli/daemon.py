@@ -11,9 +11,13 @@ import tomllib
 from pathlib import Path
 
 from .. import __version__
-from ..config import Config, load_config
+from ..config import Config, load_config, parse_config
 from ..errors import ConfigError, PaasdError
+from ..runtime import schemas
+from ..runtime.catalog import BUILTIN
 from ..systemd import logsetup
+
+RUNTIMES = schemas(BUILTIN)
 
 DEFAULT_CONFIG = "/etc/paasd/paasd.toml"
 EX_CONFIG = 78  # sysexits.h; paasd.service: RestartPreventExitStatus=78 (no restart loop)
@@ -22,14 +26,15 @@ EX_CONFIG = 78  # sysexits.h; paasd.service: RestartPreventExitStatus=78 (no res
 def find_config(explicit: str | None) -> tuple[Config, str]:
     """The config to run with, and a line saying where it came from."""
     if explicit:
-        return load_config(explicit), f"config {explicit}"
+        return load_config(explicit, RUNTIMES), f"config {explicit}"
     env = os.environ.get("PAASD_CONFIG")
     if env:
-        return load_config(env), f"config {env} (from PAASD_CONFIG)"
+        return load_config(env, RUNTIMES), f"config {env} (from PAASD_CONFIG)"
     if Path(DEFAULT_CONFIG).exists():
-        return load_config(DEFAULT_CONFIG), f"config {DEFAULT_CONFIG}"
-    return Config(), (f"no config file found (looked at --config, $PAASD_CONFIG and "
-                      f"{DEFAULT_CONFIG}); running on built-in defaults")
+        return load_config(DEFAULT_CONFIG, RUNTIMES), f"config {DEFAULT_CONFIG}"
+    return parse_config("", "<text>", RUNTIMES), (
+        f"no config file found (looked at --config, $PAASD_CONFIG and {DEFAULT_CONFIG}); "
+        "running on built-in defaults")
 
 
 def service_directories(config: Config) -> tuple[Config, list[str]]:
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         path = args.check_config or args.config or os.environ.get("PAASD_CONFIG") \
             or DEFAULT_CONFIG
         try:
-            config = load_config(path)
+            config = load_config(path, RUNTIMES)
         except ConfigError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)

@@ -7,13 +7,12 @@ docs/configuration.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..paths import default_socket, default_state_dir
 from ..spec.model import ServiceSpec
-
-RUNTIMES = ("process", "docker", "kubernetes")
-IMAGE_RUNTIMES = ("docker", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -34,27 +33,6 @@ class IngressSettings:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ProcessSettings:
-    working_dir: str = "."
-    start_timeout: float = 60.0
-    stop_grace: float = 10.0
-    restart_backoff: float = 10.0
-    restart_backoff_max: float = 300.0
-
-
-@dataclass(frozen=True)
-class DockerSettings:
-    """The docker runtime: containers on the local engine, host networking on `$PORT`."""
-
-    url: str = ""  # the engine's API address; "" = $DOCKER_HOST, then the local socket
-    start_timeout: float = 60.0
-    stop_grace: float = 10.0
-    restart_backoff: float = 10.0
-    restart_backoff_max: float = 300.0
-    pull_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -131,8 +109,8 @@ class Config:
     path: str | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
-    process: ProcessSettings = field(default_factory=ProcessSettings)
-    docker: DockerSettings = field(default_factory=DockerSettings)
+    engine_url: str = ""  # [docker] url: the Docker engine (builder, docker runtime); "" = local
+    runtimes: Mapping[str, Any] = field(default_factory=dict)  # runtime name → its settings
     builder: BuilderSettings = field(default_factory=BuilderSettings)
     reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)
     autoscaler: AutoscalerSettings = field(default_factory=AutoscalerSettings)
@@ -143,3 +121,8 @@ class Config:
     services: tuple[ServiceSpec, ...] = ()
     # [[service]] tables with `source = "DIR"`: built by the builder, then deployed
     sources: tuple[tuple[ServiceSpec, str], ...] = ()
+
+    @property
+    def runtime_settings(self) -> Any:
+        """The settings of the configured runtime (its own frozen dataclass)."""
+        return self.runtimes.get(self.daemon.runtime)

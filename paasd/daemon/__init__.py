@@ -1,18 +1,19 @@
 """The daemon: one trio root nursery that owns every component.
 
-Start order is dependency order (runtime adopts what it finds → reconciler →
-ingress → control API) and "ready" is reported last. Shutdown is the reverse:
-stop accepting, drain in-flight requests within the grace period, stop every
-instance, then cancel the root scope so nothing outlives the daemon.
+Components are wired here, at construction, each given the collaborators it
+talks to (no attribute is assigned after the fact); the runtime comes from
+the catalog by the name in the config, and nothing below asks which one it
+is. Start order is dependency order (hub → runtime adopts what it finds →
+builder → autoscaler → reconciler → ingress → control API) and "ready" is
+reported last. Shutdown is the reverse: stop accepting, drain in-flight
+requests within the grace period, stop every instance, then cancel the root
+scope so nothing outlives the daemon.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import signal
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,127 +23,86 @@ from ..api.prometheus import MetricsServer
 from ..api.routes import ControlApi
 from ..autoscaler.loop import Autoscaler
 from ..builder import Builder
-from ..config import Config, load_config
-from ..engine import Engine
-from ..errors import ConfigError, PaasdError
+from ..config import Config, load_config, parse_config
+from ..dataplane import DataPlaneEvent
+from ..engine import Engine, state_label
+from ..errors import ConfigError
 from ..hub import Hub
-from ..ingress.proxy import Ingress
+from ..ingress import Ingress
 from ..reconciler import loop as reconciler
-from ..runtime.docker import DockerRuntime
-from ..runtime.process import ProcessRuntime
+from ..reconciler.wakeup import CountingWakeup
+from ..runtime import Catalog, Runtime, RuntimeContext, schemas
+from ..runtime.catalog import BUILTIN
 from ..store import Store
 from ..systemd import sdnotify
 from ..systemd.activation import adopt
-from ..systemd.watchdog import CountingWakeup, summary, supervise
+from ..systemd.watchdog import supervise
+from .listeners import DaemonError, open_ingress, open_metrics, open_unix_listener
 
 log = logging.getLogger("paasd")
 
+DATAPLANE_EVENTS = 10_000  # demand and cold starts waiting for the hub; more are dropped
 
-class DaemonError(PaasdError):
-    """The daemon cannot start; the message says what to change."""
-
-
-async def open_unix_listener(path: str) -> trio.SocketListener:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if p.exists() or p.is_symlink():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(p))
-        except OSError:
-            p.unlink()  # stale socket of a daemon that did not shut down cleanly
-        else:
-            raise DaemonError(f"another paasd is already listening on {p}; stop it, or set "
-                              "[daemon] socket to another path")
-        finally:
-            probe.close()
-    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        await sock.bind(str(p))
-    except OSError as exc:
-        sock.close()
-        raise DaemonError(f"cannot create the control socket {p}: {exc.strerror}") from None
-    os.chmod(p, 0o660)
-    sock.listen(128)
-    return trio.SocketListener(sock)
-
-
-async def open_ingress(config: Config) -> list[trio.SocketListener]:
-    s = config.ingress
-    try:
-        return await trio.open_tcp_listeners(s.port, host=s.host)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise DaemonError(f"ingress address {s.host}:{s.port} is already in use; stop what "
-                              "listens there or set [ingress] listen in the config") from None
-        raise DaemonError(f"cannot listen on {s.host}:{s.port}: {exc.strerror}") from None
-
-
-async def open_metrics(config: Config) -> list[trio.SocketListener]:
-    """The metrics listener; a busy port costs the metrics only, never the serving."""
-    m = config.metrics
-    if not m.enabled:
-        return []
-    try:
-        return await trio.open_tcp_listeners(m.port, host=m.host)
-    except OSError as exc:
-        log.error("metrics disabled: cannot listen on %s:%d (%s); set [metrics] listen to "
-                  "another address, or enabled = false", m.host, m.port, exc.strerror)
-        return []
+__all__ = ["Daemon", "DaemonError", "run"]
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, catalog: Catalog = BUILTIN) -> None:
         self.config = config
-        self.store = Store(config.daemon.state_dir)
-        self.ingress = Ingress(config.ingress)
+        self.catalog = catalog
+        self.schemas = schemas(catalog)
+        kind = catalog[config.daemon.runtime]  # the config was validated against the catalog
+        state_dir = Path(config.daemon.state_dir)
+        self.store = Store(state_dir)
+        events_in, events_out = trio.open_memory_channel[DataPlaneEvent](DATAPLANE_EVENTS)
+        self.ingress = Ingress(config.ingress, events_in)
         self.autoscaler = Autoscaler(config.autoscaler, self.ingress)
-        self.hub = Hub(config, self.store, self.ingress, self.autoscaler)
+        self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
+        self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
+                       self.schemas, events_out)
+        self.engine = Engine(config.engine_url)  # the builder's and the runtimes'
+        self.runtime: Runtime = kind.create(RuntimeContext(
+            settings=config.runtime_settings, state_dir=state_dir,
+            owner=state_label(str(state_dir)), engine=self.engine,
+            on_instance=self.hub.on_instance, lookup=self.hub.revision,
+            drain=self.ingress.drain_instance))
+        self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
+                               kind.name, kind.schema.runs_images)
+        self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
+                              self._parse_config)
         self.metrics = MetricsServer(self.hub)
-        self.hub.reconcile = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
-        self.engine = Engine(config.docker.url)  # the builder's, and the docker runtime's
-        self.runtime: ProcessRuntime | DockerRuntime
-        if config.daemon.runtime == "docker":
-            self.runtime = DockerRuntime(config.docker, config.daemon.state_dir,
-                                         self.hub.on_instance, self.hub.revision, self.engine)
-        else:
-            self.runtime = ProcessRuntime(config.process, config.daemon.state_dir,
-                                          self.hub.on_instance, self.hub.revision)
-        self.runtime.before_stop = self.ingress.drain_instance  # stop only once drained
-        self.hub.log_files = self.runtime.log_files
-        self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine)
-        self.api = ControlApi(self.hub, self.reload)
-        self.api.builder = self.builder
-        if isinstance(self.runtime, DockerRuntime):
-            self.api.log_stream = self.runtime.logs
         self._apply_live_settings(config)
 
+    def _parse_config(self, text: str, source: str) -> Config:
+        return parse_config(text, source, self.schemas)
+
     def _apply_live_settings(self, config: Config) -> None:
-        if isinstance(self.runtime, DockerRuntime):
-            self.runtime.settings = config.docker
-        else:
-            self.runtime.settings = config.process
+        self.runtime.reconfigure(config.runtime_settings)
         self.builder.settings = config.builder
         self.autoscaler.settings = config.autoscaler
-        self.ingress.queue_depth = config.activator.queue_depth
-        self.ingress.hold_timeout = self.runtime.settings.start_timeout
+        self.ingress.configure(queue_depth=config.activator.queue_depth,
+                               hold_timeout=self.runtime.hold_timeout)
 
     async def reload(self) -> list[str]:
         """Re-read the config file; a bad file raises ConfigError and changes nothing."""
         if self.config.path is None:
             return ["no config file to reload (running on built-in defaults)"]
-        new = await trio.to_thread.run_sync(load_config, self.config.path)
+        new = await trio.to_thread.run_sync(load_config, self.config.path, self.schemas)
         notes = [f"{name} changed: restart paasd to apply it" for name, old_v, new_v in (
             ("[daemon] socket", self.config.daemon.socket, new.daemon.socket),
             ("[daemon] state_dir", self.config.daemon.state_dir, new.daemon.state_dir),
             ("[daemon] runtime", self.config.daemon.runtime, new.daemon.runtime),
             ("[ingress] listen", (self.config.ingress.host, self.config.ingress.port),
              (new.ingress.host, new.ingress.port)),
+            ("[docker] url", self.config.engine_url, new.engine_url),
             ("[metrics]", self.config.metrics, new.metrics),
         ) if old_v != new_v]
+        if new.daemon.runtime != self.config.daemon.runtime:
+            # the running runtime keeps its own settings until the restart
+            new = _with_runtime_settings(new, self.config)
         self.config = new
         self._apply_live_settings(new)
         changes = await self.hub.sync_config(new)
@@ -156,7 +116,8 @@ class Daemon:
                   ) -> None:
         cfg = self.config
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
-            adopted = adopt(self.inherited, cfg)
+            adopted = adopt(self.inherited, cfg.daemon.socket,
+                            cfg.ingress.url.removeprefix("http://"))
             try:
                 await self.hub.load()
                 api_listener = adopted.control or await open_unix_listener(cfg.daemon.socket)
@@ -167,12 +128,15 @@ class Daemon:
                     await root.start(self.runtime.run)
                     await root.start(self.builder.run)
                     self.builder.sync_sources(cfg.sources)
-                    await root.start(self.autoscaler.run, self.hub.active)
+                    await root.start(self.autoscaler.run, self.hub.active, self.hub.scaled)
                     reconcile_scope = trio.CancelScope()
 
                     async def reconcile(*, task_status: trio.TaskStatus[None]) -> None:
                         with reconcile_scope:
-                            await reconciler.run(self.hub, self.runtime, task_status=task_status)
+                            await reconciler.run(
+                                self.hub.desired, self.runtime, self.hub.revision,
+                                self.wakeup, lambda: self.config.reconciler.resync_period,
+                                task_status=task_status)
 
                     await root.start(reconcile)
                     await root.start(self.ingress.run, ingress_listeners)
@@ -193,8 +157,9 @@ class Daemon:
                         self.hub.metrics_url = f"http://{host}:{port}/metrics"
                     log.info("paasd ready: runtime %s, ingress %s, socket %s",
                              cfg.daemon.runtime, self.hub.ingress_url(), cfg.daemon.socket)
-                    self.notifier.ready(summary(self.hub))
-                    root.start_soon(supervise, self.notifier, self.watchdog_interval, self.hub)
+                    self.notifier.ready(self.hub.summary())
+                    root.start_soon(supervise, self.notifier, self.watchdog_interval,
+                                    self.wakeup, self.hub.summary, self.hub.watch)
                     task_status.started()
                     async for signum in sigs:
                         if signum != signal.SIGHUP:
@@ -205,7 +170,7 @@ class Daemon:
                         except ConfigError as exc:
                             log.error("config reload rejected; the running config stays:\n%s",
                                       exc)
-                        self.notifier.ready(summary(self.hub))
+                        self.notifier.ready(self.hub.summary())
                     log.info("%s received: draining requests (grace %gs)",
                              signal.Signals(signum).name, cfg.daemon.shutdown_grace)
                     self.notifier.stopping("stopping: draining requests, then stopping "
@@ -236,5 +201,13 @@ class Daemon:
         root.cancel_scope.cancel()
 
 
-def run(config: Config) -> None:
-    trio.run(Daemon(config).run)
+def _with_runtime_settings(new: Config, running: Config) -> Config:
+    """`new`, but naming the running runtime (a runtime change needs a restart)."""
+    import dataclasses
+
+    return dataclasses.replace(new, daemon=dataclasses.replace(
+        new.daemon, runtime=running.daemon.runtime))
+
+
+def run(config: Config, catalog: Catalog = BUILTIN) -> None:
+    trio.run(Daemon(config, catalog).run)

@@ -1,135 +1,142 @@
 """The daemon's shared knowledge, and the one place that changes it.
 
 Components do not reach into each other: the API asks the hub to apply or
-delete, runtimes report instances to it, and it fans the consequences out —
-the store (in a worker thread), the ingress' routes and endpoints, a wake-up
+delete, the runtime reports instances to it, the data plane reports demand
+and cold starts on a channel, and the hub fans the consequences out — the
+store (in a worker thread), the data plane's routes and endpoints, a wake-up
 for the reconciler, and an event for every watch stream.
+
+Everything is indexed by service and by revision, and a change touches only
+the service it concerns: its routes are recomputed and pushed to the data
+plane as a diff, its view is recomputed and sent to watchers if it changed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import trio
 
-from .. import __version__
+from .. import __version__, traffic
 from ..autoscaler.loop import ActiveRevision, Autoscaler
 from ..autoscaler.scaling import ScaleDecision
-from ..config import Config, check_runnable
+from ..config import Config, RuntimeSchemas, check_runnable
+from ..dataplane import (
+    ColdStart,
+    DataPlane,
+    DataPlaneEvent,
+    Demand,
+    RevisionSettings,
+    Route,
+    Target,
+    service_host,
+)
+from ..dataplane.endpoint import Endpoint
 from ..errors import Conflict, NotFound
-from ..ingress.proxy import Ingress
-from ..ingress.routing import Endpoint, Route, RouteTable, Target, service_host
+from ..reconciler.wakeup import Wakeup
+from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
 from ..store import ApplyResult, Store
-from ..traffic import resolve as traffic
-from ..traffic.manager import TrafficManager
+from .rollouts import Rollouts
 from .views import instance_view, revision_view, service_view, timestamp
+from .watch import Message, Watches
 
 log = logging.getLogger("paasd.hub")
 
-WATCH_BUFFER = 1024
 ROLLOUT_TICK = 0.25
 GC_INTERVAL = 60.0
-
-
-class Wakeup:
-    """A level-triggered doorbell: any number of rings before a wait is one wake-up."""
-
-    def __init__(self) -> None:
-        self._event = trio.Event()
-
-    def ring(self) -> None:
-        self._event.set()
-
-    async def wait(self, timeout: float) -> None:
-        with trio.move_on_after(timeout):
-            await self._event.wait()
-        self._event = trio.Event()
-
-
-@dataclass
-class Watcher:
-    send: trio.MemorySendChannel[dict[str, Any]]
-    overflowed: bool = False
+WRITE_BUFFER = 1000
 
 
 class Hub:
-    def __init__(self, config: Config, store: Store, ingress: Ingress,
-                 autoscaler: Autoscaler) -> None:
+    def __init__(self, config: Config, store: Store, dataplane: DataPlane,
+                 autoscaler: Autoscaler, wakeup: Wakeup, runtimes: RuntimeSchemas,
+                 events: trio.MemoryReceiveChannel[DataPlaneEvent]) -> None:
         self.config = config
         self.store = store
-        self.ingress = ingress
+        self.dataplane = dataplane
         self.autoscaler = autoscaler
-        autoscaler.on_change = self._scaled
-        ingress.on_demand = autoscaler.poke
-        ingress.hold_reason = self.hold_reason
-        ingress.on_cold_start = self._cold_start
-        self.ready_after: dict[str, float] = {}  # revision key → last start-up duration
-        self.cold_starts: dict[str, int] = {}  # revision key → count
-        self.metrics_url: str | None = None
-        self._writes: trio.MemorySendChannel[Callable[[], None]] | None = None
-        self.traffic = TrafficManager(self)  # rollouts, rollback, revision GC
+        self.reconcile = wakeup
+        self.runtimes = runtimes
+        self._dataplane_events = events
         self.started = time.time()
-        self.services: dict[str, StoredService] = {}
-        self.revisions: dict[str, Revision] = {}  # "namespace/name" → revision
+        self.metrics_url: str | None = None
+        self.watches = Watches()
+        self.rollouts = Rollouts(self._persist_state)
+        # what is known, indexed
+        self.services: dict[ServiceKey, StoredService] = {}
+        self.revisions: dict[RevisionKey, Revision] = {}
+        self._revisions_of: dict[ServiceKey, dict[str, Revision]] = {}
+        self._latest: dict[ServiceKey, Revision] = {}  # by generation
         self.instances: dict[str, InstanceStatus] = {}
-        self.ever_ready: set[str] = set()
-        self.latest_ready: dict[str, str] = {}  # service key → revision name
-        self.reconcile = Wakeup()
-        self.events: deque[dict[str, Any]] = deque(maxlen=500)
-        self._watchers: list[Watcher] = []
-        self._last_views: dict[str, dict[str, Any]] = {}
+        self._instances_of: dict[RevisionKey, dict[str, InstanceStatus]] = {}
+        self.ever_ready: set[RevisionKey] = set()
+        self.latest_ready: dict[ServiceKey, str] = {}  # service → revision name
+        self.ready_after: dict[RevisionKey, float] = {}  # last start-up duration
+        self.cold_starts: dict[RevisionKey, int] = {}
+        # what was last derived, to send only what changed
+        self._routes_of: dict[ServiceKey, dict[str, Route]] = {}
+        self._last_views: dict[ServiceKey, Message] = {}
+        self._writes: trio.MemorySendChannel[Callable[[], None]] | None = None
         self._db = trio.CapacityLimiter(1)
-        self.runtime_name = config.daemon.runtime
-        self.log_files: Callable[[str, str], list[Any]] = lambda ns, name: []
 
-    # -- loading --------------------------------------------------------------
+    # -- loading and running -----------------------------------------------------------
 
     async def load(self) -> None:
         services = await self._in_thread(self.store.services)
         revisions = await self._in_thread(self.store.revisions)
         self.services = {s.spec.key: s for s in services}
-        self.revisions = {f"{r.namespace}/{r.name}": r for r in revisions}
-        for key, rev in self.revisions.items():
-            self.ingress.set_capacity(key, rev.template.container_concurrency)
+        for rev in revisions:
+            self._add_revision(rev)
         state = await self._in_thread(self.store.load_state)
-        self.latest_ready.update(state.latest_ready)
-        self.ever_ready.update(state.ever_ready)
-        self.traffic.restore(state.rollouts)
+        self.latest_ready.update({ServiceKey.parse(k): v for k, v in state.latest_ready.items()})
+        self.ever_ready.update(RevisionKey.parse(k) for k in state.ever_ready)
+        self.rollouts.restore(state.rollouts)
         await self.sync_config(self.config)
+        for key in list(self.services):
+            self._touch(key)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        """Persist what the data path learns (readiness, events) off the event loop."""
-        send, receive = trio.open_memory_channel[Callable[[], None]](1000)
+        """Persist what the data path learns (readiness, events) off the event loop; step
+        rollouts, collect old revisions, and act on the data plane's events."""
+        send, receive = trio.open_memory_channel[Callable[[], None]](WRITE_BUFFER)
         self._writes = send
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._housekeeping)
+            nursery.start_soon(self._follow_dataplane)
             task_status.started()
             async for write in receive:
                 try:
                     await self._in_thread(write)
-                except Exception:
+                except Exception:  # a failed write is logged; the daemon keeps serving
                     log.exception("could not persist state")
+
+    async def _follow_dataplane(self) -> None:
+        async for event in self._dataplane_events:
+            if isinstance(event, Demand):
+                decision = self.autoscaler.poke(event.revision)
+                if decision is not None:
+                    self.scaled(event.revision, 0, decision)
+            elif isinstance(event, ColdStart):
+                self._cold_start(event.revision, event.waited)
 
     async def _housekeeping(self) -> None:
         """Rollout steps (every 250 ms while one runs) and revision GC (every minute)."""
         next_gc = trio.current_time()
         while True:
-            if self.traffic.rollouts and self.traffic.progress_rollouts():
-                self._changed()
+            if self.rollouts:
+                self._step_rollouts()
             if trio.current_time() >= next_gc:
                 next_gc = trio.current_time() + GC_INTERVAL
                 try:
-                    await self.traffic.collect_garbage()
-                except Exception:
+                    await self.collect_garbage()
+                except Exception:  # GC must never take the daemon down; it runs again
                     log.exception("revision garbage collection failed")
-            await trio.sleep(ROLLOUT_TICK if self.traffic.rollouts else 1.0)
+            await trio.sleep(ROLLOUT_TICK if self.rollouts else 1.0)
 
     def _persist(self, write: Callable[[], None]) -> None:
         channel = self._writes
@@ -140,20 +147,29 @@ class Hub:
         except trio.WouldBlock:
             log.warning("state writes are falling behind; dropping one")
 
+    def _persist_state(self, key: str, value: str | None) -> None:
+        self._persist(lambda: self.store.set_state(key, value))
+
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._db)
 
-    # -- desired state --------------------------------------------------------
+    # -- desired state -------------------------------------------------------------------
 
     def check_apply(self, spec: ServiceSpec, source: str = "api") -> None:
         """Everything that would refuse `spec`, without changing anything: the API checks
         every document of a multi-document apply this way before applying any."""
-        check_runnable(spec, self.runtime_name)
-        self.traffic.check(spec)
+        check_runnable(spec, self.runtimes[self.config.daemon.runtime], self.runtimes)
+        traffic.check_traffic(spec, self._revisions_of.get(spec.key, {}), self._owner_of(spec))
         svc = self.services.get(spec.key)
         if source == "api" and svc is not None and svc.source == "config":
             raise Conflict(f"service {spec.key} is declared in {self.config.path}; edit the "
                            "file and reload (paasctl config reload) instead")
+
+    def _owner_of(self, spec: ServiceSpec) -> Callable[[str], str | None]:
+        def owner(name: str) -> str | None:
+            rev = self.revisions.get(RevisionKey(spec.namespace, name))
+            return rev.service if rev is not None else None
+        return owner
 
     async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
         self.check_apply(spec, source)
@@ -161,41 +177,68 @@ class Hub:
         self.services[spec.key] = result.service
         if result.revision is not None:
             rev = result.revision
-            self.revisions[f"{rev.namespace}/{rev.name}"] = rev
-            self.ingress.set_capacity(f"{rev.namespace}/{rev.name}",
-                                      rev.template.container_concurrency)
-            self._emit("ADDED", "Revision", self.revision_json(rev))
+            self._add_revision(rev)
+            self.watches.emit("ADDED", "Revision", self.revision_json(rev))
             self.record(rev.namespace, f"service/{spec.name}", "Created",
                         f"revision {rev.name} created")
         if result.outcome != "unchanged":
-            self._emit("ADDED" if result.outcome == "created" else "MODIFIED", "Service",
-                       self.service_json(result.service))
-            self._changed()
+            self.watches.emit("ADDED" if result.outcome == "created" else "MODIFIED", "Service",
+                              self.service_json(result.service))
+            self._touch(spec.key)
         return result
 
+    def _add_revision(self, rev: Revision) -> None:
+        self.revisions[rev.key] = rev
+        self._revisions_of.setdefault(rev.service_key, {})[rev.name] = rev
+        latest = self._latest.get(rev.service_key)
+        if latest is None or rev.generation > latest.generation:
+            self._latest[rev.service_key] = rev
+        self.dataplane.set_revision(rev.key, RevisionSettings(
+            container_concurrency=rev.template.container_concurrency,
+            timeout_seconds=rev.template.timeout_seconds))
+        if rev.key not in self._instances_of:
+            self.dataplane.set_unready_reason(rev.key, self.hold_reason(rev.key))
+
+    def _drop_revision(self, rev: Revision) -> None:
+        self.revisions.pop(rev.key, None)
+        mine = self._revisions_of.get(rev.service_key)
+        if mine is not None:
+            mine.pop(rev.name, None)
+            if not mine:
+                del self._revisions_of[rev.service_key]
+        if self._latest.get(rev.service_key) is rev:
+            rest = self._revisions_of.get(rev.service_key)
+            if rest:
+                self._latest[rev.service_key] = max(rest.values(), key=lambda r: r.generation)
+            else:
+                self._latest.pop(rev.service_key, None)
+        self.ever_ready.discard(rev.key)
+        self.dataplane.forget_revision(rev.key)
+        self.watches.emit("DELETED", "Revision", {"metadata": {"name": rev.name,
+                                                               "namespace": rev.namespace}})
+
     async def delete(self, namespace: str, name: str, source: str = "api") -> None:
-        key = f"{namespace}/{name}"
+        key = ServiceKey(namespace, name)
         await self._in_thread(self.store.delete, namespace, name, source)
         svc = self.services.pop(key, None)
         self._last_views.pop(key, None)
-        self.traffic.set_rollout(key, None)
+        self.rollouts.set(key, None)
         self.latest_ready.pop(key, None)
-        for rkey, rev in list(self.revisions.items()):
-            if rev.service_key == key:
-                del self.revisions[rkey]
-                self.ever_ready.discard(rkey)
-                self.ingress.forget(rkey)
-                self._emit("DELETED", "Revision", {"metadata": {"name": rev.name,
-                                                                "namespace": namespace}})
+        for rev in list(self._revisions_of.get(key, {}).values()):
+            self._drop_revision(rev)
         if svc is not None:
-            self._emit("DELETED", "Service", {"metadata": {"name": name,
-                                                           "namespace": namespace}})
+            self.watches.emit("DELETED", "Service", {"metadata": {"name": name,
+                                                                  "namespace": namespace}})
         self.record(namespace, f"service/{name}", "Deleted", f"service {key} deleted")
-        self._changed()
+        self._touch(key)
 
     async def sync_config(self, config: Config) -> list[str]:
         """Make the services declared in the file the store's; returns what changed."""
+        domain_changed = config.ingress.domain != self.config.ingress.domain
         self.config = config
+        if domain_changed:
+            for key in list(self.services):
+                self._touch(key)
         changes: list[str] = []
         declared = {s.key for s in config.services}
         for spec in config.services:
@@ -210,56 +253,46 @@ class Hub:
             if svc.source == "config" and key not in declared:
                 await self.delete(svc.spec.namespace, svc.spec.name, source="config")
                 changes.append(f"deleted {key}")
-        self._changed()
         return changes
 
-    def active(self) -> dict[str, ActiveRevision]:
+    def active(self) -> dict[RevisionKey, ActiveRevision]:
         """The revisions the autoscaler looks after: each service's latest and its routed
         ones, and any revision that still has instances (it scales down on its own)."""
-        routed: set[str] = set()
-        wanted: set[str] = set()
-        for key, svc in self.services.items():
-            latest = self.latest_revision(key)
+        routed: set[RevisionKey] = set()
+        wanted: set[RevisionKey] = set()
+        for key in self.services:
+            latest = self._latest.get(key)
             if latest is not None:
-                wanted.add(f"{latest.namespace}/{latest.name}")
-            routed.update(f"{svc.spec.namespace}/{rev}" for rev in self.routed(key))
-        counts: dict[str, list[int]] = {}
-        for inst in self.instances.values():
-            c = counts.setdefault(f"{inst.namespace}/{inst.revision}", [0, 0])
-            c[0] += 1
-            c[1] += inst.phase == "ready"
+                wanted.add(latest.key)
+            routed.update(RevisionKey(key.namespace, rev) for rev in self.routed(key))
         active = {}
-        for rkey in wanted | routed | set(counts):
+        for rkey in wanted | routed | set(self._instances_of):
             rev = self.revisions.get(rkey)
             if rev is None:
                 continue
-            n, ready = counts.get(rkey, (0, 0))
-            active[rkey] = ActiveRevision(rev.template, rkey in routed, ready, n,
+            insts = self._instances_of.get(rkey, {})
+            ready = sum(1 for i in insts.values() if i.phase == "ready")
+            active[rkey] = ActiveRevision(rev.template, rkey in routed, ready, len(insts),
                                           rkey in self.ever_ready)
         return active
 
-    def desired(self) -> dict[tuple[str, str], int]:
-        """(namespace, revision) → instances, as the autoscaler decided."""
-        want: dict[tuple[str, str], int] = {}
-        for rkey, info in self.active().items():
-            ns, name = rkey.split("/", 1)
-            want[(ns, name)] = self.autoscaler.ensure(rkey, info.template,
-                                                      info.instances).desired
-        return want
+    def desired(self) -> dict[RevisionKey, int]:
+        """Revision → instances, as the autoscaler decided."""
+        return {rkey: self.autoscaler.ensure(rkey, info.template, info.instances).desired
+                for rkey, info in self.active().items()}
 
-    def _scaled(self, revision: str, old: int, decision: ScaleDecision) -> None:
-        ns, name = revision.split("/", 1)
+    def scaled(self, revision: RevisionKey, old: int, decision: ScaleDecision) -> None:
+        """The autoscaler changed a revision's desired count."""
         panic = " (panic mode)" if decision.panic else ""
-        self.record(ns, f"revision/{name}", "Scaled",
+        self.record(revision.namespace, f"revision/{revision.name}", "Scaled",
                     f"desired instances {old} -> {decision.desired}: {decision.reason}{panic}")
         rev = self.revisions.get(revision)
         if rev is not None:
-            self._emit("MODIFIED", "Revision", self.revision_json(rev))
+            self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
         self.reconcile.ring()
 
-    def hold_reason(self, revision: str) -> str:
-        ns, name = revision.split("/", 1)
-        insts = self.instances_of(ns, name)
+    def hold_reason(self, revision: RevisionKey) -> str:
+        insts = self._instances_of.get(revision, {}).values()
         for inst in insts:
             if inst.message:
                 return inst.message
@@ -267,63 +300,72 @@ class Hub:
             return "its instance is still starting"
         return "no instance is running"
 
-    def _cold_start(self, revision: str, waited: float) -> None:
-        ns, name = revision.split("/", 1)
+    def _cold_start(self, revision: RevisionKey, waited: float) -> None:
         self.cold_starts[revision] = self.cold_starts.get(revision, 0) + 1
         took = self.ready_after.get(revision)
         startup = f"; instance ready after {took:.3f}s" if took is not None else ""
-        self.record(ns, f"revision/{name}", "ColdStart",
+        self.record(revision.namespace, f"revision/{revision.name}", "ColdStart",
                     f"first request waited {waited:.3f}s{startup}")
 
-    def latest_revision(self, service_key: str) -> Revision | None:
-        best = None
-        for rev in self.revisions.values():
-            if rev.service_key == service_key and (best is None or
-                                                   rev.generation > best.generation):
-                best = rev
-        return best
+    def current(self, key: ServiceKey) -> StoredService | None:
+        return self.services.get(key)
 
-    def revision(self, namespace: str, name: str) -> Revision | None:
-        return self.revisions.get(f"{namespace}/{name}")
+    def latest_revision(self, service: ServiceKey) -> Revision | None:
+        return self._latest.get(service)
 
-    # -- observed state -------------------------------------------------------
+    def revisions_of(self, service: ServiceKey) -> list[Revision]:
+        """A service's revisions, oldest first."""
+        return sorted(self._revisions_of.get(service, {}).values(), key=lambda r: r.generation)
+
+    def revision(self, key: RevisionKey) -> Revision | None:
+        return self.revisions.get(key)
+
+    # -- observed state ------------------------------------------------------------------
 
     def on_instance(self, instance_id: str, status: InstanceStatus | None) -> None:
-        """Runtime callback: every observed change of an instance."""
+        """The runtime's callback: every observed change of an instance."""
         old = self.instances.get(instance_id)
+        changed = status or old
+        if changed is None:
+            return
+        rkey = changed.revision_key
         if status is None:
-            if old is None:
-                return
+            assert old is not None
             del self.instances[instance_id]
-            self.ingress.endpoint_gone(f"{old.namespace}/{old.revision}", instance_id)
-            self._emit("DELETED", "Instance", instance_view(old))
+            mine = self._instances_of.get(rkey)
+            if mine is not None:
+                mine.pop(instance_id, None)
+                if not mine:
+                    del self._instances_of[rkey]
+            self.dataplane.endpoint_gone(rkey, instance_id)
+            self.watches.emit("DELETED", "Instance", instance_view(old))
         else:
             self.instances[instance_id] = status
-            rkey = f"{status.namespace}/{status.revision}"
+            self._instances_of.setdefault(rkey, {})[instance_id] = status
             if status.phase == "ready":
-                self.ingress.endpoint_ready(rkey, Endpoint(status.id, status.host, status.port))
+                self.dataplane.endpoint_ready(rkey, Endpoint(status.id, status.host,
+                                                             status.port))
                 if old is None or old.phase != "ready":
                     self._became_ready(status)
             else:
-                self.ingress.endpoint_gone(rkey, instance_id)
+                self.dataplane.endpoint_gone(rkey, instance_id)
                 if status.phase == "backoff" and (old is None or old.phase != "backoff"):
                     self.record(status.namespace, f"revision/{status.revision}", "Crashed",
                                 status.message)
-            self._emit("ADDED" if old is None else "MODIFIED", "Instance",
-                       instance_view(status))
-        changed = status or old
-        assert changed is not None
-        rev = self.revision(changed.namespace, changed.revision)
+            self.watches.emit("ADDED" if old is None else "MODIFIED", "Instance",
+                              instance_view(status))
+        self.dataplane.set_unready_reason(rkey, self.hold_reason(rkey))
+        rev = self.revisions.get(rkey)
         if rev is not None:
-            self._emit("MODIFIED", "Revision", self.revision_json(rev))
-        self._changed()
+            self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
+        self._touch(ServiceKey(changed.namespace, changed.service))
 
     def _became_ready(self, status: InstanceStatus) -> None:
-        rev = self.revision(status.namespace, status.revision)
-        rkey = f"{status.namespace}/{status.revision}"
+        rkey = status.revision_key
+        rev = self.revisions.get(rkey)
         if rkey not in self.ever_ready:
             self.ever_ready.add(rkey)
-            self._persist(lambda: self.store.set_state(f"ready_once/{rkey}", "1"))
+            self._persist_state(f"ready_once/{rkey}", "1")
         took = time.time() - status.started_at if status.started_at else 0.0
         self.ready_after[rkey] = took
         self.record(status.namespace, f"revision/{status.revision}", "Ready",
@@ -331,114 +373,190 @@ class Hub:
         if rev is None:
             return
         key = rev.service_key
-        current = self.revisions.get(f"{rev.namespace}/{self.latest_ready.get(key, '')}")
+        current = self.revisions.get(key.revision(self.latest_ready.get(key, "")))
         newer = current is None or rev.generation >= current.generation
         if newer and self.latest_ready.get(key) != rev.name:
             previous = self.latest_ready.get(key)
             self.latest_ready[key] = rev.name
-            self._persist(lambda: self.store.set_state(f"latest_ready/{key}", rev.name))
-            self.traffic.start_rollout(key, previous, rev.name)
+            self._persist_state(f"latest_ready/{key}", rev.name)
+            svc = self.services.get(key)
+            if svc is None:
+                return
+            rollout = traffic.begin_rollout(
+                svc.spec, previous, rev.name, self.rollouts.get(key),
+                traffic.rollout_duration(svc.spec, self.config.traffic.rollout_duration),
+                time.time())
+            self.rollouts.set(key, rollout)
+            if rollout is not None:
+                self.record(key.namespace, f"service/{key.name}", "RolloutStarted",
+                            f"moving traffic from {rollout.from_revision} to "
+                            f"{rollout.to_revision} over {rollout.duration:g}s")
 
-    # -- derived views --------------------------------------------------------
+    def _step_rollouts(self) -> None:
+        now = time.time()
+        for key, rollout in list(self.rollouts.by_service.items()):
+            svc = self.services.get(key)
+            if svc is None:
+                self.rollouts.set(key, None)
+                continue
+            target = self._instances_of.get(key.revision(rollout.to_revision), {}).values()
+            failure = next((i.message for i in target if i.phase == "backoff"), None)
+            step = traffic.step_rollout(rollout, failure,
+                                        any(i.phase == "ready" for i in target), now)
+            where = f"service/{key.name}"
+            if step.kind == "failed":
+                self.rollouts.set(key, traffic.Rollout(
+                    rollout.from_revision, rollout.to_revision, rollout.started_at,
+                    rollout.duration, failed=step.reason))
+                self.record(key.namespace, where, "RolloutFailed", step.reason)
+                self._touch(key)
+            elif step.kind == "done":
+                self.rollouts.set(key, None)
+                self.record(key.namespace, where, "RolloutComplete",
+                            f"{rollout.to_revision} takes 100 % of the latest-revision traffic")
+                self._touch(key)
+            elif not rollout.failed and step.percent != self.rollouts.routed_percent.get(key):
+                self.rollouts.routed_percent[key] = step.percent
+                self._touch(key)
 
-    def _changed(self) -> None:
-        self.ingress.set_routes(self.route_table())
+    # -- traffic operations ----------------------------------------------------------------
+
+    def rollback_spec(self, namespace: str, name: str, to: str | None) -> ServiceSpec:
+        """The service's spec with 100 % pinned to `to`, or to the previous ready revision."""
+        svc = self.find_service(namespace, name)
+        key = svc.spec.key
+        ready = [r for r in self.revisions_of(key) if r.key in self.ever_ready]
+        serving_name = self.serving_revision(key)
+        serving = self.revisions.get(key.revision(serving_name)) if serving_name else None
+        target = traffic.rollback_target(ready, serving, to, str(key))
+        self.rollouts.set(key, None)
+        return traffic.pinned(svc.spec, target)
+
+    async def collect_garbage(self) -> list[str]:
+        """Delete non-active revisions beyond the kept count and age (Knative's config-gc)."""
+        deleted: list[str] = []
+        now = time.time()
+        for key in list(self.services):
+            latest = self._latest.get(key)
+            protected = set(self.routed(key)) | {self.latest_ready.get(key, "")}
+            if latest is not None:
+                protected.add(latest.name)
+            doomed = traffic.gc_candidates(
+                list(self._revisions_of.get(key, {}).values()), protected,
+                lambda r: bool(self._instances_of.get(r.key)), self.config.gc, now)
+            for rev in doomed:
+                await self._in_thread(self.store.delete_revision, rev.namespace, rev.name)
+                self._drop_revision(rev)
+                self.record(rev.namespace, f"service/{key.name}", "RevisionDeleted",
+                            f"garbage-collected revision {rev.name}")
+                deleted.append(rev.name)
+            if doomed:
+                self._touch(key)
+        return deleted
+
+    # -- derived views -------------------------------------------------------------------
+
+    def _touch(self, key: ServiceKey) -> None:
+        """`key` changed: push its routes' changes to the data plane, its new view to the
+        watchers, and ring the reconciler."""
+        old = self._routes_of.get(key, {})
+        new = {r.host: r for r in self._routes(key)} if key in self.services else {}
+        changes: dict[str, Route | None] = {h: None for h in old if h not in new}
+        changes.update({h: r for h, r in new.items() if old.get(h) != r})
+        if changes:
+            self.dataplane.update_routes(changes)
+        if new:
+            self._routes_of[key] = new
+        else:
+            self._routes_of.pop(key, None)
         self.reconcile.ring()
-        for key, svc in self.services.items():
+        svc = self.services.get(key)
+        if svc is not None and self.watches.active:
             view = self.service_json(svc)
             if view != self._last_views.get(key):
                 self._last_views[key] = view
-                self._emit("MODIFIED", "Service", view)
+                self.watches.emit("MODIFIED", "Service", view)
 
-    def route_table(self) -> RouteTable:
+    def _routes(self, key: ServiceKey) -> list[Route]:
         domain = self.config.ingress.domain
-        routes = []
-        for key, svc in self.services.items():
-            ns, name = svc.spec.namespace, svc.spec.name
-            resolved = self.resolved_traffic(key)
-            targets = tuple(Target(f"{ns}/{rev}", pct)
-                            for rev, pct in traffic.weights(resolved).items())
-            routes.append(Route(key, service_host(name, ns, domain), targets))
-            for tag, rev in traffic.tags(resolved).items():
-                routes.append(Route(key, service_host(f"{tag}-{name}", ns, domain),
-                                    (Target(f"{ns}/{rev}", 100),)))
-        return RouteTable.build(routes)
+        ns, name = key
+        resolved = self.resolved_traffic(key)
+        targets = tuple(Target(RevisionKey(ns, rev), pct)
+                        for rev, pct in traffic.weights(resolved).items())
+        routes = [Route(key, service_host(name, ns, domain), targets)]
+        for tag, rev in traffic.tags(resolved).items():
+            routes.append(Route(key, service_host(f"{tag}-{name}", ns, domain),
+                                (Target(RevisionKey(ns, rev), 100),)))
+        return routes
 
-    def resolved_traffic(self, service_key: str) -> list[traffic.Resolved]:
-        svc = self.services[service_key]
-        latest = self.latest_revision(service_key)
-        ready = self.latest_ready.get(service_key)
-        if ready and f"{svc.spec.namespace}/{ready}" not in self.revisions:
+    def routes(self) -> Iterator[Route]:
+        for routes in self._routes_of.values():
+            yield from routes.values()
+
+    def resolved_traffic(self, key: ServiceKey) -> list[traffic.Resolved]:
+        svc = self.services[key]
+        latest = self._latest.get(key)
+        ready = self.latest_ready.get(key)
+        if ready and key.revision(ready) not in self.revisions:
             ready = None
         return traffic.resolve(svc.spec.traffic, ready, latest.name if latest else None,
-                               self.traffic.rollouts.get(service_key), time.time())
+                               self.rollouts.get(key), time.time())
 
-    def routed(self, service_key: str) -> dict[str, float]:
+    def routed(self, key: ServiceKey) -> dict[str, float]:
         """Revision name → percent for every revision that has traffic or a tag."""
-        resolved = self.resolved_traffic(service_key)
+        resolved = self.resolved_traffic(key)
         out = traffic.weights(resolved)
         for rev in traffic.tags(resolved).values():
             out.setdefault(rev, 0.0)
         return out
 
-    def serving_revision(self, service_key: str) -> str | None:
+    def serving_revision(self, key: ServiceKey) -> str | None:
         """The revision with the largest share of the service's traffic."""
-        weights = traffic.weights(self.resolved_traffic(service_key))
+        weights = traffic.weights(self.resolved_traffic(key))
         return max(weights, key=lambda r: weights[r]) if weights else None
 
-    def instances_of(self, namespace: str, revision: str) -> list[InstanceStatus]:
-        return [i for i in self.instances.values()
-                if i.namespace == namespace and i.revision == revision]
+    def instances_of(self, key: RevisionKey) -> list[InstanceStatus]:
+        return list(self._instances_of.get(key, {}).values())
 
-    def service_json(self, svc: StoredService) -> dict[str, Any]:
+    def service_json(self, svc: StoredService) -> Message:
         key = svc.spec.key
-        latest = self.latest_revision(key)
-        insts = self.instances_of(svc.spec.namespace, latest.name) if latest else []
-        ever = latest is not None and f"{latest.namespace}/{latest.name}" in self.ever_ready
-        rollout = self.traffic.rollouts.get(key)
+        latest = self._latest.get(key)
+        insts = self.instances_of(latest.key) if latest else []
+        ever = latest is not None and latest.key in self.ever_ready
         return service_view(svc, latest, self.latest_ready.get(key),
                             self.resolved_traffic(key), insts, ever,
-                            self.config.ingress.domain, rollout)
+                            self.config.ingress.domain, self.rollouts.get(key))
 
-    def revision_json(self, rev: Revision) -> dict[str, Any]:
-        rkey = f"{rev.namespace}/{rev.name}"
-        insts = self.instances_of(rev.namespace, rev.name)
-        svc = self.services.get(rev.service_key)
-        resolved = self.resolved_traffic(rev.service_key) if svc else []
+    def revision_json(self, rev: Revision) -> Message:
+        insts = self.instances_of(rev.key)
+        resolved = self.resolved_traffic(rev.service_key) \
+            if rev.service_key in self.services else []
         percent = traffic.weights(resolved).get(rev.name, 0.0)
         tags = sorted(t for t, r in traffic.tags(resolved).items() if r == rev.name)
-        view = revision_view(rev, insts, rkey in self.ever_ready,
-                             self.autoscaler.desired(rkey), percent, tags)
-        view["status"]["metrics"] = self.revision_metrics(rkey)
+        view = revision_view(rev, insts, rev.key in self.ever_ready,
+                             self.autoscaler.desired(rev.key), percent, tags)
+        view["status"]["metrics"] = self.revision_metrics(rev.key)
         return view
 
-    def revision_metrics(self, rkey: str) -> dict[str, Any]:
-        """Live figures of one revision, from the ingress and its autoscaler."""
-        entry = self.ingress.revisions.get(rkey)
-        scaler = self.autoscaler.scalers.get(rkey)
+    def revision_metrics(self, key: RevisionKey) -> dict[str, Any]:
+        """Live figures of one revision, from the data plane and its autoscaler."""
+        stats = self.dataplane.stats(key, latencies=True)
+        scaler = self.autoscaler.scalers.get(key)
         rps = 0.0
         if scaler is not None:
             averages = scaler.window.averages(trio.current_time(), "rps")
             rps = averages[1] if averages else 0.0
-        latencies = sorted(entry.latencies) if entry is not None else []
-
-        def quantile(q: float) -> float | None:
-            if not latencies:
-                return None
-            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 6)
-
         last = scaler.last if scaler is not None else None
         return {
             "requestsPerSecond": round(rps, 3),
-            "inFlight": entry.meter.in_flight if entry is not None else 0,
-            "requestsTotal": entry.meter.total if entry is not None else 0,
-            "waiting": entry.waiting if entry is not None else 0,
-            "latencyP50Seconds": quantile(0.5),
-            "latencyP99Seconds": quantile(0.99),
+            "inFlight": stats.in_flight if stats is not None else 0,
+            "requestsTotal": stats.requests if stats is not None else 0,
+            "waiting": stats.waiting if stats is not None else 0,
+            "latencyP50Seconds": stats.latency_p50 if stats is not None else None,
+            "latencyP99Seconds": stats.latency_p99 if stats is not None else None,
             "desiredInstances": scaler.desired if scaler is not None else 0,
-            "readyInstances": sum(1 for i in self.instances.values()
-                                  if f"{i.namespace}/{i.revision}" == rkey
-                                  and i.phase == "ready"),
+            "readyInstances": sum(1 for i in self._instances_of.get(key, {}).values()
+                                  if i.phase == "ready"),
             "panic": bool(last and last.panic),
             "scaleReason": last.reason if last else "",
             "stableValue": last.stable_value if last else None,
@@ -446,7 +564,7 @@ class Hub:
         }
 
     def find_service(self, namespace: str, name: str) -> StoredService:
-        svc = self.services.get(f"{namespace}/{name}")
+        svc = self.services.get(ServiceKey(namespace, name))
         if svc is None:
             raise NotFound(f"service {name!r} not found in namespace {namespace!r}; "
                            "see `paasctl service list`")
@@ -455,7 +573,7 @@ class Hub:
     def info(self) -> dict[str, Any]:
         return {
             "version": __version__,
-            "runtime": self.runtime_name,
+            "runtime": self.config.daemon.runtime,
             "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain},
             "metrics": {"url": self.metrics_url},
             "socket": self.config.daemon.socket,
@@ -468,43 +586,45 @@ class Hub:
     def ingress_url(self) -> str:
         host = self.config.ingress.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.ingress.port}"
+        return f"http://{host}:{self.dataplane.port}"
 
-    # -- events and watches ---------------------------------------------------
+    def summary(self) -> str:
+        """One short line for `systemctl status paasd`."""
+        services = len(self.services)
+        alive = [i for i in self.instances.values() if i.alive]
+        ready = sum(1 for i in alive if i.phase == "ready")
+        ingress = self.ingress_url().removeprefix("http://")
+        return (f"{services} service{'s' if services != 1 else ''}, "
+                f"{ready} of {len(alive)} instance{'s' if len(alive) != 1 else ''} ready, "
+                f"ingress {ingress}")
+
+    # -- events and watches --------------------------------------------------------------
 
     def record(self, namespace: str, obj: str, reason: str, message: str) -> None:
-        event = {"time": timestamp(time.time()), "namespace": namespace, "object": obj,
-                 "reason": reason, "message": message}
-        self.events.append(event)
-        self._emit("EVENT", "Event", event)
+        self.watches.record(namespace, obj, reason, message)
 
-    def _emit(self, kind: str, resource: str, obj: dict[str, Any]) -> None:
-        if not self._watchers:
-            return
-        message = {"type": kind, "kind": resource, "object": obj}
-        for w in list(self._watchers):
-            try:
-                w.send.send_nowait(message)
-            except trio.WouldBlock:
-                w.overflowed = True  # a slow reader: end its stream, it re-lists
-                self._watchers.remove(w)
-                w.send.close()
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._watchers.remove(w)
+    def emit(self, kind: str, resource: str, obj: Message) -> None:
+        self.watches.emit(kind, resource, obj)
 
-    def watch(self) -> trio.MemoryReceiveChannel[dict[str, Any]]:
-        """A stream of every change, starting with ADDED for what exists now."""
-        send, receive = trio.open_memory_channel[dict[str, Any]](WATCH_BUFFER)
-        for svc in self.services.values():
-            send.send_nowait({"type": "ADDED", "kind": "Service", "object":
-                              self.service_json(svc)})
-        for rev in self.revisions.values():
-            send.send_nowait({"type": "ADDED", "kind": "Revision",
-                              "object": self.revision_json(rev)})
-        for inst in self.instances.values():
-            if send.statistics().current_buffer_used < WATCH_BUFFER - 1:
-                send.send_nowait({"type": "ADDED", "kind": "Instance",
-                                  "object": instance_view(inst)})
-        self._watchers.append(Watcher(send))
-        return receive
+    def watch(self) -> tuple[list[Message], trio.MemoryReceiveChannel[Message]]:
+        """What exists now (as ADDED messages) and a stream of every change after it."""
+        receive = self.watches.subscribe()
+        now: list[Message] = [{"type": "ADDED", "kind": "Service",
+                               "object": self.service_json(svc)}
+                              for svc in self.services.values()]
+        now += [{"type": "ADDED", "kind": "Revision", "object": self.revision_json(rev)}
+                for rev in self.revisions.values()]
+        now += [{"type": "ADDED", "kind": "Instance", "object": instance_view(inst)}
+                for inst in self.instances.values()]
+        return now, receive
 
+    def events_of(self, namespace: str, obj: str) -> list[Message]:
+        return [e for e in self.watches.events
+                if e["namespace"] == namespace and e["object"] == obj]
+
+    def all_events(self) -> list[Message]:
+        return list(self.watches.events)
+
+    def views_of_services(self, namespace: str | None) -> Mapping[ServiceKey, StoredService]:
+        return {k: s for k, s in sorted(self.services.items())
+                if namespace is None or k.namespace == namespace}

@@ -163,8 +163,11 @@ def instance_view(inst: InstanceStatus) -> dict[str, Any]:
         "id": inst.id, "namespace": inst.namespace, "service": inst.service,
         "revision": inst.revision, "phase": inst.phase,
         "address": f"{inst.host}:{inst.port}" if inst.port else "",
-        "pid": inst.pid, "restarts": inst.restarts,
+        "restarts": inst.restarts,
         "startedAt": timestamp(inst.started_at) if inst.started_at else None,
         "message": inst.message, "exitCode": inst.exit_code,
-        "container": inst.container,
+        # what the runtime calls it; `pid` and `container` kept for their readers
+        "ref": {"kind": inst.ref_kind, "name": inst.ref} if inst.ref else None,
+        "pid": int(inst.ref) if inst.ref_kind == "pid" else None,
+        "container": inst.ref if inst.ref_kind == "container" else None,
     }

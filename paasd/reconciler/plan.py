@@ -1,62 +1,39 @@
-"""Reconcile planning: desired revisions and scales vs observed instances → actions.
+"""Reconcile planning: desired scales per revision vs what the runtime has → actions.
 
 Pure and level-triggered: given the whole desired and actual state it says
 what to do now, so running it again after a missed event, a restart or a
-partial failure converges all the same.
+partial failure converges all the same. It speaks in revisions ("scale R to
+n", "R is no longer wanted"), as a Deployment does; which instance to start
+or stop is the runtime's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..spec.model import InstanceStatus
-
-# When scaling down, stop the least useful instance first.
-_STOP_ORDER = {"backoff": 0, "failed": 0, "starting": 1, "ready": 2}
+from ..spec.keys import RevisionKey
 
 
 @dataclass(frozen=True)
-class StartInstance:
-    namespace: str
-    revision: str
+class Scale:
+    revision: RevisionKey
+    replicas: int
 
 
 @dataclass(frozen=True)
-class StopInstance:
-    instance_id: str
-    reason: str
+class Remove:
+    revision: RevisionKey
 
 
-Action = StartInstance | StopInstance
+Action = Scale | Remove
 
 
-def plan(desired: Mapping[tuple[str, str], int],
-         actual: Sequence[InstanceStatus]) -> list[Action]:
-    """`desired` maps (namespace, revision) → instance count.
-
-    Instances already terminating are neither counted nor stopped again; an
-    instance in crash back-off counts as present (the runtime restarts it),
-    so a crashing app is never multiplied.
-    """
-    actions: list[Action] = []
-    by_revision: dict[tuple[str, str], list[InstanceStatus]] = {}
-    for inst in actual:
-        if inst.phase == "terminating":
-            continue
-        by_revision.setdefault((inst.namespace, inst.revision), []).append(inst)
-
-    for key, instances in sorted(by_revision.items()):
-        if key not in desired:
-            actions.extend(StopInstance(i.id, f"revision {key[1]} is no longer desired")
-                           for i in sorted(instances, key=lambda i: i.id))
-    for key, want in sorted(desired.items()):
-        have = by_revision.get(key, [])
-        if len(have) < want:
-            actions.extend(StartInstance(*key) for _ in range(want - len(have)))
-        elif len(have) > want:
-            ranked = sorted(have, key=lambda i: (_STOP_ORDER.get(i.phase, 0), -i.started_at,
-                                                 i.id))
-            actions.extend(StopInstance(i.id, f"scaling {key[1]} down to {want}")
-                           for i in ranked[: len(have) - want])
+def plan(desired: Mapping[RevisionKey, int], actual: Mapping[RevisionKey, int]
+         ) -> list[Action]:
+    """`desired` and `actual` map revisions to instance counts; a revision the runtime has
+    that is not desired is removed, every desired count that differs is set."""
+    actions: list[Action] = [Remove(key) for key in sorted(actual) if key not in desired]
+    actions.extend(Scale(key, want) for key, want in sorted(desired.items())
+                   if actual.get(key, 0) != want)
     return actions

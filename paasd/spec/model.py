@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .keys import RevisionKey, ServiceKey
+
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
 MAX_SCALE = "autoscaling.knative.dev/max-scale"
 
@@ -96,8 +98,8 @@ class ServiceSpec:
         return default
 
     @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def key(self) -> ServiceKey:
+        return ServiceKey(self.namespace, self.name)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,12 @@ class Revision:
     created_at: float
 
     @property
-    def service_key(self) -> str:
-        return f"{self.namespace}/{self.service}"
+    def key(self) -> RevisionKey:
+        return RevisionKey(self.namespace, self.name)
+
+    @property
+    def service_key(self) -> ServiceKey:
+        return ServiceKey(self.namespace, self.service)
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,18 @@ class InstanceStatus:
     phase: str  # starting | ready | backoff | terminating | failed
     host: str
     port: int
-    pid: int | None = None
     restarts: int = 0
     started_at: float = 0.0
     message: str = ""
     exit_code: int | None = None
-    container: str | None = None  # the docker runtime's container id
+    # What the runtime calls the instance, and what kind of name that is: a process id
+    # ("pid"), a container id ("container"), a pod name ("pod"). Shown, never interpreted.
+    ref_kind: str = ""
+    ref: str = ""
+
+    @property
+    def revision_key(self) -> RevisionKey:
+        return RevisionKey(self.namespace, self.revision)
 
     @property
     def alive(self) -> bool:
@@ -208,6 +220,8 @@ __all__ = [
     "InstanceStatus",
     "Probe",
     "Revision",
+    "RevisionKey",
+    "ServiceKey",
     "ServiceSpec",
     "Template",
     "TrafficTarget",

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ..config import Config
 from .sdnotify import InheritedSocket
 
 log = logging.getLogger("paasd.activation")
@@ -37,7 +36,8 @@ def _describe(sock: socket.socket) -> str:
     return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
 
 
-def adopt(inherited: list[InheritedSocket], config: Config) -> Adopted:
+def adopt(inherited: list[InheritedSocket], control_path: str, ingress_address: str
+          ) -> Adopted:
     """Wrap the inherited sockets as trio listeners; warn where they differ from the config."""
     adopted = Adopted()
     for item in inherited:
@@ -57,15 +57,14 @@ def adopt(inherited: list[InheritedSocket], config: Config) -> Adopted:
                 log.warning("ignoring a second inherited Unix socket %s", where)
                 continue
             adopted.control, adopted.control_path = listener, where
-            if where != config.daemon.socket:
+            if where != control_path:
                 log.warning("control socket %s comes from systemd; [daemon] socket = %s is "
-                            "not used", where, config.daemon.socket)
+                            "not used", where, control_path)
             log.info("control socket %s inherited from systemd", where)
         else:
             adopted.ingress.append(listener)
-            configured = config.ingress.url.removeprefix("http://")
-            if where != configured:
+            if where != ingress_address:
                 log.warning("ingress %s comes from systemd; [ingress] listen = %s is not used",
-                            where, configured)
+                            where, ingress_address)
             log.info("ingress %s inherited from systemd", where)
     return adopted

@@ -14,45 +14,27 @@ from the hub's own watch stream, so it changes when the daemon's state does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import trio
 
-from ..hub import Hub, Wakeup
 from .sdnotify import Notifier
 
 log = logging.getLogger("paasd.watchdog")
 
 
-class CountingWakeup(Wakeup):
-    """The reconciler's doorbell, counting completed passes.
-
-    The loop calls `wait` once per pass, after the pass: so a call to `wait`
-    means the previous pass is done.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passes = 0
-        self._passed = trio.Event()
-
-    async def wait(self, timeout: float) -> None:
-        self.passes += 1
-        self._passed.set()
-        self._passed = trio.Event()
-        await super().wait(timeout)
-
+class Heartbeat(Protocol):
     async def round_trip(self, timeout: float) -> bool:
-        """Ring the bell; True once the loop has finished a pass after the ring."""
-        seen = self.passes
-        self.ring()
-        with trio.move_on_after(timeout):
-            while self.passes <= seen:
-                await self._passed.wait()
-            return True
-        return False
+        """Ring the loop being watched; True once it has finished a pass after the ring."""
 
 
-async def watchdog(notifier: Notifier, interval: float, heartbeat: CountingWakeup, *,
+Summary = Callable[[], str]
+# A fresh stream of changes: (what exists now, the changes after it)
+Subscribe = Callable[[], tuple[Any, trio.MemoryReceiveChannel[Any]]]
+
+
+async def watchdog(notifier: Notifier, interval: float, heartbeat: Heartbeat, *,
                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Ping every `interval` seconds, and only after a proven reconcile pass."""
     log.info("systemd watchdog: pinging every %gs while the reconciler is alive", interval)
@@ -75,24 +57,13 @@ async def watchdog(notifier: Notifier, interval: float, heartbeat: CountingWakeu
         await trio.sleep_until(tick + interval)
 
 
-def summary(hub: Hub) -> str:
-    """One short line for `systemctl status paasd`."""
-    services = len(hub.services)
-    alive = [i for i in hub.instances.values() if i.alive]
-    ready = sum(1 for i in alive if i.phase == "ready")
-    ingress = hub.ingress_url().removeprefix("http://")
-    return (f"{services} service{'s' if services != 1 else ''}, "
-            f"{ready} of {len(alive)} instance{'s' if len(alive) != 1 else ''} ready, "
-            f"ingress {ingress}")
-
-
-async def report_status(notifier: Notifier, hub: Hub, *,
+async def report_status(notifier: Notifier, summary: Summary, subscribe: Subscribe, *,
                         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Send STATUS= whenever the summary changes (driven by the hub's watch stream)."""
-    last = summary(hub)  # READY=1 carried the first one
+    """Send STATUS= whenever the summary changes (driven by the daemon's watch stream)."""
+    last = summary()  # READY=1 carried the first one
     task_status.started()
     while True:
-        events = hub.watch()  # a stream cut off for falling behind just ends: re-subscribe
+        _, events = subscribe()  # a stream cut off for falling behind just ends: re-subscribe
         async with events:
             async for _ in events:
                 while True:  # coalesce a burst into one update
@@ -100,20 +71,17 @@ async def report_status(notifier: Notifier, hub: Hub, *,
                         events.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                text = summary(hub)
+                text = summary()
                 if text != last:
                     notifier.status(text)
                     last = text
 
 
-async def supervise(notifier: Notifier, watchdog_interval: float | None, hub: Hub) -> None:
+async def supervise(notifier: Notifier, watchdog_interval: float | None,
+                    heartbeat: Heartbeat, summary: Summary, subscribe: Subscribe) -> None:
     """Everything systemd hears while paasd runs (nothing when not under systemd)."""
     async with trio.open_nursery() as nursery:
         if watchdog_interval:
-            if isinstance(hub.reconcile, CountingWakeup):
-                nursery.start_soon(watchdog, notifier, watchdog_interval, hub.reconcile)
-            else:
-                log.error("WatchdogSec= is set but the reconciler cannot be observed; "
-                          "no watchdog pings (systemd will restart paasd)")
+            nursery.start_soon(watchdog, notifier, watchdog_interval, heartbeat)
         if notifier.enabled:
-            nursery.start_soon(report_status, notifier, hub)
+            nursery.start_soon(report_status, notifier, summary, subscribe)

@@ -11,13 +11,16 @@ import pytest
 import trio
 
 from paasd.config import IngressSettings
-from paasd.ingress.proxy import Ingress
-from paasd.ingress.routing import Endpoint, Route, RouteTable, Target
+from paasd.dataplane import DataPlaneEvent, Endpoint, Route, Target
+from paasd.ingress import Ingress
 from paasd.net.http1 import next_event
+from paasd.spec.keys import RevisionKey, ServiceKey
 
 pytestmark = [pytest.mark.trio, pytest.mark.integration]
 
 HOST = "app.default.example.com"
+APP = RevisionKey("default", "app-00001")
+HOLD = 60.0
 Behaviour = Callable[[h11.Request, trio.SocketStream, h11.Connection], Awaitable[bool]]
 
 
@@ -52,12 +55,15 @@ async def reply(conn: h11.Connection, stream: trio.SocketStream, body: bytes) ->
 
 
 async def start_ingress(nursery: trio.Nursery, port: int | None) -> tuple[Ingress, int]:
-    ingress = Ingress(IngressSettings(host="127.0.0.1", port=0))
-    ingress.set_routes(RouteTable.build([Route("default/app", HOST,
-                                               (Target("default/app-00001", 100),))]))
+    events, _ = trio.open_memory_channel[DataPlaneEvent](100)
+    ingress = Ingress(IngressSettings(host="127.0.0.1", port=0), events)
+    ingress.configure(queue_depth=100, hold_timeout=HOLD)
+    ingress.update_routes({HOST: Route(ServiceKey("default", "app"), HOST,
+                                       (Target(APP, 100),))})
     if port is not None:
-        ingress.endpoint_ready("default/app-00001", Endpoint("app-00001-x", "127.0.0.1", port))
-    listen_port = await nursery.start(ingress.run)
+        ingress.endpoint_ready(APP, Endpoint("app-00001-x", "127.0.0.1", port))
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    listen_port = await nursery.start(ingress.run, listeners)
     return ingress, listen_port
 
 
@@ -109,8 +115,8 @@ async def test_keep_alive_upstream_connections_are_reused() -> None:
             assert status == 200
         assert len(set(map(id, connections))) == 1
         await trio.testing.wait_all_tasks_blocked()
-        assert ingress.revisions["default/app-00001"].meter.total == 5
-        assert ingress.revisions["default/app-00001"].meter.in_flight == 0
+        stats = ingress.stats(APP)
+        assert stats is not None and stats.requests == 5 and stats.in_flight == 0
         assert "connection" not in json.loads(body)  # the client's hop-by-hop header stays
         nursery.cancel_scope.cancel()
 
@@ -125,10 +131,10 @@ async def test_refused_instance_is_502_naming_it_and_none_ready_is_503(
         status, body = await get(listen)
         assert status == 502 and b"app-00001-x refused the connection" in body
         ingress, listen2 = await start_ingress(nursery, None)
-        ingress.hold_reason = lambda revision: f"{revision} crashed"
+        ingress.set_unready_reason(APP, f"{APP} crashed")
         before = trio.current_time()
         status, body = await get(listen2)
-        assert trio.current_time() - before == pytest.approx(ingress.hold_timeout)
+        assert trio.current_time() - before == pytest.approx(HOLD)
         assert status == 503 and body == (b"revision app-00001 did not become ready within "
                                           b"60s: default/app-00001 crashed\n")
         nursery.cancel_scope.cancel()

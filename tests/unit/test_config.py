@@ -6,9 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from paasd.config import load_config, parse_config
+from paasd import config as paasd_config
+from paasd.config import Config
 from paasd.errors import ConfigError
+from paasd.runtime import schemas
+from paasd.runtime.catalog import BUILTIN
 from paasd.spec.model import MIN_SCALE
+
+RUNTIMES = schemas(BUILTIN)
+
+
+def parse_config(text: str, source: str) -> Config:
+    return paasd_config.parse_config(text, source, RUNTIMES)
+
+
+def load_config(path: Path) -> Config:
+    return paasd_config.load_config(path, RUNTIMES)
 
 
 def problems(text: str) -> list[str]:
@@ -77,7 +90,7 @@ def test_services_are_translated() -> None:
         '[[service]]\nname = "hello"\ncommand = ["python3", "app.py"]\n'
         'env = { TARGET = "World" }\nmin_scale = 2\n', "/x/paasd.toml")
     (svc,) = config.services
-    assert svc.key == "default/hello"
+    assert str(svc.key) == "default/hello"
     assert svc.template.container.command == ("python3", "app.py")
     assert svc.template.container.env[0].value == "World"
     assert svc.template.annotation(MIN_SCALE) == "2"
@@ -94,7 +107,7 @@ def test_service_problems_name_the_table_and_line() -> None:
 def test_image_without_command_on_process_runtime_names_image_runtimes() -> None:
     (problem,) = problems('[[service]]\nname = "web"\nimage = "nginx"\n')
     assert "service[0].image" in problem
-    assert "process runtime" in problem and "docker or kubernetes" in problem
+    assert "process runtime" in problem and "runs images (docker" in problem
 
 
 def test_invalid_service_name_and_duplicate() -> None:

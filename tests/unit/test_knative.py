@@ -51,7 +51,7 @@ def error(text: str) -> str:
 
 def test_full_service_translates() -> None:
     spec = parse(HELLO)
-    assert spec.key == "demo/hello"
+    assert str(spec.key) == "demo/hello"
     c = spec.template.container
     assert c.image == "ghcr.io/knative/helloworld-go:latest"
     assert c.command == ("python3", "app.py") and c.args == ("--verbose",)

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from paasd.ingress.routing import (
-    Balancer,
+from paasd.activator import Balancer
+from paasd.dataplane import (
     Endpoint,
     Route,
     RouteTable,
@@ -16,6 +16,7 @@ from paasd.ingress.routing import (
     normalize_host,
     service_host,
 )
+from paasd.spec.keys import RevisionKey, ServiceKey
 
 
 @pytest.mark.parametrize(("raw", "host"), [
@@ -29,17 +30,32 @@ def test_normalize_host(raw: str, host: str) -> None:
     assert normalize_host(raw) == host
 
 
+HELLO = ServiceKey("default", "hello")
+
+
 def test_lookup_ignores_port_and_case() -> None:
-    route = Route("default/hello", service_host("hello", "default", "example.com"),
-                  (Target("default/hello-00001", 100),))
+    route = Route(HELLO, service_host("hello", "default", "example.com"),
+                  (Target(RevisionKey("default", "hello-00001"), 100),))
     table = RouteTable.build([route])
     assert table.lookup("HELLO.default.example.com:8080") is route
     assert table.lookup("bye.default.example.com") is None
 
 
+def test_table_updates_per_host() -> None:
+    a = Route(HELLO, "a.default.example.com", ())
+    b = Route(HELLO, "b.default.example.com", ())
+    table = RouteTable.build([a])
+    table.update({"b.default.example.com": b, "a.default.example.com": None})
+    assert table.lookup("a.default.example.com") is None
+    assert table.lookup("b.default.example.com") is b
+    table.update({"gone.example.com": None})  # removing an unknown host is a no-op
+    assert list(table.routes) == ["b.default.example.com"]
+
+
 def test_single_target_pick() -> None:
-    route = Route("default/a", "a", (Target("default/a-00001", 100),))
-    assert route.pick() == "default/a-00001"
+    rev = RevisionKey("default", "a-00001")
+    route = Route(ServiceKey("default", "a"), "a", (Target(rev, 100),))
+    assert route.pick() == rev
 
 
 def test_no_targets_picks_nothing() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from paasd.autoscaler.kpa import DeciderSpec, decide, new_state
-from paasd.autoscaler.metrics import ConcurrencyMeter, MetricWindow
+from paasd.autoscaler.metrics import MetricWindow
+from paasd.dataplane import ConcurrencyMeter
 from paasd.autoscaler.scaling import RevisionScaler, resolve
 from paasd.config import AutoscalerSettings
 from paasd.spec.annotations import annotation_problems
@@ -200,15 +201,15 @@ def test_trace_replay_whole_sequence() -> None:
 
 def test_concurrency_meter_is_time_weighted() -> None:
     meter = ConcurrencyMeter()
-    meter.take(0.0)
+    assert meter.area(0.0) == 0.0
     meter.start(0.0)
     meter.start(0.5)
     meter.finish(1.0)
-    avg, requests = meter.take(1.0)
-    assert avg == pytest.approx(1.5) and requests == 2  # 1 for 0.5 s, 2 for 0.5 s
-    avg, requests = meter.take(2.0)
-    assert avg == pytest.approx(1.0) and requests == 0  # one still in flight
-    assert meter.total == 2
+    # 1 in flight for 0.5 s, 2 for 0.5 s: 1.5 request-seconds over the first second
+    assert meter.area(1.0) == pytest.approx(1.5) and meter.total == 2
+    # one still in flight: the counters only grow, a reader takes differences
+    assert meter.area(2.0) - meter.area(1.0) == pytest.approx(1.0)
+    assert meter.total == 2 and meter.in_flight == 1
 
 
 def test_window_averages_over_the_time_since_the_first_bucket() -> None:

@@ -8,10 +8,15 @@ import trio.testing
 
 from paasd.activator.throttler import QueueFull, Throttler
 from paasd.autoscaler.loop import ActiveRevision, Autoscaler
+from paasd.autoscaler.scaling import ScaleDecision
 from paasd.config import AutoscalerSettings, IngressSettings
-from paasd.ingress.proxy import Ingress
-from paasd.ingress.routing import Endpoint
+from paasd.dataplane import DataPlaneEvent, Endpoint
+from paasd.ingress import Ingress
+from paasd.ingress.counters import RevisionCounters
+from paasd.spec.keys import RevisionKey
 from paasd.spec.model import Container, Template
+
+APP = RevisionKey("default", "app-00001")
 
 pytestmark = pytest.mark.trio
 
@@ -94,27 +99,31 @@ async def test_autoscaler_loop_scales_with_the_ingress_meter(
         autojump_clock: trio.testing.MockClock) -> None:
     """The trio shell: one-second samples, two-second ticks, on a mock clock."""
     settings = AutoscalerSettings(stable_window=6, scale_to_zero_grace_period=2)
-    ingress = Ingress(IngressSettings())
-    scaler = Autoscaler(settings, ingress)
+    events, _ = trio.open_memory_channel[DataPlaneEvent](10)
+    ingress = Ingress(IngressSettings(), events)
+    scaler = Autoscaler(settings, ingress)  # reads the data plane's stats snapshots
     changes: list[tuple[int, int]] = []
-    scaler.on_change = lambda rev, old, d: changes.append((old, d.desired))
+
+    def on_change(rev: RevisionKey, old: int, d: ScaleDecision) -> None:
+        changes.append((old, d.desired))
+
     tmpl = Template(container=Container(command=("x",)),
                     annotations=(("autoscaling.knative.dev/target", "10"),))
 
-    def active() -> dict[str, ActiveRevision]:  # instances follow the decision at once
-        n = scaler.desired("default/app-00001") if scaler.scalers else 1
-        return {"default/app-00001": ActiveRevision(tmpl, True, n, n, True)}
+    def active() -> dict[RevisionKey, ActiveRevision]:  # instances follow at once
+        n = scaler.desired(APP) if scaler.scalers else 1
+        return {APP: ActiveRevision(tmpl, True, n, n, True)}
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(scaler.run, active)
-        meter = ingress.entry("default/app-00001").meter
+        await nursery.start(scaler.run, active, on_change)
+        meter = ingress.counters.setdefault(APP, RevisionCounters()).meter
         for _ in range(35):  # 35 requests in flight: 35 / 7 = 5 instances
             meter.start(trio.current_time())
         await trio.sleep(4.5)
-        assert scaler.desired("default/app-00001") == 5
+        assert scaler.desired(APP) == 5
         for _ in range(35):
             meter.finish(trio.current_time())
         await trio.sleep(30)
-        assert scaler.desired("default/app-00001") == 0
+        assert scaler.desired(APP) == 0
         nursery.cancel_scope.cancel()
     assert changes[0] == (1, 5) and changes[-1][1] == 0

@@ -1,30 +1,51 @@
-"""What every runtime does with an instance, whatever runs it.
+"""The helper the local runtimes share: they supervise each instance themselves.
 
-One supervising task per instance: run it (or watch an adopted one), probe
-it on loopback until ready, wait for it to exit, restart it after a
-back-off that doubles per crash in a row (kubelet's CrashLoopBackOff), and
-report every change through `on_change`. Stopping first lets the ingress
-drain the instance's requests in flight (`before_stop`), then asks the
-runtime to stop it. Runtimes supply only how to start, wait for, stop, kill
-and clean up their kind of instance.
+A runtime that runs instances on this machine (child processes, containers on
+the local engine) has no kubelet: this class is one. One supervising task per
+instance runs it (or watches an adopted one), probes it on loopback until
+ready, waits for it to exit, and restarts it after a back-off that doubles
+per crash in a row (kubelet's CrashLoopBackOff), reporting every change
+through the context's `on_instance`. Scaling a revision starts or stops
+instances (the least useful first, `pick_to_stop`); stopping one first lets
+the data plane drain its requests in flight. A runtime supplies only how to
+start, wait for, stop, kill and clean up its kind of instance.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import trio
 
-from ..spec.model import InstanceStatus, Revision
-from . import InstanceListener
+from ...spec.keys import RevisionKey
+from ...spec.model import InstanceStatus, Revision
+from .. import RuntimeContext, RuntimeHealth
 from .probe import http_ready, probe_interval, tcp_ready
 
 log = logging.getLogger("paasd.runtime")
+
+_ALPHABET = string.ascii_lowercase + string.digits
+# When scaling down, stop the least useful instance first.
+_STOP_ORDER = {"backoff": 0, "failed": 0, "starting": 1, "ready": 2}
+
+
+def instance_id(revision: str) -> str:
+    """`hello-00001-x7k2p`: Kubernetes-style pod-like names."""
+    return f"{revision}-{''.join(secrets.choice(_ALPHABET) for _ in range(5))}"
+
+
+def pick_to_stop(instances: Sequence[InstanceStatus], count: int) -> list[InstanceStatus]:
+    """The `count` instances to stop when scaling down: crashing ones first, then
+    starting ones, then the youngest ready ones (the oldest have warm caches)."""
+    ranked = sorted(instances, key=lambda i: (_STOP_ORDER.get(i.phase, 0), -i.started_at, i.id))
+    return ranked[:count]
 
 
 class SupervisionSettings(Protocol):
@@ -49,18 +70,15 @@ class Instance:
     gone: trio.Event = field(default_factory=trio.Event)
 
 
-class SupervisedRuntime(ABC):
+class LocalRuntime(ABC):
     name: str
     noun = "instance"  # how messages call one: "instance", "container"
 
-    def __init__(self, settings: SupervisionSettings, on_change: InstanceListener,
-                 lookup: Callable[[str, str], Revision | None]) -> None:
-        self.settings = settings
-        self.on_change = on_change
-        self.lookup = lookup  # (namespace, revision name) → Revision, for adopted instances
-        # Waits for requests in flight to an instance being stopped (the ingress' drain).
-        self.before_stop: Callable[[str, float], Awaitable[None]] | None = None
+    def __init__(self, ctx: RuntimeContext) -> None:
+        self.ctx = ctx
+        self.settings: SupervisionSettings = ctx.settings
         self._instances: dict[str, Instance] = {}
+        self._by_revision: dict[RevisionKey, set[str]] = {}
         self._nursery: trio.Nursery | None = None
 
     # -- what a runtime supplies ----------------------------------------------
@@ -93,15 +111,57 @@ class SupervisedRuntime(ABC):
         """The instance is gone for good."""
         return None
 
-    # -- the interface ---------------------------------------------------------
+    # -- the runtime interface -------------------------------------------------
 
-    def instances(self) -> list[InstanceStatus]:
+    def scale(self, revision: Revision, replicas: int) -> None:
+        key = revision.key
+        live = self._live(key)
+        for _ in range(replicas - len(live)):
+            self._start_instance(revision)
+        if len(live) > replicas:
+            for inst in pick_to_stop([i.status for i in live], len(live) - replicas):
+                self._stop_instance(inst.id, f"scaling {revision.name} down to {replicas}")
+
+    def remove(self, key: RevisionKey) -> None:
+        for inst in self._live(key):
+            self._stop_instance(inst.status.id, f"revision {key.name} is no longer desired")
+
+    def scales(self) -> Mapping[RevisionKey, int]:
+        """Instances not being stopped, per revision; one in crash back-off counts (it
+        restarts by itself), so a crashing app is never multiplied."""
+        return {key: n for key in self._by_revision if (n := len(self._live(key)))}
+
+    def instances(self) -> Collection[InstanceStatus]:
         return [i.status for i in self._instances.values()]
 
-    def start_instance(self, revision: Revision, instance_id: str) -> None:
-        assert self._nursery is not None, "runtime not running"
+    def reconfigure(self, settings: Any) -> None:
+        self.settings = settings
+
+    def health(self) -> RuntimeHealth:
+        return RuntimeHealth()
+
+    @property
+    def hold_timeout(self) -> float:
+        return self.settings.start_timeout
+
+    async def stop_all(self) -> None:
+        for instance in list(self._instances):
+            self._stop_instance(instance, "daemon shutting down")
+        with trio.move_on_after(self.settings.stop_grace + 10):
+            for inst in list(self._instances.values()):
+                await inst.gone.wait()
+
+    # -- instances -------------------------------------------------------------
+
+    def _live(self, key: RevisionKey) -> list[Instance]:
+        return [inst for iid in self._by_revision.get(key, ())
+                if not (inst := self._instances[iid]).stopping]
+
+    def _start_instance(self, revision: Revision) -> None:
+        new_id = instance_id(revision.name)
+        log.info("starting %s", new_id)
         status = InstanceStatus(
-            id=instance_id, revision=revision.name, namespace=revision.namespace,
+            id=new_id, revision=revision.name, namespace=revision.namespace,
             service=revision.service, phase="starting", host="127.0.0.1", port=0,
             started_at=time.time())
         self._launch(Instance(status=status, revision=revision), None)
@@ -109,13 +169,15 @@ class SupervisedRuntime(ABC):
     def _launch(self, inst: Instance, adopted: Any) -> None:
         assert self._nursery is not None, "runtime not running"
         self._instances[inst.status.id] = inst
+        self._by_revision.setdefault(inst.status.revision_key, set()).add(inst.status.id)
         self._publish(inst)
         self._nursery.start_soon(self._supervise, inst, adopted)
 
-    def stop_instance(self, instance_id: str, reason: str) -> None:
-        inst = self._instances.get(instance_id)
+    def _stop_instance(self, instance: str, reason: str) -> None:
+        inst = self._instances.get(instance)
         if inst is None or inst.stopping or self._nursery is None:
             return
+        log.info("stopping %s: %s", instance, reason)
         inst.stopping = True
         self._set(inst, phase="terminating", message=reason)
         if inst.handle is None:
@@ -123,19 +185,21 @@ class SupervisedRuntime(ABC):
         else:
             self._nursery.start_soon(self._stop, inst)
 
-    async def stop_all(self) -> None:
-        for instance_id in list(self._instances):
-            self.stop_instance(instance_id, "daemon shutting down")
-        with trio.move_on_after(self.settings.stop_grace + 10):
-            for inst in list(self._instances.values()):
-                await inst.gone.wait()
+    def _forget(self, inst: Instance) -> None:
+        iid = inst.status.id
+        self._instances.pop(iid, None)
+        key = inst.status.revision_key
+        ids = self._by_revision.get(key)
+        if ids is not None:
+            ids.discard(iid)
+            if not ids:
+                del self._by_revision[key]
 
     # -- supervision -----------------------------------------------------------
 
     async def _stop(self, inst: Instance) -> None:
-        if self.before_stop is not None:
-            timeout = inst.revision.template.timeout_seconds if inst.revision else 10.0
-            await self.before_stop(inst.status.id, timeout)
+        timeout = inst.revision.template.timeout_seconds if inst.revision else 10.0
+        await self.ctx.drain(inst.status.id, timeout)
         await self._terminate(inst)
 
     async def _supervise(self, inst: Instance, adopted: Any) -> None:
@@ -168,9 +232,9 @@ class SupervisedRuntime(ABC):
         finally:
             with trio.move_on_after(self.settings.stop_grace + 10, shield=True):
                 await self._cleanup(inst)
-            self._instances.pop(inst.status.id, None)
+            self._forget(inst)
             inst.gone.set()
-            self.on_change(inst.status.id, None)
+            self.ctx.on_instance(inst.status.id, None)
 
     async def _run_once(self, inst: Instance, adopted: Any) -> int | None:
         """Run (or watch an adopted) instance until it ends; its exit code if known."""
@@ -228,4 +292,4 @@ class SupervisedRuntime(ABC):
         self._publish(inst)
 
     def _publish(self, inst: Instance) -> None:
-        self.on_change(inst.status.id, inst.status)
+        self.ctx.on_instance(inst.status.id, inst.status)

@@ -11,26 +11,26 @@ that port published on 127.0.0.1 only.
 Labels carry the service, revision and instance (and which daemon's state dir
 owns them), so after a restart the daemon adopts its running containers and
 removes the rest, instead of starting duplicates or leaking orphans. Scaling
-to zero removes the containers; logs come from the engine.
+to zero removes the containers; logs come from the engine. Everything goes
+through `paasd.engine`, which turns the SDK's errors into `EngineError`s.
 """
 
 from __future__ import annotations
 
-import contextlib
+import calendar
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 
-from ..config import DockerSettings
-from ..engine import MANAGED, STATE, Engine, EngineError, state_label
-from ..spec.model import InstanceStatus, Revision
-from . import InstanceListener
-from .process import free_port
-from .supervisor import Instance, SupervisedRuntime
+from ...engine import MANAGED, STATE, ContainerSpec, EngineError, state_label
+from ...spec.model import InstanceStatus
+from .. import RuntimeContext, RuntimeHealth
+from ..local import Instance, LocalRuntime
+from ..local.ports import free_port
+from .settings import DockerSettings
 
 log = logging.getLogger("paasd.runtime.docker")
 
@@ -45,23 +45,19 @@ L_PORT = "paasd.dev/port"
 L_STARTED = "paasd.dev/started-at"
 
 
-class DockerRuntime(SupervisedRuntime):
+class DockerRuntime(LocalRuntime):
     name = "docker"
     noun = "container"
 
-    def __init__(self, settings: DockerSettings, state_dir: str,
-                 on_change: InstanceListener,
-                 lookup: Callable[[str, str], Revision | None],
-                 engine: Engine | None = None) -> None:
-        super().__init__(settings, on_change, lookup)
-        self.settings: DockerSettings = settings
-        self.state = state_label(state_dir)
-        self.engine = engine or Engine(settings.url)
-        self._waits = trio.CapacityLimiter(1000)  # threads parked in `wait`: not rationed
+    def __init__(self, ctx: RuntimeContext) -> None:
+        super().__init__(ctx)
+        self.settings: DockerSettings = ctx.settings
+        self.state = state_label(str(ctx.state_dir))
+        self.engine = ctx.engine
         self.adopted = trio.Event()  # no container is created before adoption is done
         self.problem: str | None = None  # why the engine is unusable, if it is
 
-    # -- public interface -----------------------------------------------------
+    # -- the runtime interface -------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -73,34 +69,32 @@ class DockerRuntime(SupervisedRuntime):
             task_status.started()
             await trio.sleep_forever()
 
-    async def logs(self, namespace: str, service: str, follow: bool, tail: int
+    def health(self) -> RuntimeHealth:
+        return RuntimeHealth(ok=self.problem is None, message=self.problem or "",
+                             where=self.engine.where())
+
+    async def logs(self, namespace: str, service: str, *, follow: bool, tail: int
                    ) -> AsyncIterator[bytes]:
         """The service's container logs from the engine, `[instance] line` each."""
         last: dict[str, tuple[int, int]] = {}
         first = True
         while True:
             try:
-                containers = await self.engine.call(lambda c: c.containers.list(
-                    all=True, filters={"label": [f"{STATE}={self.state}",
-                                                 f"{L_NAMESPACE}={namespace}",
-                                                 f"{L_SERVICE}={service}"]}))
-            except Exception as exc:
+                containers = await self.engine.containers(
+                    {STATE: self.state, L_NAMESPACE: namespace, L_SERVICE: service})
+            except EngineError as exc:
                 yield f"[paasd] cannot read logs from the engine: {exc}\n".encode()
                 return
             for ctr in sorted(containers, key=lambda c: c.labels.get(L_STARTED, "")):
                 prefix = f"[{ctr.labels.get(L_INSTANCE, ctr.short_id)}] ".encode()
                 seen = last.get(ctr.id)
-                kwargs: dict[str, Any] = {"timestamps": True}
-                if seen is None:
-                    kwargs["tail"] = tail if first else "all"
-                else:
-                    kwargs["since"] = seen[0]
-                def read(client: Any, ctr: Any = ctr, kw: dict[str, Any] = kwargs) -> bytes:
-                    return bytes(ctr.logs(stdout=True, stderr=True, **kw))
-
                 try:
-                    data = await self.engine.call(read)
-                except Exception:  # removed meanwhile (scaled down)
+                    if seen is None:
+                        data = await self.engine.container_logs(
+                            ctr.id, tail=tail if first else "all")
+                    else:
+                        data = await self.engine.container_logs(ctr.id, since=seen[0])
+                except EngineError:  # removed meanwhile (scaled down)
                     continue
                 out = []
                 for line in data.splitlines():
@@ -119,24 +113,20 @@ class DockerRuntime(SupervisedRuntime):
                 return
             await trio.sleep(LOG_POLL)
 
-    def log_files(self, namespace: str, service: str) -> list[Any]:
-        return []  # logs live in the engine: see `logs`
-
     # -- the engine -----------------------------------------------------------
 
     async def _connect_and_adopt(self) -> None:
         problem = await self.engine.reachable()
+        if problem is None:
+            try:
+                await self._adopt_all()
+            except EngineError as exc:
+                problem = f"adopting containers failed: {exc}"
         if problem is not None:
             if problem != self.problem:
                 log.error("docker runtime: %s. paasd keeps serving everything else and "
                           "tries again every %gs", problem, ENGINE_RETRY)
             self.problem = problem
-            return
-        try:
-            await self._adopt_all()
-        except Exception as exc:
-            log.error("docker runtime: adopting containers failed: %s", exc)
-            self.problem = str(exc)
             return
         if self.problem:
             log.info("docker runtime: the engine at %s is back", self.engine.where())
@@ -149,28 +139,25 @@ class DockerRuntime(SupervisedRuntime):
             await self._connect_and_adopt()
 
     async def _adopt_all(self) -> None:
-        assert self._nursery is not None
-        found = await self.engine.call(lambda c: c.containers.list(
-            all=True, filters={"label": [f"{MANAGED}=true", f"{STATE}={self.state}"]}))
+        found = await self.engine.containers({MANAGED: "true", STATE: self.state})
         for ctr in found:
             labels = ctr.labels
             iid = labels.get(L_INSTANCE, "")
-            ns, rev_name = labels.get(L_NAMESPACE, ""), labels.get(L_REVISION, "")
-            rev = self.lookup(ns, rev_name)
+            status = InstanceStatus(
+                id=iid, revision=labels.get(L_REVISION, ""),
+                namespace=labels.get(L_NAMESPACE, ""), service=labels.get(L_SERVICE, ""),
+                phase="starting", host="127.0.0.1", port=int(labels.get(L_PORT, "0")),
+                started_at=float(labels.get(L_STARTED, "0") or 0),
+                message="adopted after daemon restart", ref_kind="container", ref=ctr.id)
+            rev = self.ctx.lookup(status.revision_key)
             if ctr.status != "running" or rev is None or iid in self._instances:
                 why = "not running" if ctr.status != "running" else "its revision is gone"
                 log.info("removing container %s (%s): %s", ctr.name, iid, why)
                 await self._remove(ctr.id)
                 continue
-            status = InstanceStatus(
-                id=iid, revision=rev_name, namespace=ns, service=labels.get(L_SERVICE, ""),
-                phase="starting", host="127.0.0.1", port=int(labels.get(L_PORT, "0")),
-                started_at=float(labels.get(L_STARTED, "0") or 0),
-                message="adopted after daemon restart")
             log.info("adopted container %s (instance %s, port %d)", ctr.short_id, iid,
                      status.port)
-            self._launch(Instance(status=replace(status, container=ctr.id), revision=rev),
-                         ctr.id)
+            self._launch(Instance(status=status, revision=rev), ctr.id)
 
     # -- supervision ----------------------------------------------------------
 
@@ -196,11 +183,7 @@ class DockerRuntime(SupervisedRuntime):
                                     f"took over {self.settings.pull_timeout:g}s "
                                     "([docker] pull_timeout)")
             return None
-        except Exception as exc:  # the engine answered something unexpected
-            log.exception("%s: creating its container failed", inst.status.id)
-            self._set(inst, message=f"cannot start {inst.status.id}: {exc}")
-            return None
-        self._set(inst, container=cid)
+        self._set(inst, ref_kind="container", ref=cid)
         return cid, port
 
     async def _after_run(self, inst: Instance, handle: Any) -> None:
@@ -211,8 +194,10 @@ class DockerRuntime(SupervisedRuntime):
         rev = inst.revision
         c = rev.template.container
         assert c.image, "the docker runtime runs images"
-        image = c.image
-        await self._ensure_image(image)
+        if await self.engine.image_id(c.image) is None:
+            log.info("pulling %s", c.image)
+            with trio.fail_after(self.settings.pull_timeout):
+                await self.engine.pull(c.image)
         host_port = free_port()
         env = {e.name: e.value for e in c.env}
         env.update({"PORT": str(c.port or host_port), "K_SERVICE": rev.service,
@@ -222,130 +207,49 @@ class DockerRuntime(SupervisedRuntime):
                   L_NAMESPACE: rev.namespace, L_REVISION: rev.name,
                   L_INSTANCE: inst.status.id, L_PORT: str(host_port),
                   L_STARTED: f"{time.time():.6f}"}
-        kwargs: dict[str, Any] = {
-            "image": image, "name": self._container_name(inst.status.id), "detach": True,
-            "environment": env, "labels": labels, "stdin_open": False,
-            "entrypoint": list(c.command) or None, "command": list(c.args) or None,
-            "working_dir": c.working_dir or None,
-        }
-        if c.port:
-            kwargs["ports"] = {f"{c.port}/tcp": ("127.0.0.1", host_port)}
-        else:
-            kwargs["network_mode"] = "host"
-        name = kwargs["name"]
-
-        def create_and_start(client: Any) -> str:
-            import docker
-
-            with contextlib.suppress(docker.errors.NotFound):
-                client.containers.get(name).remove(force=True)  # a leftover of a past run
-            try:
-                ctr = client.containers.run(**kwargs)
-            except docker.errors.APIError as exc:
-                raise EngineError(f"the engine refused to run {image}: "
-                                  f"{exc.explanation or exc}") from None
-            return str(ctr.id)
-
-        return await self.engine.call(create_and_start), host_port
-
-    async def _ensure_image(self, image: str) -> None:
-        def present(client: Any) -> bool:
-            import docker
-
-            try:
-                client.images.get(image)
-            except docker.errors.ImageNotFound:
-                return False
-            return True
-
-        if await self.engine.call(present):
-            return
-        log.info("pulling %s", image)
-
-        def pull(client: Any) -> None:
-            import docker
-
-            repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] \
-                else (image, "", "latest")
-            try:
-                client.images.pull(repo, tag=tag or "latest")
-            except docker.errors.APIError as exc:
-                raise EngineError(
-                    f"image {image} is not on this engine and cannot be pulled "
-                    f"({exc.explanation or exc}); build it (`paasctl build`), load it "
-                    "(`docker load`), or check the image name") from None
-
-        with trio.fail_after(self.settings.pull_timeout):
-            await self.engine.call(pull, abandon=True)
+        spec = ContainerSpec(
+            image=c.image, name=self._container_name(inst.status.id), environment=env,
+            labels=labels, entrypoint=list(c.command) or None, command=list(c.args) or None,
+            working_dir=c.working_dir or None,
+            ports={f"{c.port}/tcp": ("127.0.0.1", host_port)} if c.port else None,
+            network_mode=None if c.port else "host")
+        return await self.engine.run_container(spec), host_port
 
     async def _wait(self, handle: Any) -> int | None:
         cid = str(handle)
-
-        def wait(client: Any) -> int | None:
-            import docker
-            import requests
-
-            while True:
-                try:
-                    res = client.api.wait(cid, timeout=None)
-                except docker.errors.NotFound:
-                    return None
-                except requests.ReadTimeout:
-                    continue
-                return int(res.get("StatusCode", 0))
-
         try:
-            return await self.engine.call(wait, abandon=True, limiter=self._waits)
-        except Exception as exc:
+            return await self.engine.wait_container(cid)
+        except EngineError as exc:
             log.warning("lost sight of container %s: %s", cid[:12], exc)
             return None
 
     async def _kill(self, inst: Instance) -> None:
-        cid = inst.handle
-        if cid is None:
+        if inst.handle is None:
             return
-
-        def kill(client: Any) -> None:
-            client.api.kill(cid)
-
-        with contextlib.suppress(Exception):
-            await self.engine.call(kill)
+        try:
+            await self.engine.kill_container(inst.handle)
+        except EngineError as exc:
+            log.debug("killing container %s: %s", inst.handle, exc)
 
     async def _terminate(self, inst: Instance) -> None:
         cid = inst.handle
         if cid is None:
             return
-        grace = max(1, round(self.settings.stop_grace))
-
-        def stop(client: Any) -> None:
-            import docker
-
-            with contextlib.suppress(docker.errors.NotFound):
-                client.api.stop(cid, timeout=grace)
-
         try:
-            await self.engine.call(stop)
-        except Exception as exc:
+            await self.engine.stop_container(cid, max(1, round(self.settings.stop_grace)))
+        except EngineError as exc:
             log.warning("%s: stopping container %s failed: %s", inst.status.id, cid[:12], exc)
             inst.scope.cancel()
 
     async def _remove(self, ref: str) -> None:
-        def remove(client: Any) -> None:
-            import docker
-
-            with contextlib.suppress(docker.errors.NotFound):
-                client.api.remove_container(ref, force=True)
-
         try:
-            await self.engine.call(remove)
-        except Exception as exc:  # a 409 "removal already in progress", a lost engine
+            await self.engine.remove_container(ref)
+        except EngineError as exc:  # a 409 "removal already in progress", a lost engine
             log.debug("removing container %s: %s", ref, exc)
 
 
 def _stamp(raw: bytes) -> tuple[int, int]:
     """RFC 3339 (nanoseconds) → (seconds since the epoch, nanoseconds), comparable."""
-    import calendar
-
     text = raw.decode(errors="replace").rstrip("Z")
     whole, _, frac = text.partition(".")
     try:

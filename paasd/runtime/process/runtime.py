@@ -6,7 +6,7 @@ pidfile per instance lets the next daemon adopt them (checked by pid *and*
 kernel start time, so a recycled pid is never mistaken for an instance)
 instead of starting duplicates or leaking orphans. Output goes straight to a
 log file per instance, which adopted children keep writing to. Supervision
-(probing, back-off, stopping) is `SupervisedRuntime`'s.
+(probing, back-off, stopping) is `LocalRuntime`'s.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from ..config import ProcessSettings
-from ..spec.model import InstanceStatus, Revision
-from . import InstanceListener
-from .supervisor import Instance, SupervisedRuntime
+from ...spec.model import InstanceStatus
+from .. import RuntimeContext
+from ..local import Instance, LocalRuntime
+from ..local.logfiles import follow_files
+from ..local.ports import free_port
+from .settings import ProcessSettings
 
 log = logging.getLogger("paasd.runtime.process")
 
@@ -44,21 +45,13 @@ def _start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class ProcessRuntime(SupervisedRuntime):
+class ProcessRuntime(LocalRuntime):
     name = "process"
 
-    def __init__(self, settings: ProcessSettings, state_dir: str | Path,
-                 on_change: InstanceListener,
-                 lookup: Callable[[str, str], Revision | None]) -> None:
-        super().__init__(settings, on_change, lookup)
-        self.settings: ProcessSettings = settings
-        self.state_dir = Path(state_dir)
+    def __init__(self, ctx: RuntimeContext) -> None:
+        super().__init__(ctx)
+        self.settings: ProcessSettings = ctx.settings
+        self.state_dir = ctx.state_dir
         self.pid_dir = self.state_dir / "instances"
         self.log_dir = self.state_dir / "logs"
         self._children: dict[int, trio.Process] = {}  # pid → our own child (not adopted)
@@ -73,10 +66,15 @@ class ProcessRuntime(SupervisedRuntime):
             task_status.started()
             await trio.sleep_forever()
 
-    def log_files(self, namespace: str, service: str) -> list[Path]:
+    def logs(self, namespace: str, service: str, *, follow: bool, tail: int
+             ) -> AsyncIterator[bytes]:
         base = self.log_dir / namespace / service
-        return sorted(base.glob("*.log"), key=lambda p: p.stat().st_mtime) \
-            if base.is_dir() else []
+
+        def files() -> list[Path]:
+            return sorted(base.glob("*.log"), key=lambda p: p.stat().st_mtime) \
+                if base.is_dir() else []
+
+        return follow_files(files, tail, follow)
 
     # -- one run of an instance ------------------------------------------------
 
@@ -87,7 +85,7 @@ class ProcessRuntime(SupervisedRuntime):
             self._set(inst, message=f"cannot start {inst.status.id}: {exc.strerror or exc}")
             return None
         self._children[proc.pid] = proc
-        self._set(inst, pid=proc.pid)
+        self._set(inst, ref_kind="pid", ref=str(proc.pid))
         self._write_pidfile(inst, proc.pid, port)
         return proc.pid, port
 
@@ -179,11 +177,10 @@ class ProcessRuntime(SupervisedRuntime):
             status = InstanceStatus(
                 id=record["id"], revision=record["revision"], namespace=record["namespace"],
                 service=record["service"], phase="starting", host="127.0.0.1",
-                port=int(record["port"]), pid=pid, started_at=float(record["started_at"]),
-                message="adopted after daemon restart")
+                port=int(record["port"]), ref_kind="pid", ref=str(pid),
+                started_at=float(record["started_at"]), message="adopted after daemon restart")
             log.info("adopted instance %s (pid %d, port %d)", status.id, pid, status.port)
-            self._launch(Instance(status=status,
-                                  revision=self.lookup(status.namespace, status.revision)),
+            self._launch(Instance(status=status, revision=self.ctx.lookup(status.revision_key)),
                          pid)
 
     # -- pidfiles ----------------------------------------------------------------

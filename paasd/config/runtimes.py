@@ -1,0 +1,29 @@
+"""What the config needs to know of a runtime: its name, its section, what it runs.
+
+Runtimes live above the config in the layers, so the config cannot import
+them; instead each runtime describes itself with a `RuntimeSchema` and the
+caller hands the config the schemas it has (`paasd.runtime.catalog`). A new
+runtime is then one module that declares its schema: the config validates
+`[daemon] runtime` and the runtime's own `[section]` through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .reader import SectionReader
+
+
+@dataclass(frozen=True)
+class RuntimeSchema:
+    name: str  # `[daemon] runtime = NAME`, and the name of its own `[NAME]` section
+    keys: tuple[str, ...]  # the keys its section accepts
+    parse: Callable[[SectionReader], Any]  # the section → the runtime's frozen settings
+    runs_images: bool  # containers[0].image is what it runs
+    runs_commands: bool  # containers[0].command runs as a local process
+    summary: str = ""  # one line for messages: "local child processes", ...
+
+
+RuntimeSchemas = Mapping[str, RuntimeSchema]
