@@ -32,7 +32,7 @@ def find_config(explicit: str | None) -> tuple[Config, str]:
         return load_config(env, RUNTIMES), f"config {env} (from PAASD_CONFIG)"
     if Path(DEFAULT_CONFIG).exists():
         return load_config(DEFAULT_CONFIG, RUNTIMES), f"config {DEFAULT_CONFIG}"
-    return parse_config("", "<text>", RUNTIMES), (
+    return parse_config("", "<text>", runtimes=RUNTIMES), (
         f"no config file found (looked at --config, $PAASD_CONFIG and {DEFAULT_CONFIG}); "
         "running on built-in defaults")
 

@@ -61,10 +61,11 @@ def load_config(path: str | os.PathLike[str], runtimes: RuntimeSchemas) -> Confi
         raise ConfigError([f"{p}: no such file; create it or pass --config PATH"]) from None
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
-    return parse_config(text, str(p), runtimes)
+    return parse_config(text, str(p), runtimes=runtimes)
 
 
-def parse_config(text: str, source: str, runtimes: RuntimeSchemas) -> Config:
+def parse_config(text: str, source: str = "paasd.toml", *,
+                 runtimes: RuntimeSchemas) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -45,7 +45,7 @@ def runnable_problem(schema: RuntimeSchema, schemas: RuntimeSchemas) -> str:
 def image_problem(schema: RuntimeSchema, schemas: RuntimeSchemas) -> str:
     return (f"the {schema.name} runtime runs images: give the container an image (or build one "
             "with `paasctl build NAME --source DIR`); a command with no image needs "
-            f"a runtime that runs commands ({_names(schemas, images=False)})")
+            f"the {_names(schemas, images=False)} runtime")
 
 
 def check_runnable(spec: ServiceSpec, schema: RuntimeSchema, schemas: RuntimeSchemas) -> None:
@@ -83,8 +83,9 @@ def parse_services(raw_services: Any, problems: Problems, base: Path, schema: Ru
         elif not isinstance(src, str) or not src:
             problems.add("service", "source", f"must be a directory path, got {src!r}", i)
         elif not schema.runs_images:
-            problems.add("service", "source", "building from source needs a runtime that runs "
-                         f"images ({_names(schemas, images=True)}), set in [daemon] runtime", i)
+            problems.add("service", "source", "building from source needs the docker runtime "
+                         f"or another that runs images ({_names(schemas, images=True)}), set "
+                         "in [daemon] runtime (builds run on the Docker engine)", i)
         elif "image" in raw:
             problems.add("service", "source", "give a source or an image, not both", i)
         else:

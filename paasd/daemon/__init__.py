@@ -77,7 +77,7 @@ class Daemon:
         self._apply_live_settings(config)
 
     def _parse_config(self, text: str, source: str) -> Config:
-        return parse_config(text, source, self.schemas)
+        return parse_config(text, source, runtimes=self.schemas)
 
     def _apply_live_settings(self, config: Config) -> None:
         self.runtime.reconfigure(config.runtime_settings)

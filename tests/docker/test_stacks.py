@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from paasd import config as paasd_config
 from paasd.builder import context
 from paasd.builder.stacks import detect
-from paasd.config import BuilderSettings, parse_config
+from paasd.config import BuilderSettings, Config
 from paasd.errors import InvalidSpec
+from paasd.runtime import schemas
+from paasd.runtime.catalog import BUILTIN
 
 pytestmark = pytest.mark.docker
 
@@ -75,12 +78,16 @@ def test_digest_follows_content_mode_and_dockerfile_not_git_or_ignored(tmp_path:
     assert context.digest(src, "FROM x") != base
 
 
+def parse_config(text: str, source: str = "paasd.toml") -> Config:
+    return paasd_config.parse_config(text, source, runtimes=schemas(BUILTIN))
+
+
 def test_builder_settings_parse(tmp_path: Path) -> None:
     config = parse_config('[daemon]\nruntime = "docker"\n[builder]\nstatic_image = "s:1"\n'
                           'queue_limit = 3\n[docker]\nstart_timeout = "5s"\n')
     assert config.daemon.runtime == "docker"
     assert config.builder.static_image == "s:1" and config.builder.queue_limit == 3
-    assert config.docker.start_timeout == 5.0
+    assert config.runtime_settings.start_timeout == 5.0
 
 
 def test_service_source_in_config(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ RUNTIMES = schemas(BUILTIN)
 
 
 def parse_config(text: str, source: str) -> Config:
-    return paasd_config.parse_config(text, source, RUNTIMES)
+    return paasd_config.parse_config(text, source, runtimes=RUNTIMES)
 
 
 def load_config(path: Path) -> Config:

@@ -24,7 +24,7 @@ RUNTIMES = schemas(BUILTIN)
 
 def hub(tmp_path: Path, gc: GcSettings) -> Hub:
     """A real hub on a real store and ingress (not listening), on the process runtime."""
-    config = dataclasses.replace(parse_config("", "<text>", RUNTIMES), gc=gc)
+    config = dataclasses.replace(parse_config("", "<text>", runtimes=RUNTIMES), gc=gc)
     send, receive = trio.open_memory_channel[DataPlaneEvent](10)
     ingress = Ingress(config.ingress, send)
     return Hub(config, Store(tmp_path), ingress, Autoscaler(config.autoscaler, ingress),

@@ -6,9 +6,9 @@ import pytest
 
 from paasd.autoscaler.kpa import DeciderSpec, decide, new_state
 from paasd.autoscaler.metrics import MetricWindow
-from paasd.dataplane import ConcurrencyMeter
 from paasd.autoscaler.scaling import RevisionScaler, resolve
 from paasd.config import AutoscalerSettings
+from paasd.dataplane import ConcurrencyMeter
 from paasd.spec.annotations import annotation_problems
 from paasd.spec.model import Container, Template
 

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from paasd.errors import InvalidSpec
 from paasd.dataplane import Route, Target
+from paasd.errors import InvalidSpec
 from paasd.spec.knative import service_from_document, service_to_document
 from paasd.spec.model import TrafficTarget
 from paasd.spec.yamlpos import Located, load_documents
