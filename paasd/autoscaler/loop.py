@@ -88,7 +88,8 @@ class Autoscaler:
     def sample(self, now: float) -> None:
         for revision, scaler in self.scalers.items():
             stats = self.source.stats(revision)
-            if stats is None:
+            if stats is None:  # the data plane has seen no request for it: none in flight
+                scaler.observe(now, 0.0, 0)
                 continue
             then, requests, area = self._seen.get(revision, (now, 0, 0.0))
             elapsed = stats.at - then

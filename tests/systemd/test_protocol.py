@@ -15,8 +15,9 @@ import pytest
 import trio
 import trio.testing
 
+from paasd.reconciler.wakeup import CountingWakeup
 from paasd.systemd import logsetup, sdnotify
-from paasd.systemd.watchdog import CountingWakeup, watchdog
+from paasd.systemd.watchdog import watchdog
 from tests.systemd.conftest import NotifySocket
 
 
