@@ -27,6 +27,7 @@ from paasd.client import ApiError, Client, edits, resolve_socket
 
 from .feed import FeedItem, WatchFeed
 from .keys import DEFAULT_KEYS, DESCRIPTIONS, KeysError, load_keys
+from .messages import OpenRevision, OpenService
 from .model import History, Model
 from .screens.base import DataScreen, Selection
 from .screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
@@ -82,6 +83,7 @@ class PaasdApp(App[None]):
         self.keys = keys if keys is not None else load_keys()
         self.connect = connect
         self.clock = clock
+        # the screens are given these two at construction: mutated, never rebound
         self.model = Model()
         self.history = History()
         self.connection = Connection()
@@ -93,7 +95,7 @@ class PaasdApp(App[None]):
     # -- lifecycle -------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.push_screen(OverviewScreen())
+        self.push_screen(OverviewScreen(self.model, self.history))
         self.call_after_refresh(self.tick)
         self.set_interval(TICK, self.tick)
         if self.connect:
@@ -193,10 +195,19 @@ class PaasdApp(App[None]):
         self.notify(f"{what}: {exc}", severity="error", timeout=8)
 
     def open_service(self, namespace: str, name: str) -> None:
-        self.push_screen(ServiceScreen(namespace, name))
+        self.push_screen(ServiceScreen(self.model, namespace, name))
 
     def open_revision(self, namespace: str, service: str, revision: str) -> None:
-        self.push_screen(RevisionScreen(namespace, service, revision))
+        self.push_screen(RevisionScreen(self.model, namespace, service, revision,
+                                        clock=self.clock))
+
+    def on_open_service(self, message: OpenService) -> None:
+        """A screen's drill-down (Enter on a service), posted up to the app."""
+        self.open_service(message.ns, message.service)
+
+    def on_open_revision(self, message: OpenRevision) -> None:
+        """A screen's drill-down (Enter on a revision), posted up to the app."""
+        self.open_revision(message.ns, message.service, message.revision)
 
     # -- navigation --------------------------------------------------------------
 

@@ -1,15 +1,16 @@
 """What every data screen shares: a selection the app's actions work on, and a
-`refresh_view()` the app calls when the model changed."""
+`refresh_view()` the app calls when the model changed.
+
+A data screen is given what it shows at construction and posts messages
+(`tui.messages`) for what only the app can do; it never reaches into the app,
+so this package does not import `tui.app`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 from textual.screen import Screen
-
-if TYPE_CHECKING:
-    from ..app import PaasdApp
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,11 @@ class Selection:
 
 
 class DataScreen(Screen[None]):
-    @property
-    def paasd(self) -> PaasdApp:
-        return cast("PaasdApp", self.app)
-
     def selection(self) -> Selection | None:
         return None
 
     def refresh_view(self) -> None:
-        """Re-render from the app's model."""
+        """Re-render from the model the screen was given."""
 
     def on_screen_resume(self) -> None:
         self.refresh_view()

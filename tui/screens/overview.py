@@ -9,6 +9,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Input, Label, Sparkline
 
+from ..messages import OpenService
+from ..model import History, Model
 from ..widgets.header import StatusHeader
 from ..widgets.tables import selected_key, sync_table
 from .base import DataScreen, Selection
@@ -32,8 +34,11 @@ class OverviewScreen(DataScreen):
         Binding("enter", "open", "open", show=False, id="open"),
         Binding("escape", "clear_filter", "clear filter", show=False)]
 
-    def __init__(self) -> None:
+    def __init__(self, model: Model, history: History) -> None:
+        """`model` and `history` are the app's own, updated in place by it: the
+        screen reads them whenever the app asks it to `refresh_view()`."""
         super().__init__()
+        self.model, self.history = model, history
         self.text_filter = ""
 
     def compose(self) -> ComposeResult:
@@ -60,20 +65,18 @@ class OverviewScreen(DataScreen):
         return self.query_one("#services", DataTable)
 
     def refresh_view(self) -> None:
-        model = self.paasd.model
         table = self.table()
         sync_table(table, [("/".join(k), cells)
-                           for k, cells in model.service_rows(self.text_filter)])
+                           for k, cells in self.model.service_rows(self.text_filter)])
         table.border_title = (f"services ({table.row_count})" + (
             f" — filter: {self.text_filter}" if self.text_filter else ""))
         self.refresh_charts()
 
     def refresh_charts(self) -> None:
         sel = self.selection()
-        history = self.paasd.history
         name = sel.service if sel else "-"
         k = (sel.namespace, sel.service) if sel else ("", "")
-        rps, inst = history.rps(k), history.instances(k)
+        rps, inst = self.history.rps(k), self.history.instances(k)
         self.query_one("#rps-spark", Sparkline).data = chartable(rps)
         self.query_one("#inst-spark", Sparkline).data = chartable(inst)
         now_rps = f"{rps[-1]:.1f}" if rps else "0"
@@ -100,7 +103,7 @@ class OverviewScreen(DataScreen):
     def action_open(self) -> None:
         sel = self.selection()
         if sel is not None:
-            self.paasd.open_service(sel.namespace, sel.service)
+            self.post_message(OpenService(sel.namespace, sel.service))
 
     # -- `/` filter --------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from ..model import condition
+from ..model import Model, condition
 from ..widgets.header import StatusHeader
 from ..widgets.tables import selected_key, sync_table
 from .base import DataScreen, Selection
@@ -22,8 +23,12 @@ class RevisionScreen(DataScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "back", id="back")]
 
-    def __init__(self, namespace: str, service: str, revision: str) -> None:
+    def __init__(self, model: Model, namespace: str, service: str, revision: str, *,
+                 clock: Callable[[], float]) -> None:
+        """`model` is the app's own, updated in place by it; `clock` dates the
+        instances' ages (the app's, so tests can fix it)."""
         super().__init__()
+        self.model, self.clock = model, clock
         self.namespace, self.service, self.revision = namespace, service, revision
 
     def compose(self) -> ComposeResult:
@@ -44,7 +49,7 @@ class RevisionScreen(DataScreen):
         self.refresh_view()
 
     def refresh_view(self) -> None:
-        model = self.paasd.model
+        model = self.model
         rev = model.revisions.get((self.namespace, self.revision))
         summary = f"[b]{self.revision}[/b] of {self.namespace}/{self.service}"
         if rev is None:
@@ -62,7 +67,7 @@ class RevisionScreen(DataScreen):
                         f"{ready.get('message', '')}")
         self.query_one("#summary", Static).update(summary)
         sync_table(self.query_one("#instances", DataTable),
-                   model.instance_rows(self.namespace, self.revision, self.paasd.clock()))
+                   model.instance_rows(self.namespace, self.revision, self.clock()))
         events = list(reversed(model.events_of(f"revision/{self.revision}", self.namespace)))
         sync_table(self.query_one("#events", DataTable),
                    [(f"{i}", [str(e.get("time", "")), str(e.get("reason", "")),

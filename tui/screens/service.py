@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from ..model import condition
+from ..messages import OpenRevision
+from ..model import Model, condition
 from ..widgets.header import StatusHeader
 from ..widgets.tables import selected_key, sync_table
 from .base import DataScreen, Selection
@@ -23,8 +24,10 @@ class ServiceScreen(DataScreen):
         Binding("enter", "open", "open", show=False, id="open"),
         Binding("escape", "back", "back", id="back")]
 
-    def __init__(self, namespace: str, name: str) -> None:
+    def __init__(self, model: Model, namespace: str, name: str) -> None:
+        """`model` is the app's own, updated in place by it."""
         super().__init__()
+        self.model = model
         self.namespace, self.name_ = namespace, name
 
     def compose(self) -> ComposeResult:
@@ -46,7 +49,7 @@ class ServiceScreen(DataScreen):
         self.refresh_view()
 
     def refresh_view(self) -> None:
-        model = self.paasd.model
+        model = self.model
         k = (self.namespace, self.name_)
         svc = model.services.get(k)
         summary = Text()
@@ -102,7 +105,7 @@ class ServiceScreen(DataScreen):
     def action_open(self) -> None:
         sel = self.selection()
         if sel.revision:
-            self.paasd.open_revision(self.namespace, self.name_, sel.revision)
+            self.post_message(OpenRevision(self.namespace, self.name_, sel.revision))
 
     def action_back(self) -> None:
         self.app.pop_screen()
