@@ -125,6 +125,10 @@ class Builder:
 
     # -- lifecycle ------------------------------------------------------------
 
+    def reconfigure(self, settings: BuilderSettings) -> None:
+        """New `[builder]` settings from a reload: builds queued from now on use them."""
+        self.settings = settings
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         await trio.to_thread.run_sync(self._load)
