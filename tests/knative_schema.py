@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-CRD = Path(__file__).resolve().parents[2] / "shared" / "knative" / "service-crd.yaml"
+CRD = Path(__file__).resolve().parent / "data" / "knative-crds" / "service-crd.yaml"
 
 
 def service_schema(version: str = "v1") -> dict[str, Any]:

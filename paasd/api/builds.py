@@ -10,26 +10,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..builder.builds import Builder
 from ..errors import InvalidSpec
-from .httpd import Request, Response
+from .httpd import Request, Response, json_object
 
 Route = tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]
 
 
 def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except json.JSONDecodeError as exc:
-        raise InvalidSpec(f"request body is not valid JSON: {exc.msg}") from None
-    if not isinstance(body, dict):
-        raise InvalidSpec("request body must be a JSON object")
-    return body
+    return json_object(request.body)
 
 
 class BuildApi:
@@ -54,6 +47,8 @@ class BuildApi:
         git = body.get("git")
         if isinstance(git, dict):
             env = git.get("env") or {}
+            if not isinstance(env, dict):
+                raise InvalidSpec('"git.env" must be a JSON object of strings')
             build = await self.builder.receive(ns, name, str(git.get("repo", "")),
                                                str(git.get("commit", "")),
                                                {str(k): str(v) for k, v in env.items()})
@@ -86,7 +81,8 @@ class BuildApi:
 
     async def git_init(self, request: Request, ns: str, name: str) -> Response:
         python = _json(request).get("python")
-        if not isinstance(python, str) or not python.startswith("/"):
+        if not isinstance(python, str) or not python.startswith("/") or "\x00" in python \
+                or "'" in python:
             raise InvalidSpec('give {"python": "/abs/path/to/python"} for the hook')
         repo = self.builder.git_init(ns, name, python, self._socket())
         return Response(body={"repository": str(repo), "service": name, "namespace": ns})

@@ -6,6 +6,7 @@ are either whole JSON bodies or streams (watch, logs) sent chunked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 import trio
 
-from ..errors import PaasdError
+from ..errors import InvalidSpec, PaasdError
 from ..net.http1 import next_event, send_simple
 
 log = logging.getLogger("paasd.api")
@@ -34,6 +35,45 @@ class Request:
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() in ("1", "true", "yes")
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        """A whole-number query parameter; anything else is a 400 naming it."""
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        if not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
+            raise BadRequest(f"?{name}= must be a whole number from {low} to {high}, "
+                             f"got {raw[:40]!r}")
+        return int(raw)
+
+
+class BadRequest(PaasdError):
+    status = 400
+
+
+
+def json_value(text: str | bytes, source: str = "request body") -> Any:
+    """A JSON document, or an `InvalidSpec` with its line: never a RecursionError."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode()
+        except UnicodeDecodeError:
+            raise InvalidSpec(f"{source}: not UTF-8 text") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSpec(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InvalidSpec(f"{source}: nested too deeply; refused") from None
+    return value
+
+
+def json_object(body: bytes, source: str = "request body") -> dict[str, Any]:
+    """A JSON object body (empty means `{}`), or an `InvalidSpec` saying what was wrong."""
+    value = json_value(body or b"{}", source)
+    if not isinstance(value, dict):
+        raise InvalidSpec(f"{source} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 @dataclass
@@ -90,6 +130,14 @@ async def serve_connection(stream: trio.abc.Stream, handler: Handler) -> None:
             if conn.our_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
+    except h11.RemoteProtocolError as exc:  # malformed HTTP: say so, then close
+        if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            status = exc.error_status_hint
+            message = json.dumps({"error": {"status": status, "message": f"bad request: {exc}"}})
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError,
+                                     h11.LocalProtocolError, OSError):
+                await send_simple(conn, stream, status, message.encode(),
+                                  content_type=b"application/json")
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
         return
     except Exception:  # a bug must cost one connection, never the daemon

@@ -20,12 +20,21 @@ from ..hub.views import instance_view
 from ..runtime import Runtime
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
-from ..spec.model import DEFAULT_NAMESPACE
+from ..spec.model import DEFAULT_NAMESPACE, ServiceSpec
 from ..spec.yamlpos import Located, load_documents
 from .builds import BuildApi
-from .httpd import Request, Response, error_response, serve_connection
+from .httpd import (
+    Request,
+    Response,
+    error_response,
+    json_object,
+    json_value,
+    serve_connection,
+)
 
 log = logging.getLogger("paasd.api")
+
+MAX_TAIL = 100_000  # lines of a log asked for at once
 
 Reload = Callable[[], Awaitable[list[str]]]
 ParseConfig = Callable[[str, str], Config]  # (text, file name) → Config, or ConfigError
@@ -90,12 +99,11 @@ class ControlApi:
         return Response(body=info)
 
     async def list_services(self, request: Request) -> Response:
-        items = [self.hub.service_json(s)
-                 for s in self.hub.views_of_services(request.query.get("namespace")).values()]
+        items = self.hub.service_views(request.query.get("namespace"))
         return Response(body={"kind": "ServiceList", "items": items})
 
     async def get_service(self, request: Request, ns: str, name: str) -> Response:
-        return Response(body=self.hub.service_json(self.hub.find_service(ns, name)))
+        return Response(body=self.hub.service_view(ServiceKey(ns, name)))
 
     async def delete_service(self, request: Request, ns: str, name: str) -> Response:
         await self.hub.delete(ns, name, source="api")
@@ -107,35 +115,18 @@ class ControlApi:
             text = request.body.decode()
         except UnicodeDecodeError:
             raise InvalidSpec(f"{source}: not UTF-8 text") from None
-        ctype = request.headers.get("content-type", "")
-        if "json" in ctype:
-            try:
-                docs = [Located(json.loads(text), source=source)]
-            except json.JSONDecodeError as exc:
-                raise InvalidSpec(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        else:
-            docs = load_documents(text, source)
-        if not docs:
-            raise InvalidSpec(f"{source}: no documents to apply")
-        specs = [service_from_document(d) for d in docs]  # all valid, or nothing applied
-        seen: set[ServiceKey] = set()
-        for spec in specs:
-            if spec.key in seen:
-                raise InvalidSpec(f"{source}: service {spec.key} appears twice")
-            seen.add(spec.key)
-            self.hub.check_apply(spec)
-        results = []
-        for spec in specs:
-            result = await self.hub.apply(spec, source="api")
-            results.append({
-                "kind": "Service", "namespace": spec.namespace, "name": spec.name,
-                "outcome": result.outcome,
-                "revision": result.revision.name if result.revision else None,
-            })
-        return Response(body={"results": results})
+        json_body = "json" in request.headers.get("content-type", "")
+        # parsing a big or hostile document takes a while: off the event loop, bounded
+        specs = await trio.to_thread.run_sync(_parse_services, text, source, json_body)
+        results = await self.hub.apply_all(specs, source="api")  # all of them, or none
+        return Response(body={"results": [{
+            "kind": "Service", "namespace": spec.namespace, "name": spec.name,
+            "outcome": result.outcome,
+            "revision": result.revision.name if result.revision else None,
+        } for spec, result in zip(specs, results, strict=True)]})
 
     async def export(self, request: Request, ns: str, name: str) -> Response:
-        return Response(body=service_to_document(self.hub.find_service(ns, name).spec))
+        return Response(body=service_to_document(self.hub.stored_spec(ns, name)))
 
     async def export_all(self, request: Request) -> Response:
         ns = request.query.get("namespace")
@@ -144,8 +135,15 @@ class ControlApi:
         return Response(body={"items": items})
 
     async def rollback(self, request: Request, ns: str, name: str) -> Response:
-        body = json.loads(request.body or b"{}")
-        spec = self.hub.rollback_spec(ns, name, body.get("to"))
+        body = json_object(request.body)
+        to = body.get("to")
+        if to is not None and not isinstance(to, str):
+            raise InvalidSpec(f'"to" must be a revision name, got {json.dumps(to)[:40]}')
+        unknown = sorted(set(body) - {"to"})
+        if unknown:
+            raise InvalidSpec(f"unknown field {unknown[0]!r} in the rollback request; "
+                              'send {"to": REVISION} or {}')
+        spec = self.hub.rollback_spec(ns, name, to)
         result = await self.hub.apply(spec, source="api")
         target = spec.traffic[0].revision_name
         return Response(body={"outcome": result.outcome, "revision": target})
@@ -203,7 +201,7 @@ class ControlApi:
 
     async def logs(self, request: Request, ns: str, name: str) -> Response:
         self.hub.find_service(ns, name)
-        tail = int(request.query.get("tail", "100") or 100)
+        tail = request.integer("tail", 100, 0, MAX_TAIL)
         return Response(stream=self.runtime.logs(ns, name, follow=request.flag("follow"),
                                                  tail=tail),
                         content_type="text/plain; charset=utf-8")
@@ -233,7 +231,7 @@ class ControlApi:
                            "start it with --config PATH")
         text = request.body.decode(errors="replace")
         try:
-            self.parse_config(text, path)
+            await trio.to_thread.run_sync(self.parse_config, text, path)
         except ConfigError as exc:
             return Response(status=422, body={"error": {
                 "status": 422, "message": "config rejected; nothing was changed",
@@ -248,10 +246,22 @@ class ControlApi:
     async def config_check(self, request: Request) -> Response:
         source = request.query.get("filename", self.hub.config.path or "paasd.toml")
         try:
-            config = self.parse_config(request.body.decode(errors="replace"), source)
+            config = await trio.to_thread.run_sync(
+                self.parse_config, request.body.decode(errors="replace"), source)
         except ConfigError as exc:
             return Response(status=422, body={"ok": False, "problems": exc.problems})
         return Response(body={"ok": True, "services": len(config.services)})
+
+
+def _parse_services(text: str, source: str, json_body: bool) -> list[ServiceSpec]:
+    """Every document of an apply as a spec: all valid, or an `InvalidSpec`."""
+    if json_body:
+        docs = [Located(json_value(text, source), source=source)]
+    else:
+        docs = load_documents(text, source)
+    if not docs:
+        raise InvalidSpec(f"{source}: no documents to apply")
+    return [service_from_document(d) for d in docs]
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -32,6 +32,7 @@ from ..errors import Conflict, InvalidSpec, NotFound, PaasdError
 from ..spec.keys import ServiceKey
 from ..spec.model import Container, Revision, ServiceSpec, StoredService, Template
 from ..store import ApplyResult
+from ..store.files import private_dir, write_private
 from . import context
 from .stacks import Recipe, detect
 
@@ -138,7 +139,7 @@ class Builder:
             await trio.sleep_forever()
 
     def _load(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         for path in sorted(self.dir.glob("*.json")):
             try:
                 data = json.loads(path.read_text())
@@ -172,7 +173,7 @@ class Builder:
                       key=lambda b: b.created_at)
 
     def recipe(self, source: str) -> Recipe:
-        return detect(Path(source), self.settings)
+        return detect(_source_dir(source), self.settings)
 
     # -- submitting -----------------------------------------------------------
 
@@ -197,9 +198,7 @@ class Builder:
         if not self.runs_images:
             raise Conflict(f"builds make images, which the {self.runtime} runtime "
                            'cannot run; set runtime = "docker" in [daemon] (and restart paasd)')
-        src = Path(source)
-        if not src.is_absolute():
-            raise InvalidSpec(f"source {source!r} must be an absolute path")
+        src = _source_dir(source)
         detect(src, self.settings)  # a missing dir or an unknown stack: refused right away
         waiting = sum(1 for b in self.builds.values() if b.status not in DONE)
         if waiting >= self.settings.queue_limit:
@@ -371,13 +370,11 @@ class Builder:
         self.hub.emit("MODIFIED", "Build", b.view())
 
     def _save(self, b: Build) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         record = {k: v for k, v in b.__dict__.items()
                   if k not in ("lines", "changed", "cleanup", "first_line", "declared")}
-        tmp = self.dir / f"{b.id}.tmp"
-        tmp.write_text(json.dumps(record))
-        tmp.replace(self.dir / f"{b.id}.json")
-        (self.dir / f"{b.id}.log").write_text("".join(line + "\n" for line in b.lines))
+        write_private(self.dir / f"{b.id}.json", json.dumps(record))
+        write_private(self.dir / f"{b.id}.log", "".join(line + "\n" for line in b.lines))
 
     # -- git push -------------------------------------------------------------
 
@@ -432,6 +429,12 @@ HOOK = """\
 # a post-receive hook could not make `git push` fail).
 exec '{python}' -m paasd.cli.ctl --socket '{socket}' git receive -n '{namespace}' '{service}'
 """
+
+
+def _source_dir(source: str) -> Path:
+    if "\x00" in source or not Path(source).is_absolute():
+        raise InvalidSpec(f"source {source[:80]!r} must be an absolute path to a directory")
+    return Path(source)
 
 
 def _seq_of(build_id: str) -> int:

@@ -74,6 +74,8 @@ def parse_config(text: str, source: str = "paasd.toml", *,
         where = f"{source}:{m.group(1)}" if m else source
         raise ConfigError([f"{where}: not valid TOML: {re.sub(r' [(]at line.*', '', msg)}"]) \
             from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError([f"{source}: not valid TOML: nested too deeply"]) from None
     problems = Problems(source, Locator(text))
     base = Path(source).resolve().parent if source != "<text>" else Path.cwd()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InvalidSpec, nearest
 from ..spec.annotations import annotation_problems
-from ..spec.knative import DNS1123, check_dns1035
+from ..spec.knative import DNS1123, check_dns1035, env_name_problem
 from ..spec.model import (
     DEFAULT_NAMESPACE,
     MAX_SCALE,
@@ -25,6 +25,8 @@ from ..spec.model import (
 )
 from .reader import Problems, resolve_path
 from .runtimes import RuntimeSchema, RuntimeSchemas
+
+NUL = "contains a NUL character, which no process or container can be given; remove it"
 
 SERVICE_KEYS = ("name", "namespace", "image", "command", "args", "env", "port", "working_dir",
                 "min_scale", "max_scale", "container_concurrency", "timeout_seconds",
@@ -131,6 +133,9 @@ def _service(raw: Any, i: int, problems: Problems, schema: RuntimeSchema,
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             fail(key, "must be a list of strings")
             return ()
+        if any("\x00" in v for v in value):
+            fail(key, NUL)
+            return ()
         return tuple(value)
 
     def integer(key: str, low: int, high: int) -> int | None:
@@ -143,8 +148,8 @@ def _service(raw: Any, i: int, problems: Problems, schema: RuntimeSchema,
         return value
 
     image = raw.get("image")
-    if image is not None and not isinstance(image, str):
-        fail("image", "must be a string")
+    if image is not None and (not isinstance(image, str) or "\x00" in image):
+        fail("image", "must be a string" if not isinstance(image, str) else NUL)
         image = None
     command, args = strings("command"), strings("args")
     if not command and image is None and "command" not in raw and not unknown \
@@ -158,8 +163,13 @@ def _service(raw: Any, i: int, problems: Problems, schema: RuntimeSchema,
         fail("env", 'must be a table, e.g. env = { TARGET = "World" }')
     else:
         for k, v in env_raw.items():
-            if not isinstance(v, str):
+            problem = env_name_problem(k)
+            if problem is not None:
+                fail("env", problem)
+            elif not isinstance(v, str):
                 fail("env", f"{k} must be a string, got {v!r}")
+            elif "\x00" in v:
+                fail("env", f"{k}: {NUL}")
             else:
                 env.append(EnvVar(k, v))
     annotations_raw = raw.get("annotations", {})
@@ -182,6 +192,9 @@ def _service(raw: Any, i: int, problems: Problems, schema: RuntimeSchema,
     working_dir = raw.get("working_dir")
     if working_dir is not None and not isinstance(working_dir, str):
         fail("working_dir", "must be a string")
+        working_dir = None
+    elif working_dir is not None and "\x00" in working_dir:
+        fail("working_dir", NUL)
         working_dir = None
     probe = None
     if "readiness_path" in raw:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -23,6 +24,7 @@ import trio
 from .. import __version__, traffic
 from ..autoscaler.loop import ActiveRevision, Autoscaler
 from ..autoscaler.scaling import ScaleDecision
+from ..autoscaler.scaling import resolve as resolve_scaling
 from ..config import Config, RuntimeSchemas, check_runnable
 from ..dataplane import (
     ColdStart,
@@ -35,16 +37,43 @@ from ..dataplane import (
     service_host,
 )
 from ..dataplane.endpoint import Endpoint
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidSpec, NotFound
 from ..reconciler.wakeup import Wakeup
+from ..spec.annotations import INITIAL_SCALE
 from ..spec.keys import RevisionKey, ServiceKey
+from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
-from ..store import ApplyResult, Store
+from ..spec.yamlpos import Located
+from ..store import ApplyResult, Loaded, Store
 from .rollouts import Rollouts
-from .views import instance_view, revision_view, service_view, timestamp
+from .views import (
+    instance_view,
+    invalid_service_view,
+    revision_view,
+    service_view,
+    timestamp,
+)
 from .watch import Message, Watches
 
 log = logging.getLogger("paasd.hub")
+
+
+@dataclass(frozen=True)
+class InvalidService:
+    key: ServiceKey
+    stored: StoredService | None  # None: the row itself could not be read
+    problem: str
+
+
+def stored_problem(spec: ServiceSpec, runnable: Callable[[ServiceSpec], None]) -> str | None:
+    """Why a stored spec would be refused if it were applied now, or None. The strict
+    Knative parser is the judge: the spec goes out as a document and back in."""
+    try:
+        service_from_document(Located(service_to_document(spec)))
+        runnable(spec)
+    except InvalidSpec as exc:
+        return str(exc).removeprefix("<input>:1: ")
+    return None
 
 ROLLOUT_TICK = 0.25
 GC_INTERVAL = 60.0
@@ -68,6 +97,8 @@ class Hub:
         self.rollouts = Rollouts(self._persist_state)
         # what is known, indexed
         self.services: dict[ServiceKey, StoredService] = {}
+        # stored services the current code cannot run: kept, shown, never run
+        self.invalid: dict[ServiceKey, InvalidService] = {}
         self.revisions: dict[RevisionKey, Revision] = {}
         self._revisions_of: dict[ServiceKey, dict[str, Revision]] = {}
         self._latest: dict[ServiceKey, Revision] = {}  # by generation
@@ -86,10 +117,34 @@ class Hub:
     # -- loading and running -----------------------------------------------------------
 
     async def load(self) -> None:
-        services = await self._in_thread(self.store.services)
-        revisions = await self._in_thread(self.store.revisions)
-        self.services = {s.spec.key: s for s in services}
-        for rev in revisions:
+        """What the store holds, each object validated again as if it were applied now: one
+        that the current code cannot run is kept, reported and skipped — never fatal."""
+        loaded: Loaded = await self._in_thread(self.store.load)
+        schema = self.runtimes[self.config.daemon.runtime]
+        for item in loaded.unreadable:
+            key = ServiceKey(item.namespace, item.name) if item.kind == "service" else None
+            log.error("stored %s %s/%s cannot be read and is skipped: %s", item.kind,
+                      item.namespace, item.name, item.problem)
+            if key is not None:
+                self.invalid[key] = InvalidService(key, None, item.problem)
+        for svc in loaded.services:
+            problem = stored_problem(svc.spec, lambda s: check_runnable(s, schema,
+                                                                        self.runtimes))
+            if problem is None:
+                self.services[svc.spec.key] = svc
+                continue
+            log.error("stored service %s is invalid and is not run: %s; fix it with "
+                      "`paasctl apply` or remove it with `paasctl service delete`",
+                      svc.spec.key, problem)
+            self.invalid[svc.spec.key] = InvalidService(svc.spec.key, svc, problem)
+        for rev in loaded.revisions:
+            if rev.service_key in self.invalid:
+                continue
+            problem = stored_problem(ServiceSpec(rev.service, rev.namespace, rev.template),
+                                     lambda s: None)
+            if problem is not None:
+                log.error("stored revision %s is invalid and is not run: %s", rev.key, problem)
+                continue
             self._add_revision(rev)
         state = await self._in_thread(self.store.load_state)
         self.latest_ready.update({ServiceKey.parse(k): v for k, v in state.latest_ready.items()})
@@ -159,6 +214,12 @@ class Hub:
         """Everything that would refuse `spec`, without changing anything: the API checks
         every document of a multi-document apply this way before applying any."""
         check_runnable(spec, self.runtimes[self.config.daemon.runtime], self.runtimes)
+        if spec.template.annotation(INITIAL_SCALE) == "0" and \
+                not self.config.autoscaler.allow_zero_initial_scale:
+            raise InvalidSpec(
+                f"service {spec.key}: spec.template.metadata.annotations.{INITIAL_SCALE}: 0 "
+                "needs allow_zero_initial_scale = true in [autoscaler] (Knative's "
+                "allow-zero-initial-scale); use 1 or more, or allow it")
         traffic.check_traffic(spec, self._revisions_of.get(spec.key, {}), self._owner_of(spec))
         svc = self.services.get(spec.key)
         if source == "api" and svc is not None and svc.source == "config":
@@ -172,20 +233,52 @@ class Hub:
         return owner
 
     async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
-        self.check_apply(spec, source)
-        result: ApplyResult = await self._in_thread(self.store.apply, spec, source)
+        return (await self.apply_all([spec], source))[0]
+
+    async def apply_all(self, specs: list[ServiceSpec], source: str = "api"
+                        ) -> list[ApplyResult]:
+        """Apply every spec, or none: each is checked first, then all are stored in one
+        transaction (a revision-name collision in any of them refuses them all)."""
+        seen: set[ServiceKey] = set()
+        for spec in specs:
+            if spec.key in seen:
+                raise InvalidSpec(f"service {spec.key} appears twice")
+            seen.add(spec.key)
+            self.check_apply(spec, source)
+        results: list[ApplyResult] = await self._in_thread(self.store.apply_all, specs,
+                                                           source)
+        for spec in specs:
+            if spec.key in self.invalid:  # valid again: its stored revisions come back too
+                revisions = await self._in_thread(self.store.revisions, *spec.key)
+                for rev in revisions:
+                    if stored_problem(ServiceSpec(rev.service, rev.namespace, rev.template),
+                                      lambda s: None) is None:
+                        self._add_revision(rev)
+        for spec, result in zip(specs, results, strict=True):
+            self._applied(spec, result)
+        return results
+
+    def _applied(self, spec: ServiceSpec, result: ApplyResult) -> None:
         self.services[spec.key] = result.service
+        if self.invalid.pop(spec.key, None) is not None:
+            log.info("service %s was invalid in the store and is valid again", spec.key)
         if result.revision is not None:
             rev = result.revision
             self._add_revision(rev)
-            self.watches.emit("ADDED", "Revision", self.revision_json(rev))
             self.record(rev.namespace, f"service/{spec.name}", "Created",
                         f"revision {rev.name} created")
+            if resolve_scaling(rev.template, self.config.autoscaler).initial_scale == 0:
+                # As Knative: a revision that starts at zero is ready without an instance;
+                # it takes its traffic and wakes on the first request.
+                self.record(rev.namespace, f"revision/{rev.name}", "Ready",
+                            "initial scale 0: ready without an instance, scaled from zero "
+                            "by the first request")
+                self._revision_ready(rev)
+            self.watches.emit("ADDED", "Revision", self.revision_json(rev))
         if result.outcome != "unchanged":
             self.watches.emit("ADDED" if result.outcome == "created" else "MODIFIED", "Service",
                               self.service_json(result.service))
             self._touch(spec.key)
-        return result
 
     def _add_revision(self, rev: Revision) -> None:
         self.revisions[rev.key] = rev
@@ -221,12 +314,13 @@ class Hub:
         key = ServiceKey(namespace, name)
         await self._in_thread(self.store.delete, namespace, name, source)
         svc = self.services.pop(key, None)
+        was_invalid = self.invalid.pop(key, None) is not None
         self._last_views.pop(key, None)
         self.rollouts.set(key, None)
         self.latest_ready.pop(key, None)
         for rev in list(self._revisions_of.get(key, {}).values()):
             self._drop_revision(rev)
-        if svc is not None:
+        if svc is not None or was_invalid:
             self.watches.emit("DELETED", "Service", {"metadata": {"name": name,
                                                                   "namespace": namespace}})
         self.record(namespace, f"service/{name}", "Deleted", f"service {key} deleted")
@@ -361,17 +455,20 @@ class Hub:
         self._touch(ServiceKey(changed.namespace, changed.service))
 
     def _became_ready(self, status: InstanceStatus) -> None:
-        rkey = status.revision_key
-        rev = self.revisions.get(rkey)
-        if rkey not in self.ever_ready:
-            self.ever_ready.add(rkey)
-            self._persist_state(f"ready_once/{rkey}", "1")
         took = time.time() - status.started_at if status.started_at else 0.0
-        self.ready_after[rkey] = took
+        self.ready_after[status.revision_key] = took
         self.record(status.namespace, f"revision/{status.revision}", "Ready",
                     f"instance {status.id} ready after {took:.3f}s")
-        if rev is None:
-            return
+        rev = self.revisions.get(status.revision_key)
+        if rev is not None:
+            self._revision_ready(rev)
+
+    def _revision_ready(self, rev: Revision) -> None:
+        """`rev` can serve: it is the service's latest ready revision if it is newer than the
+        current one, and traffic moves to it (at once, or by a gradual rollout)."""
+        if rev.key not in self.ever_ready:
+            self.ever_ready.add(rev.key)
+            self._persist_state(f"ready_once/{rev.key}", "1")
         key = rev.service_key
         current = self.revisions.get(key.revision(self.latest_ready.get(key, "")))
         newer = current is None or rev.generation >= current.generation
@@ -564,11 +661,41 @@ class Hub:
         }
 
     def find_service(self, namespace: str, name: str) -> StoredService:
-        svc = self.services.get(ServiceKey(namespace, name))
+        key = ServiceKey(namespace, name)
+        svc = self.services.get(key)
         if svc is None:
+            bad = self.invalid.get(key)
+            if bad is not None:
+                raise Conflict(f"service {key} is invalid in the store and is not run: "
+                               f"{bad.problem}; fix it and apply it again, or delete it")
             raise NotFound(f"service {name!r} not found in namespace {namespace!r}; "
                            "see `paasctl service list`")
         return svc
+
+    def stored_spec(self, namespace: str, name: str) -> ServiceSpec:
+        """The spec as stored, also for an invalid service (so it can be exported and fixed)."""
+        bad = self.invalid.get(ServiceKey(namespace, name))
+        if bad is not None and bad.stored is not None:
+            return bad.stored.spec
+        return self.find_service(namespace, name).spec
+
+    def service_views(self, namespace: str | None = None) -> list[Message]:
+        """Every service's view (the invalid ones too, saying what to fix), by key."""
+        keys = sorted(k for k in (*self.services, *self.invalid)
+                      if namespace is None or k.namespace == namespace)
+        return [self.service_view(k) for k in keys]
+
+    def service_view(self, key: ServiceKey) -> Message:
+        svc = self.services.get(key)
+        if svc is not None:
+            return self.service_json(svc)
+        bad = self.invalid.get(key)
+        if bad is None:
+            raise NotFound(f"service {key.name!r} not found in namespace {key.namespace!r}; "
+                           "see `paasctl service list`")
+        return invalid_service_view(key.namespace, key.name,
+                                    bad.stored.spec if bad.stored else None, bad.problem,
+                                    self.config.ingress.domain)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -609,9 +736,8 @@ class Hub:
     def watch(self) -> tuple[list[Message], trio.MemoryReceiveChannel[Message]]:
         """What exists now (as ADDED messages) and a stream of every change after it."""
         receive = self.watches.subscribe()
-        now: list[Message] = [{"type": "ADDED", "kind": "Service",
-                               "object": self.service_json(svc)}
-                              for svc in self.services.values()]
+        now: list[Message] = [{"type": "ADDED", "kind": "Service", "object": view}
+                              for view in self.service_views()]
         now += [{"type": "ADDED", "kind": "Revision", "object": self.revision_json(rev)}
                 for rev in self.revisions.values()]
         now += [{"type": "ADDED", "kind": "Instance", "object": instance_view(inst)}
@@ -625,6 +751,3 @@ class Hub:
     def all_events(self) -> list[Message]:
         return list(self.watches.events)
 
-    def views_of_services(self, namespace: str | None) -> Mapping[ServiceKey, StoredService]:
-        return {k: s for k, s in sorted(self.services.items())
-                if namespace is None or k.namespace == namespace}

@@ -171,3 +171,22 @@ def instance_view(inst: InstanceStatus) -> dict[str, Any]:
         "pid": int(inst.ref) if inst.ref_kind == "pid" else None,
         "container": inst.ref if inst.ref_kind == "container" else None,
     }
+
+
+def invalid_service_view(namespace: str, name: str, spec: ServiceSpec | None, problem: str,
+                         domain: str) -> dict[str, Any]:
+    """A stored service the current code refuses: shown with what to fix, never run."""
+    doc = service_to_document(spec) if spec is not None else {
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace}, "spec": {}}
+    message = (f"the stored service is invalid and is not run: {problem}; fix it and "
+               f"`paasctl apply` it again, or `paasctl service delete {name}`")
+    failed = ("False", "InvalidSpec", message)
+    doc["status"] = {
+        "url": f"http://{name}.{namespace}.{domain}",
+        "conditions": [condition("Ready", *failed), condition("ConfigurationsReady", *failed),
+                       condition("RoutesReady", "False", "InvalidSpec",
+                                 "no route while the service is invalid")],
+        "traffic": [],
+    }
+    return doc

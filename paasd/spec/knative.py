@@ -32,6 +32,19 @@ ROLLOUT_DURATION = "serving.knative.dev/rollout-duration"
 NO_GC = "serving.knative.dev/no-gc"
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Kubernetes' rule for environment variable names (IsEnvVarName).
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an environment variable's name, or None."""
+    if not name:
+        return "must not be empty"
+    if not ENV_NAME.fullmatch(name):
+        shown = repr(name) if len(name) <= 40 else repr(name[:37] + "...")
+        return (f"{shown} is not a valid environment variable name: use letters, digits, "
+                "'_', '-' and '.', not starting with a digit")
+    return None
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 # Knative fields that are valid there but not (yet) implemented here.
@@ -73,6 +86,9 @@ class _Reader:
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise self.fail(path, f"must be a string, got {_kind(value)}")
+        if "\x00" in value:
+            raise self.fail(path, "contains a NUL character, which no process or container "
+                                  "can be given; remove it")
         return value
 
     def integer(self, value: Any, path: str, low: int = 0, high: int | None = None) -> int:
@@ -101,7 +117,7 @@ class _Reader:
                 raise self.fail(f"{path}.{k}", f"must be a string, got {_kind(v)}")
             if not isinstance(v, str):
                 raise self.fail(f"{path}.{k}", f'must be a string; quote it: "{v}"')
-            out.append((k, v))
+            out.append((self.string(k, f"{path}.{k}"), self.string(v, f"{path}.{k}")))
         return tuple(sorted(out))
 
 
@@ -227,6 +243,9 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
         if "name" not in e:
             raise r.fail(p, "env entry needs a name")
         ename = r.string(e["name"], f"{p}.name")
+        problem = env_name_problem(ename)
+        if problem is not None:
+            raise r.fail(f"{p}.name", problem)
         if ename in seen:
             raise r.fail(f"{p}.name", f"duplicate env var {ename!r}")
         seen.add(ename)
@@ -235,7 +254,7 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
             raise r.fail(f"{p}.value", f"must be a string, got {_kind(raw)}")
         if not isinstance(raw, str):
             raise r.fail(f"{p}.value", f'must be a string; quote it: "{raw}"')
-        env.append(EnvVar(ename, raw))
+        env.append(EnvVar(ename, r.string(raw, f"{p}.value")))
     port = None
     ports = c.get("ports") or []
     if not isinstance(ports, list):

@@ -26,6 +26,7 @@ from ..spec.model import (
     template_from_json,
 )
 from ..spec.model import to_jsonable as jsonable
+from .files import create_private, private_dir
 
 Outcome = Literal["created", "configured", "unchanged"]
 
@@ -76,6 +77,23 @@ class ObservedState:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A stored row the current code cannot read back: kept, and reported, never fatal."""
+
+    kind: str  # "service" | "revision"
+    namespace: str
+    name: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class Loaded:
+    services: list[StoredService]
+    revisions: list[Revision]
+    unreadable: list[Unreadable]
+
+
+@dataclass(frozen=True)
 class ApplyResult:
     outcome: Outcome
     service: StoredService
@@ -84,9 +102,9 @@ class ApplyResult:
 
 class Store:
     def __init__(self, state_dir: str | Path) -> None:
-        path = Path(state_dir)
-        path.mkdir(parents=True, exist_ok=True)
+        path = private_dir(Path(state_dir))
         self.path = path / "paasd.db"
+        create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -102,37 +120,45 @@ class Store:
 
     def apply(self, spec: ServiceSpec, source: str, now: float | None = None) -> ApplyResult:
         """Create or update a service; a changed template makes a new revision."""
+        return self.apply_all([spec], source, now)[0]
+
+    def apply_all(self, specs: list[ServiceSpec], source: str, now: float | None = None
+                  ) -> list[ApplyResult]:
+        """Apply every spec in one transaction: all of them, or (on any error) none."""
         now = time.time() if now is None else now
         with self._lock, self._transaction():
-            row = self._db.execute(
-                "SELECT source, spec, generation, created_at, updated_at FROM services "
-                "WHERE namespace=? AND name=?", (spec.namespace, spec.name)).fetchone()
-            spec_json = json.dumps(jsonable(spec), sort_keys=True)
-            if row is None:
-                first = self._new_revision(spec, 1, now)
-                self._db.execute(
-                    "INSERT INTO services VALUES (?,?,?,?,?,?,?)",
-                    (spec.namespace, spec.name, source, spec_json, 1, now, now))
-                return ApplyResult("created", StoredService(spec, source, 1, now, now), first)
-            old_source, old_json, generation, created_at, updated_at = row
-            if old_source == "config" and source == "api":
-                raise Conflict(
-                    f"service {spec.key} is declared in paasd.toml; edit the file and reload "
-                    "(paasctl config reload) instead of applying it through the API")
-            if old_json == spec_json and old_source == source:
-                return ApplyResult("unchanged", StoredService(spec, source, generation,
-                                                              created_at, updated_at), None)
-            latest = self._latest_revision(spec.namespace, spec.name)
-            revision: Revision | None = None
-            if latest is None or latest.template.digest() != spec.template.digest():
-                generation += 1
-                revision = self._new_revision(spec, generation, now)
+            return [self._apply(spec, source, now) for spec in specs]
+
+    def _apply(self, spec: ServiceSpec, source: str, now: float) -> ApplyResult:
+        row = self._db.execute(
+            "SELECT source, spec, generation, created_at, updated_at FROM services "
+            "WHERE namespace=? AND name=?", (spec.namespace, spec.name)).fetchone()
+        spec_json = json.dumps(jsonable(spec), sort_keys=True)
+        if row is None:
+            first = self._new_revision(spec, 1, now)
             self._db.execute(
-                "UPDATE services SET source=?, spec=?, generation=?, updated_at=? "
-                "WHERE namespace=? AND name=?",
-                (source, spec_json, generation, now, spec.namespace, spec.name))
-            return ApplyResult("configured",
-                               StoredService(spec, source, generation, created_at, now), revision)
+                "INSERT INTO services VALUES (?,?,?,?,?,?,?)",
+                (spec.namespace, spec.name, source, spec_json, 1, now, now))
+            return ApplyResult("created", StoredService(spec, source, 1, now, now), first)
+        old_source, old_json, generation, created_at, updated_at = row
+        if old_source == "config" and source == "api":
+            raise Conflict(
+                f"service {spec.key} is declared in paasd.toml; edit the file and reload "
+                "(paasctl config reload) instead of applying it through the API")
+        if old_json == spec_json and old_source == source:
+            return ApplyResult("unchanged", StoredService(spec, source, generation,
+                                                          created_at, updated_at), None)
+        latest = self._latest_revision(spec.namespace, spec.name)
+        revision: Revision | None = None
+        if latest is None or latest.template.digest() != spec.template.digest():
+            generation += 1
+            revision = self._new_revision(spec, generation, now)
+        self._db.execute(
+            "UPDATE services SET source=?, spec=?, generation=?, updated_at=? "
+            "WHERE namespace=? AND name=?",
+            (source, spec_json, generation, now, spec.namespace, spec.name))
+        return ApplyResult("configured",
+                           StoredService(spec, source, generation, created_at, now), revision)
 
     def _new_revision(self, spec: ServiceSpec, generation: int, now: float) -> Revision:
         name = spec.template.name or revision_name(spec.name, generation)
@@ -140,8 +166,9 @@ class Store:
                                  (spec.namespace, name)).fetchone()
         if clash is not None:
             raise InvalidSpec(
-                f"spec.template.metadata.name: revision {name!r} already exists and revisions "
-                "are immutable; choose a new name or remove spec.template.metadata.name")
+                f"service {spec.key}: spec.template.metadata.name: revision {name!r} already "
+                "exists and revisions are immutable; choose a new name or remove "
+                "spec.template.metadata.name")
         revision = Revision(name=name, namespace=spec.namespace, service=spec.name,
                             generation=generation, template=spec.template, created_at=now)
         self._db.execute(
@@ -177,6 +204,35 @@ class Store:
             self._db.execute("DELETE FROM revisions WHERE namespace=? AND name=?",
                              (namespace, name))
             self._db.execute("DELETE FROM state WHERE key = ?", (f"ready_once/{namespace}/{name}",))
+
+    def load(self) -> Loaded:
+        """Everything stored, for a daemon starting: rows that do not decode are set aside
+        as `Unreadable` instead of stopping the start."""
+        with self._lock:
+            srows = self._db.execute(
+                "SELECT namespace, name, source, spec, generation, created_at, updated_at "
+                "FROM services ORDER BY namespace, name").fetchall()
+            rrows = self._db.execute(
+                "SELECT name, namespace, service, generation, template, created_at "
+                "FROM revisions ORDER BY namespace, service, generation").fetchall()
+        services: list[StoredService] = []
+        revisions: list[Revision] = []
+        unreadable: list[Unreadable] = []
+        for ns, name, source, spec, gen, created, updated in srows:
+            try:
+                services.append(StoredService(spec_from_json(json.loads(spec)), source, gen,
+                                              created, updated))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                unreadable.append(Unreadable("service", ns, name, _problem(exc)))
+        for name, ns, svc, gen, template, created in rrows:
+            try:
+                revisions.append(Revision(name=name, namespace=ns, service=svc,
+                                          generation=gen,
+                                          template=template_from_json(json.loads(template)),
+                                          created_at=created))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                unreadable.append(Unreadable("revision", ns, name, _problem(exc)))
+        return Loaded(services, revisions, unreadable)
 
     def services(self) -> list[StoredService]:
         with self._lock:
@@ -264,6 +320,10 @@ class Store:
 
     def _transaction(self) -> _Tx:
         return _Tx(self._db)
+
+
+def _problem(exc: BaseException) -> str:
+    return f"stored data does not decode ({type(exc).__name__}: {exc})"
 
 
 class _Tx:

@@ -1,6 +1,7 @@
 """What `paasctl service export` writes is a Service real Knative accepts.
 
-Checked against Knative Serving's own Service CRD (shared/knative/service-crd.yaml)
+Checked against Knative Serving's own Service CRD
+(tests/data/knative-crds/service-crd.yaml)
 with unknown fields as errors, as `kubectl apply --validate=strict` would.
 """
 
@@ -62,8 +63,8 @@ spec:
 @pytest.fixture(scope="module")
 def schema() -> dict[str, object]:
     if not CRD.exists():
-        pytest.fail(f"Knative's Service CRD is missing: expected it at {CRD} (the shared "
-                    "reference data beside the project)")
+        pytest.fail(f"Knative's Service CRD is missing: expected it at {CRD} "
+                    "(tests/data/knative-crds, kept in the repository)")
     return service_schema()
 
 

@@ -209,7 +209,12 @@ class LocalRuntime(ABC):
                 await self._before_runs(inst)
                 while not inst.stopping:
                     began = time.monotonic()
-                    code = await self._run_once(inst, adopted)
+                    try:
+                        code = await self._run_once(inst, adopted)
+                    except Exception as exc:  # the boundary: it costs this instance only
+                        log.exception("%s: its run failed", inst.status.id)
+                        code = None
+                        self._set(inst, message=f"cannot run {inst.status.id}: {exc}")
                     adopted = None
                     if inst.stopping or inst.revision is None:
                         break  # an adopted instance of a deleted revision is not restarted

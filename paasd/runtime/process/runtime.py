@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from ...spec.model import InstanceStatus
+from ...store.files import open_append, private_dir, write_private
 from .. import RuntimeContext
 from ..local import Instance, LocalRuntime
 from ..local.logfiles import follow_files
@@ -58,8 +59,8 @@ class ProcessRuntime(LocalRuntime):
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        self.pid_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pid_dir)
+        private_dir(self.log_dir)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self._adopt_all()
@@ -81,8 +82,9 @@ class ProcessRuntime(LocalRuntime):
     async def _start(self, inst: Instance) -> tuple[Any, int] | None:
         try:
             proc, port = await self._spawn(inst)
-        except OSError as exc:
-            self._set(inst, message=f"cannot start {inst.status.id}: {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:  # ValueError: what the OS cannot take (NUL)
+            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._set(inst, message=f"cannot start {inst.status.id}: {message}")
             return None
         self._children[proc.pid] = proc
         self._set(inst, ref_kind="pid", ref=str(proc.pid))
@@ -107,8 +109,7 @@ class ProcessRuntime(LocalRuntime):
         if c.working_dir:
             cwd = cwd / c.working_dir
         log_path = self.log_dir / rev.namespace / rev.service / f"{inst.status.id}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        fd = open_append(log_path)
         try:
             proc = await trio.lowlevel.open_process(
                 [*c.command, *c.args], stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
@@ -193,6 +194,4 @@ class ProcessRuntime(LocalRuntime):
         record = {"id": s.id, "revision": s.revision, "namespace": s.namespace,
                   "service": s.service, "pid": pid, "port": port,
                   "start_time": _start_time(pid), "started_at": time.time()}
-        tmp = self._pidfile(s.id).with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(self._pidfile(s.id))
+        write_private(self._pidfile(s.id), json.dumps(record))
