@@ -18,7 +18,7 @@ import h11
 import trio
 
 from ..errors import InvalidSpec, PaasdError
-from ..net.http1 import next_event, send_simple
+from ..net.http1 import linger, next_event, send_simple
 
 log = logging.getLogger("paasd.api")
 
@@ -138,6 +138,7 @@ async def serve_connection(stream: trio.abc.Stream, handler: Handler) -> None:
                                      h11.LocalProtocolError, OSError):
                 await send_simple(conn, stream, status, message.encode(),
                                   content_type=b"application/json")
+                await linger(stream)
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
         return
     except Exception:  # a bug must cost one connection, never the daemon

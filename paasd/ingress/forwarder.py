@@ -71,9 +71,9 @@ class Forwarder:
         self.draining = False  # responses then carry Connection: close
 
     async def forward(self, conn: h11.Connection, stream: trio.SocketStream,
-                      req: h11.Request, headers: list[tuple[bytes, bytes]],
+                      req: h11.Request, target: bytes, headers: list[tuple[bytes, bytes]],
                       ep: Endpoint) -> None:
-        outgoing = h11.Request(method=req.method, target=req.target, headers=headers)
+        outgoing = h11.Request(method=req.method, target=target, headers=headers)
         head = req.method == b"HEAD"
         for attempt in (0, 1):
             try:

@@ -22,7 +22,7 @@ from ..activator import Activator, Unavailable
 from ..config import IngressSettings
 from ..dataplane import DataPlaneEvent, RevisionSettings, RevisionStats, Route, RouteTable
 from ..dataplane.endpoint import Endpoint
-from ..net.http1 import next_event, send_simple
+from ..net.http1 import linger, next_event, send_simple
 from ..spec.keys import RevisionKey
 from .counters import RevisionCounters
 from .forwarder import HOP_BY_HOP, NETWORK_ERRORS, Forwarder
@@ -33,8 +33,21 @@ KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default
 FAIRNESS_EVERY = 16  # requests served on one connection between forced checkpoints
 # X-Request-Id: random per process, then a counter (unique, and cheaper than uuid4)
 _ID_PREFIX = os.urandom(10).hex().encode()
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 16 * 1024 * 1024
+
+
+# Headers a `Connection:` list may not remove: the proxy needs them end to end.
+KEPT_END_TO_END = frozenset({b"close", b"keep-alive", b"host", b"content-length"})
+
+
+def origin_form(target: bytes) -> tuple[bytes, bytes | None]:
+    """(origin-form target, authority) of a request target: an absolute-form one
+    (`http://host/path?q`) is split, an origin-form one (`/path`) is kept as is."""
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return target, None
+    cut = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+    path = rest[cut:]
+    return (path if path.startswith(b"/") else b"/" + path), rest[:cut].rpartition(b"@")[2]
 
 
 async def _cancel_when_client_leaves(stream: trio.SocketStream,
@@ -209,24 +222,8 @@ class Ingress:
             log.exception("ingress: unexpected error; closing the connection")
         finally:
             if conn.their_state is h11.SEND_BODY and conn.our_state is h11.MUST_CLOSE:
-                await self._linger(stream)
+                await linger(stream)
             stream.socket.close()
-
-    @staticmethod
-    async def _linger(stream: trio.SocketStream) -> None:
-        """Read and discard what a client still sends after an early final response, so
-        closing does not reset the connection before it reads the response (nginx's
-        lingering_close)."""
-        with trio.move_on_after(LINGER_SECONDS):
-            received = 0
-            try:
-                while received < LINGER_BYTES:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    received += len(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                return
 
     async def _serve(self, conn: h11.Connection, stream: trio.SocketStream,
                      req: h11.Request, peer: bytes) -> None:
@@ -235,10 +232,10 @@ class Ingress:
         forwarded_for = b""
         headers: list[tuple[bytes, bytes]] = []
         drop = HOP_BY_HOP
+        target, authority = origin_form(req.target)
         for name, value in req.headers:
             if name == b"connection":
-                extra = {t.strip().lower() for t in value.split(b",")} - {b"close",
-                                                                          b"keep-alive"}
+                extra = {t.strip().lower() for t in value.split(b",")} - KEPT_END_TO_END
                 if extra:
                     drop = drop | extra
         for name, value in req.headers:
@@ -247,6 +244,8 @@ class Ingress:
                     headers.append((b"transfer-encoding", b"chunked"))
                 continue
             if name == b"host":
+                if authority is not None:  # RFC 9112 3.2.2: the target's authority wins
+                    value = authority
                 host = value
             elif name == b"x-request-id":
                 request_id = value
@@ -288,7 +287,7 @@ class Ingress:
                 if endpoint is None:
                     return
             try:
-                await self.forwarder.forward(conn, stream, req, headers, endpoint)
+                await self.forwarder.forward(conn, stream, req, target, headers, endpoint)
             finally:
                 self.activator.release(revision, endpoint)
         finally:

@@ -70,3 +70,23 @@ async def send_simple(conn: h11.Connection, stream: trio.abc.Stream, status: int
         out += conn.send(h11.Data(data=body)) or b""
     out += conn.send(h11.EndOfMessage()) or b""
     await send_all(stream, out)
+
+
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 16 * 1024 * 1024
+
+
+async def linger(stream: trio.abc.Stream) -> None:
+    """Read and discard what a client still sends after an early final response, so
+    closing does not reset the connection before it reads the response (nginx's
+    lingering_close): bounded in time and bytes."""
+    with trio.move_on_after(LINGER_SECONDS):
+        received = 0
+        try:
+            while received < LINGER_BYTES:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                received += len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            return
