@@ -164,7 +164,8 @@ class PaasdApp(App[None]):
     def _fetch_revisions(self) -> None:
         try:
             with Client(self.socket, timeout=5) as client:
-                self.queue.append(("revisions", client.revisions()))
+                # only the live ones: on a box with 10 000 idle revisions this stays small
+                self.queue.append(("revisions", client.revisions(active=True)))
         except Exception:  # the watch thread reports the daemon's state; this is only metrics
             pass
 

@@ -99,8 +99,8 @@ class ControlApi:
         return Response(body=info)
 
     async def list_services(self, request: Request) -> Response:
-        items = self.hub.service_views(request.query.get("namespace"))
-        return Response(body={"kind": "ServiceList", "items": items})
+        items = self.hub.service_views_json(request.query.get("namespace"))
+        return Response(raw=b'{"kind": "ServiceList", "items": [' + b", ".join(items) + b"]}\n")
 
     async def get_service(self, request: Request, ns: str, name: str) -> Response:
         return Response(body=self.hub.service_view(ServiceKey(ns, name)))
@@ -153,9 +153,11 @@ class ControlApi:
         svc = request.query.get("service")
         if svc is not None:
             self.hub.find_service(ns or DEFAULT_NAMESPACE, svc)
-        items = [self.hub.revision_json(r) for r in sorted(
+        live = self.hub.active_revision_keys() if request.flag("active") else None
+        items = [self.hub.revision_listed(r) for r in sorted(
             self.hub.revisions.values(), key=lambda r: (r.namespace, r.service, r.generation))
-            if (ns is None or r.namespace == ns) and (svc is None or r.service == svc)]
+            if (ns is None or r.namespace == ns) and (svc is None or r.service == svc)
+            and (live is None or r.key in live)]
         return Response(body={"kind": "RevisionList", "items": items})
 
     async def get_revision(self, request: Request, ns: str, name: str) -> Response:
@@ -188,8 +190,8 @@ class ControlApi:
         existing, receive = self.hub.watch()
 
         async def lines() -> AsyncIterator[bytes]:
-            for message in existing:
-                yield json.dumps(message).encode() + b"\n"
+            for line in existing:  # each write checkpoints: other requests run meanwhile
+                yield line
             with receive:
                 async for message in receive:
                     yield json.dumps(message).encode() + b"\n"

@@ -54,17 +54,23 @@ class Autoscaler:
         self.settings = settings
         self.source = source
         self.scalers: dict[RevisionKey, RevisionScaler] = {}
+        # Revisions at zero with nothing measured and nothing running: no scaler is kept
+        # (nor ticked) for them until a request or a change of their routing wakes them.
+        # Revision → whether it was routed when it fell asleep.
+        self.dormant: dict[RevisionKey, bool] = {}
         # the previous reading per revision: the next sample is the difference
         self._seen: dict[RevisionKey, tuple[float, int, float]] = {}
 
     def reconfigure(self, settings: AutoscalerSettings) -> None:
         """New `[autoscaler]` settings from a reload; each scaler takes them at its next tick."""
         self.settings = settings
+        self.dormant.clear()  # a global min-scale may wake them
 
     def ensure(self, revision: RevisionKey, template: Template, instances: int
                ) -> RevisionScaler:
         scaler = self.scalers.get(revision)
         if scaler is None:
+            self.dormant.pop(revision, None)
             now = trio.current_time()
             scaler = RevisionScaler(resolve(template, self.settings), now, instances)
             self.scalers[revision] = scaler
@@ -77,13 +83,17 @@ class Autoscaler:
         scaler = self.scalers.get(revision)
         return scaler.desired if scaler else 0
 
-    def poke(self, revision: RevisionKey) -> ScaleDecision | None:
+    def poke(self, revision: RevisionKey, template: Template | None = None
+             ) -> ScaleDecision | None:
         """The activator holds a request for `revision` and nothing serves it: scale from
-        zero now. The new decision if the desired count changed."""
+        zero now (waking it if it was dormant). The new decision if the desired count
+        changed."""
         scaler = self.scalers.get(revision)
+        old = scaler.desired if scaler is not None else 0
         if scaler is None:
-            return None
-        old = scaler.desired
+            if template is None:
+                return None
+            scaler = self.ensure(revision, template, 0)
         if scaler.activate() == old:
             return None
         log.info("%s: scaling from zero for a waiting request", revision)
@@ -109,10 +119,15 @@ class Autoscaler:
             scaler.update(resolve(info.template, self.settings))
             stats = self.source.stats(revision)
             old = scaler.desired
-            decision = scaler.tick(now, info.ready, info.routed, info.ever_ready,
-                                   stats.waiting if stats else 0)
+            waiting = stats.waiting if stats else 0
+            decision = scaler.tick(now, info.ready, info.routed, info.ever_ready, waiting)
             if decision.desired != old:
                 on_change(revision, old, decision)
+            elif decision.desired == 0 and not info.instances and not waiting \
+                    and scaler.window.idle(now):
+                self.dormant[revision] = info.routed
+                del self.scalers[revision]
+                self._seen.pop(revision, None)
         for revision in [r for r in self.scalers if r not in active]:
             del self.scalers[revision]
             self._seen.pop(revision, None)

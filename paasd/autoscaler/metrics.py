@@ -37,6 +37,11 @@ class MetricWindow:
             concurrency, rps = max(c, concurrency), r + rps
         self._buckets.append((second, concurrency, rps))
 
+    def idle(self, now: float) -> bool:
+        """Nothing measured over the stable window: no concurrency, no requests."""
+        start = math.floor(now) - self.stable_buckets + 1
+        return not any(c or r for second, c, r in self._buckets if second >= start)
+
     def averages(self, now: float, metric: str = "concurrency") -> tuple[float, float] | None:
         """(stable, panic) averages of the metric at `now`, or None with no data yet."""
         if self._first is None:

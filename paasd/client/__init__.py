@@ -144,9 +144,11 @@ class Client:
     def delete_service(self, namespace: str, name: str) -> None:
         self.request("DELETE", f"/v1/namespaces/{namespace}/services/{name}")
 
-    def revisions(self, namespace: str | None = None, service: str | None = None
-                  ) -> list[dict[str, Any]]:
-        params = {k: v for k, v in (("namespace", namespace), ("service", service)) if v}
+    def revisions(self, namespace: str | None = None, service: str | None = None,
+                  active: bool = False) -> list[dict[str, Any]]:
+        """Revisions; with `active`, only those with live figures (scaled or running)."""
+        params = {k: v for k, v in (("namespace", namespace), ("service", service),
+                                    ("active", "1" if active else None)) if v}
         items: list[dict[str, Any]] = self.request("GET", "/v1/revisions",
                                                    params=params)["items"]
         return items

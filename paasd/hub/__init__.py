@@ -13,6 +13,7 @@ plane as a diff, its view is recomputed and sent to watchers if it changed.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -110,8 +111,13 @@ class Hub:
         self.cold_starts: dict[RevisionKey, int] = {}
         # what was last derived, to send only what changed
         self._routes_of: dict[ServiceKey, dict[str, Route]] = {}
-        self._last_views: dict[ServiceKey, Message] = {}
+        self._routed_of: dict[ServiceKey, dict[str, float]] = {}  # revision → percent
+        self._active_of: dict[ServiceKey, set[RevisionKey]] = {}  # latest and routed
+        self._views: dict[ServiceKey, tuple[Message, bytes]] = {}  # until its next change
+        self._revision_views: dict[RevisionKey, Message] = {}  # idle ones, until a change
+        self._last_views: dict[ServiceKey, Message] = {}  # what the watchers saw last
         self._writes: trio.MemorySendChannel[Callable[[], None]] | None = None
+        self._warm_views = False  # from the end of load(): views follow each change
         self._db = trio.CapacityLimiter(1)
 
     # -- loading and running -----------------------------------------------------------
@@ -153,6 +159,7 @@ class Hub:
         await self.sync_config(self.config)
         for key in list(self.services):
             self._touch(key)
+        self._warm_views = True
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -173,7 +180,9 @@ class Hub:
     async def _follow_dataplane(self) -> None:
         async for event in self._dataplane_events:
             if isinstance(event, Demand):
-                decision = self.autoscaler.poke(event.revision)
+                rev = self.revisions.get(event.revision)
+                decision = self.autoscaler.poke(event.revision,
+                                                rev.template if rev is not None else None)
                 if decision is not None:
                     self.scaled(event.revision, 0, decision)
             elif isinstance(event, ColdStart):
@@ -274,11 +283,10 @@ class Hub:
                             "initial scale 0: ready without an instance, scaled from zero "
                             "by the first request")
                 self._revision_ready(rev)
-            self.watches.emit("ADDED", "Revision", self.revision_json(rev))
+            if self.watches.active:
+                self.watches.emit("ADDED", "Revision", self.revision_json(rev))
         if result.outcome != "unchanged":
-            self.watches.emit("ADDED" if result.outcome == "created" else "MODIFIED", "Service",
-                              self.service_json(result.service))
-            self._touch(spec.key)
+            self._touch(spec.key, emit="ADDED" if result.outcome == "created" else "MODIFIED")
 
     def _add_revision(self, rev: Revision) -> None:
         self.revisions[rev.key] = rev
@@ -294,6 +302,7 @@ class Hub:
 
     def _drop_revision(self, rev: Revision) -> None:
         self.revisions.pop(rev.key, None)
+        self._revision_views.pop(rev.key, None)
         mine = self._revisions_of.get(rev.service_key)
         if mine is not None:
             mine.pop(rev.name, None)
@@ -351,23 +360,30 @@ class Hub:
 
     def active(self) -> dict[RevisionKey, ActiveRevision]:
         """The revisions the autoscaler looks after: each service's latest and its routed
-        ones, and any revision that still has instances (it scales down on its own)."""
-        routed: set[RevisionKey] = set()
-        wanted: set[RevisionKey] = set()
-        for key in self.services:
-            latest = self._latest.get(key)
-            if latest is not None:
-                wanted.add(latest.key)
-            routed.update(RevisionKey(key.namespace, rev) for rev in self.routed(key))
-        active = {}
-        for rkey in wanted | routed | set(self._instances_of):
+        ones, and any revision that still has instances (it scales down on its own) — but
+        not the dormant ones (at zero, idle, nothing running: a request wakes them)."""
+        active: dict[RevisionKey, ActiveRevision] = {}
+        dormant = self.autoscaler.dormant
+
+        def add(rkey: RevisionKey, routed: bool) -> None:
+            insts = self._instances_of.get(rkey)
+            if rkey in active or (not insts and dormant.get(rkey) == routed):
+                return
             rev = self.revisions.get(rkey)
             if rev is None:
-                continue
-            insts = self._instances_of.get(rkey, {})
-            ready = sum(1 for i in insts.values() if i.phase == "ready")
-            active[rkey] = ActiveRevision(rev.template, rkey in routed, ready, len(insts),
-                                          rkey in self.ever_ready)
+                return
+            ready = sum(1 for i in insts.values() if i.phase == "ready") if insts else 0
+            active[rkey] = ActiveRevision(rev.template, routed, ready,
+                                          len(insts) if insts else 0, rkey in self.ever_ready)
+
+        for key, revisions in self._active_of.items():
+            routed = self._routed_of.get(key, {})
+            for rkey in revisions:
+                add(rkey, rkey.name in routed)
+        for rkey in list(self._instances_of):
+            routed = self._routed_of.get(ServiceKey(rkey.namespace, self.revisions[
+                rkey].service), {}) if rkey in self.revisions else {}
+            add(rkey, rkey.name in routed)
         return active
 
     def desired(self) -> dict[RevisionKey, int]:
@@ -380,8 +396,9 @@ class Hub:
         panic = " (panic mode)" if decision.panic else ""
         self.record(revision.namespace, f"revision/{revision.name}", "Scaled",
                     f"desired instances {old} -> {decision.desired}: {decision.reason}{panic}")
+        self._revision_views.pop(revision, None)
         rev = self.revisions.get(revision)
-        if rev is not None:
+        if rev is not None and self.watches.active:
             self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
         self.reconcile.ring()
 
@@ -450,7 +467,7 @@ class Hub:
                               instance_view(status))
         self.dataplane.set_unready_reason(rkey, self.hold_reason(rkey))
         rev = self.revisions.get(rkey)
-        if rev is not None:
+        if rev is not None and self.watches.active:
             self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
         self._touch(ServiceKey(changed.namespace, changed.service))
 
@@ -553,11 +570,28 @@ class Hub:
 
     # -- derived views -------------------------------------------------------------------
 
-    def _touch(self, key: ServiceKey) -> None:
+    def _touch(self, key: ServiceKey, emit: str = "MODIFIED") -> None:
         """`key` changed: push its routes' changes to the data plane, its new view to the
-        watchers, and ring the reconciler."""
+        watchers, note which of its revisions the autoscaler looks after, and ring the
+        reconciler. Costs what one service costs, whatever the number of services."""
         old = self._routes_of.get(key, {})
-        new = {r.host: r for r in self._routes(key)} if key in self.services else {}
+        new: dict[str, Route] = {}
+        self._views.pop(key, None)
+        for name in self._revisions_of.get(key, {}):
+            self._revision_views.pop(key.revision(name), None)
+        if key in self.services:
+            resolved = self.resolved_traffic(key)
+            new = {r.host: r for r in self._routes(key, resolved)}
+            routed = traffic.weights(resolved)
+            for rev in traffic.tags(resolved).values():
+                routed.setdefault(rev, 0.0)
+            self._routed_of[key] = routed
+            latest = self._latest.get(key)
+            self._active_of[key] = {key.revision(name) for name in routed} | (
+                {latest.key} if latest is not None else set())
+        else:
+            self._routed_of.pop(key, None)
+            self._active_of.pop(key, None)
         changes: dict[str, Route | None] = {h: None for h in old if h not in new}
         changes.update({h: r for h, r in new.items() if old.get(h) != r})
         if changes:
@@ -567,17 +601,15 @@ class Hub:
         else:
             self._routes_of.pop(key, None)
         self.reconcile.ring()
-        svc = self.services.get(key)
-        if svc is not None and self.watches.active:
-            view = self.service_json(svc)
-            if view != self._last_views.get(key):
+        if key in self.services and (self.watches.active or self._warm_views):
+            view = self.service_view(key)  # computed now, while it is one service's work
+            if view != self._last_views.get(key) and self.watches.active:
                 self._last_views[key] = view
-                self.watches.emit("MODIFIED", "Service", view)
+                self.watches.emit(emit, "Service", view)
 
-    def _routes(self, key: ServiceKey) -> list[Route]:
+    def _routes(self, key: ServiceKey, resolved: list[traffic.Resolved]) -> list[Route]:
         domain = self.config.ingress.domain
         ns, name = key
-        resolved = self.resolved_traffic(key)
         targets = tuple(Target(RevisionKey(ns, rev), pct)
                         for rev, pct in traffic.weights(resolved).items())
         routes = [Route(key, service_host(name, ns, domain), targets)]
@@ -600,12 +632,9 @@ class Hub:
                                self.rollouts.get(key), time.time())
 
     def routed(self, key: ServiceKey) -> dict[str, float]:
-        """Revision name → percent for every revision that has traffic or a tag."""
-        resolved = self.resolved_traffic(key)
-        out = traffic.weights(resolved)
-        for rev in traffic.tags(resolved).values():
-            out.setdefault(rev, 0.0)
-        return out
+        """Revision name → percent for every revision that has traffic or a tag (as of the
+        service's last change)."""
+        return self._routed_of.get(key, {})
 
     def serving_revision(self, key: ServiceKey) -> str | None:
         """The revision with the largest share of the service's traffic."""
@@ -681,21 +710,36 @@ class Hub:
 
     def service_views(self, namespace: str | None = None) -> list[Message]:
         """Every service's view (the invalid ones too, saying what to fix), by key."""
-        keys = sorted(k for k in (*self.services, *self.invalid)
+        return [self.service_view(k) for k in self._service_keys(namespace)]
+
+    def service_views_json(self, namespace: str | None = None) -> list[bytes]:
+        """The same, JSON-encoded: each encoded once per change of its service."""
+        return [self._view(k)[1] for k in self._service_keys(namespace)]
+
+    def _service_keys(self, namespace: str | None) -> list[ServiceKey]:
+        return sorted(k for k in (*self.services, *self.invalid)
                       if namespace is None or k.namespace == namespace)
-        return [self.service_view(k) for k in keys]
 
     def service_view(self, key: ServiceKey) -> Message:
+        return self._view(key)[0]
+
+    def _view(self, key: ServiceKey) -> tuple[Message, bytes]:
+        cached = self._views.get(key)
+        if cached is not None:
+            return cached
         svc = self.services.get(key)
         if svc is not None:
-            return self.service_json(svc)
-        bad = self.invalid.get(key)
-        if bad is None:
-            raise NotFound(f"service {key.name!r} not found in namespace {key.namespace!r}; "
-                           "see `paasctl service list`")
-        return invalid_service_view(key.namespace, key.name,
-                                    bad.stored.spec if bad.stored else None, bad.problem,
-                                    self.config.ingress.domain)
+            view = self.service_json(svc)
+        else:
+            bad = self.invalid.get(key)
+            if bad is None:
+                raise NotFound(f"service {key.name!r} not found in namespace "
+                               f"{key.namespace!r}; see `paasctl service list`")
+            view = invalid_service_view(key.namespace, key.name,
+                                        bad.stored.spec if bad.stored else None, bad.problem,
+                                        self.config.ingress.domain)
+        cached = self._views[key] = (view, json.dumps(view).encode())
+        return cached
 
     def info(self) -> dict[str, Any]:
         return {
@@ -733,16 +777,39 @@ class Hub:
     def emit(self, kind: str, resource: str, obj: Message) -> None:
         self.watches.emit(kind, resource, obj)
 
-    def watch(self) -> tuple[list[Message], trio.MemoryReceiveChannel[Message]]:
-        """What exists now (as ADDED messages) and a stream of every change after it."""
+    def watch(self) -> tuple[Iterator[bytes], trio.MemoryReceiveChannel[Message]]:
+        """What exists now (ADDED lines, produced as they are read, so a big listing never
+        holds the event loop) and a stream of every change after the subscription."""
         receive = self.watches.subscribe()
-        now: list[Message] = [{"type": "ADDED", "kind": "Service", "object": view}
-                              for view in self.service_views()]
-        now += [{"type": "ADDED", "kind": "Revision", "object": self.revision_json(rev)}
-                for rev in self.revisions.values()]
-        now += [{"type": "ADDED", "kind": "Instance", "object": instance_view(inst)}
-                for inst in self.instances.values()]
-        return now, receive
+
+        def listing() -> Iterator[bytes]:
+            for key in self._service_keys(None):
+                if key in self.services or key in self.invalid:
+                    yield (b'{"type": "ADDED", "kind": "Service", "object": '
+                           + self._view(key)[1] + b"}\n")
+            for rev in list(self.revisions.values()):
+                yield json.dumps({"type": "ADDED", "kind": "Revision",
+                                  "object": self.revision_listed(rev)}).encode() + b"\n"
+            for inst in list(self.instances.values()):
+                yield json.dumps({"type": "ADDED", "kind": "Instance",
+                                  "object": instance_view(inst)}).encode() + b"\n"
+
+        return listing(), receive
+
+    def revision_listed(self, rev: Revision) -> Message:
+        """A revision's view for a listing: a revision with nothing measured and nothing
+        scaling it (most of them, on a big box) is computed once per change, the live ones
+        every time (their figures move)."""
+        if rev.key in self.autoscaler.scalers or rev.key in self._instances_of:
+            return self.revision_json(rev)
+        view = self._revision_views.get(rev.key)
+        if view is None:
+            view = self._revision_views[rev.key] = self.revision_json(rev)
+        return view
+
+    def active_revision_keys(self) -> set[RevisionKey]:
+        """Revisions with live figures: scaled by the autoscaler or running."""
+        return set(self.autoscaler.scalers) | set(self._instances_of)
 
     def events_of(self, namespace: str, obj: str) -> list[Message]:
         return [e for e in self.watches.events

@@ -34,7 +34,8 @@ def revision_readiness(instances: Sequence[InstanceStatus], ever_ready: bool
     """(status, reason, message) of a revision's Ready condition."""
     if any(i.phase == "ready" for i in instances):
         return "True", "", ""
-    failing = [i for i in instances if i.phase in ("backoff", "failed") and i.message]
+    failing = [i for i in instances if i.message and (
+        i.phase in ("backoff", "failed") or (i.phase == "starting" and i.restarts))]
     if failing:
         return "False", "ExitCode" if failing[0].exit_code is not None else "Unready", \
             failing[0].message

@@ -127,3 +127,35 @@ async def test_autoscaler_loop_scales_with_the_ingress_meter(
         assert scaler.desired(APP) == 0
         nursery.cancel_scope.cancel()
     assert changes[0] == (1, 5) and changes[-1][1] == 0
+
+
+async def test_an_idle_revision_at_zero_goes_dormant_and_a_poke_wakes_it(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """10 000 idle revisions must cost nothing per tick: at zero with nothing measured and
+    nothing running, a revision keeps no scaler until a request (or its routing) changes."""
+    settings = AutoscalerSettings(stable_window=6, scale_to_zero_grace_period=2)
+    events, _ = trio.open_memory_channel[DataPlaneEvent](10)
+    scaler = Autoscaler(settings, Ingress(IngressSettings(), events))
+    tmpl = Template(container=Container(command=("x",)))
+    changes: list[int] = []
+
+    def on_change(rev: RevisionKey, old: int, d: ScaleDecision) -> None:
+        changes.append(d.desired)
+
+    def active() -> dict[RevisionKey, ActiveRevision]:
+        if APP in scaler.dormant:  # as the hub: a dormant revision is left out
+            return {}
+        n = scaler.desired(APP)
+        return {APP: ActiveRevision(tmpl, True, n, n, True)}
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scaler.run, active, on_change)
+        await trio.sleep(2.5)
+        assert scaler.desired(APP) == 1  # the first tick: initial scale 1, no traffic yet
+        await trio.sleep(30)
+        assert changes == [0]  # scaled to zero after the window and the grace …
+        assert APP not in scaler.scalers and scaler.dormant == {APP: True}  # … then asleep
+        decision = scaler.poke(APP, tmpl)  # a request for it: awake, at once
+        assert decision is not None and decision.desired == 1
+        assert APP in scaler.scalers and APP not in scaler.dormant
+        nursery.cancel_scope.cancel()

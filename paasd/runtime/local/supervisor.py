@@ -251,7 +251,10 @@ class LocalRuntime(ABC):
             if started is None:
                 return None
             handle, port = started
-            self._set(inst, port=port, phase="starting", message="", started_at=time.time())
+            # after a crash the last failure stays said until the instance is ready again
+            # (as a pod's waiting reason does), so a crash loop never looks merely "starting"
+            self._set(inst, port=port, phase="starting", started_at=time.time(),
+                      message=inst.status.message if inst.status.restarts else "")
         inst.handle = handle
         result: list[int | None] = [None]
         try:
