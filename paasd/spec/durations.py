@@ -29,6 +29,9 @@ def parse_duration(value: str | int | float) -> float:
             return _bounded(float(value), value)
         except OverflowError:  # an int too large for a float
             return _bounded(math.inf, value)
+    if not isinstance(value, str):
+        raise ValueError(f"{_shown(value)} is not a duration; use a form like \"6s\", \"1m\" "
+                         "or \"500ms\"")
     text = value.strip()
     pos = 0
     total = 0.0
