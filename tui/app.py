@@ -164,7 +164,7 @@ class PaasdApp(App[None]):
         screen = self.data_screen()
         if screen is not None:
             for header in screen.query(StatusHeader):
-                header.update(text)
+                header.show(text)
 
     def sample(self) -> None:
         if self.connection.state == "connected":

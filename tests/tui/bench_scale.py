@@ -69,6 +69,19 @@ class Timed:
         return self.calls[n:]
 
 
+def watch_alone(d: Daemon, total: int) -> float:
+    """The floor under "listing shown": the client reading the listing, nothing else."""
+    from paasd.client import Client
+    began = time.perf_counter()
+    with Client(d.socket, timeout=60) as client:
+        seen = 0
+        for event in client.watch():
+            seen += event.get("kind") == "Revision"
+            if seen >= total:
+                break
+    return time.perf_counter() - began
+
+
 def summary(xs: list[float]) -> str:
     if not xs:
         return "none"
@@ -155,6 +168,8 @@ def main() -> None:
         try:
             took = populate(d, args.services, args.batch)
             print(f"applied {args.services} services (+1 warm) in {took:.1f} s")
+            print(f"the client alone reads the watch listing's {args.services + 1} revisions "
+                  f"in {watch_alone(d, args.services + 1):.2f} s")
             asyncio.run(run_app(d, args.services + 1, args.timeout))
         finally:
             d.stop()

@@ -193,11 +193,14 @@ class OverviewScreen(DataScreen):
         self.query_one("#inst-spark", Sparkline).data = chartable(inst)
         now_rps = f"{rps[-1]:.1f}" if rps else "0"
         now_inst = f"{inst[-1]:.0f}" if inst else "0"
-        self.query_one("#rps-label", Label).update(
-            f"requests/s — {name}: {now_rps} (max {max(rps, default=0):.1f}, last "
-            f"{len(rps) * 2}s)")
-        self.query_one("#inst-label", Label).update(
-            f"ready instances — {name}: {now_inst} (max {max(inst, default=0):.0f})")
+        for label_id, text in (
+                ("#rps-label", f"requests/s — {name}: {now_rps} (max {max(rps, default=0):.1f}, "
+                               f"last {len(rps) * 2}s)"),
+                ("#inst-label", f"ready instances — {name}: {now_inst} "
+                                f"(max {max(inst, default=0):.0f})")):
+            label = self.query_one(label_id, Label)
+            if label.content != text:  # an update costs a layout of the screen
+                label.update(text)
 
     def _selected(self) -> Key | None:
         k = selected_key(self.table())
