@@ -127,6 +127,14 @@ async def run_app(d: Daemon, total: int, timeout: float) -> None:
             await pilot.press("down")
             keys.append(time.perf_counter() - k0)
         print(f"  key `down`: {summary(keys)}")
+        turns = []
+        table = app.screen.query_one("#services", DataTable)
+        for key, name in (("ctrl+end", "warm"), ("ctrl+home", "svc-00000")) * 2:
+            k0 = time.perf_counter()
+            await pilot.press(key)
+            await wait(pilot, lambda n=name: table.get_row_at(table.cursor_row)[0] == n, 30)
+            turns.append(time.perf_counter() - k0)
+        print(f"  page turns (ctrl+end, ctrl+home): {summary(turns)}")
         typed = []
         await pilot.press("slash")
         for ch in "svc-00042":
