@@ -43,6 +43,7 @@ T = TypeVar("T")
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
 MAX_SCALE = "autoscaling.knative.dev/max-scale"
 TICK = 0.2  # seconds between draining the watch queue into the model
+DRAIN_BUDGET = 0.05  # seconds of folding events in per tick, at most (then a frame)
 SAMPLE = 2.0  # seconds between metric refreshes (revisions list) and chart samples
 
 # actions that work on the selected service (and need a data screen)
@@ -113,27 +114,37 @@ class PaasdApp(App[None]):
         self.feed.start()
 
     def tick(self) -> None:
-        """Drain what the watch thread read into the model; re-render if it changed."""
-        for _ in range(10000):
-            if not self.queue:
-                break
-            kind, payload = self.queue.popleft()
+        """Drain what the watch thread read into the model; re-render if it changed.
+
+        Folding events in is cheap (the model indexes them) and re-rendering is once
+        per tick, however many events came (a 10 000-service listing is 20 000+
+        lines); still, a tick stops folding after `DRAIN_BUDGET` seconds so keys and
+        frames go on between, and asks for another tick straight after the frame."""
+        deadline = time.perf_counter() + DRAIN_BUDGET
+        queue, model = self.queue, self.model
+        done = 0
+        while queue:
+            kind, payload = queue.popleft()
             if kind == "event":
-                self.model.apply(payload)
+                model.apply(payload)
             elif kind == "revisions":
-                self.model.replace_revisions(payload)
+                model.replace_revisions(payload)
             elif kind == "connected":
                 self.connection = Connection("connected", payload["info"], self.clock())
-                self.model.clear()  # the watch re-sends everything as ADDED
-                self.model.events.clear()
-                self.model.events.extend(payload["events"])
+                model.clear()  # the watch re-sends everything as ADDED
+                model.events.clear()
+                model.events.extend(payload["events"])
             elif kind == "disconnected":
                 self.connection.state = "disconnected"
                 self.connection.reason = payload["reason"]
                 self.connection.attempt = payload["attempt"]
+            done += 1
+            if done % 256 == 0 and time.perf_counter() > deadline:
+                self.call_after_refresh(self.tick)  # the rest after this frame
+                break
         self.render_header()
-        if self.model.version != self._shown_version:
-            self._shown_version = self.model.version
+        if model.version != self._shown_version:
+            self._shown_version = model.version
             self.refresh_screen()
 
     def data_screen(self) -> DataScreen | None:
@@ -153,7 +164,7 @@ class PaasdApp(App[None]):
         screen = self.data_screen()
         if screen is not None:
             for header in screen.query(StatusHeader):
-                header.update(text)
+                header.show(text)
 
     def sample(self) -> None:
         if self.connection.state == "connected":
@@ -242,16 +253,17 @@ class PaasdApp(App[None]):
             self.action_config()
             return
         ns, _, bare = name.rpartition("/")
-        for k in sorted(self.model.services):
+        for k in self.model.service_order:  # sorted already
             if k[1] == bare and ns in ("", k[0]):
                 self.open_service(*k)
                 return
-        for (rns, rname), rev in sorted(self.model.revisions.items()):
-            if rname == bare and ns in ("", rns):
-                svc = rev.get("metadata", {}).get("labels", {}).get(
-                    "serving.knative.dev/service", "")
-                self.open_revision(rns, svc, rname)
-                return
+        for rns, rname in sorted(k for k in self.model.revisions
+                                 if k[1] == bare and ns in ("", k[0])):
+            rev = self.model.revisions[(rns, rname)]
+            svc = rev.get("metadata", {}).get("labels", {}).get(
+                "serving.knative.dev/service", "")
+            self.open_revision(rns, svc, rname)
+            return
         inst = self.model.instances.get(bare)
         if inst is not None:
             self.open_revision(str(inst.get("namespace", "default")),

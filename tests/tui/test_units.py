@@ -32,6 +32,14 @@ def rev(name: str, service: str, rps: float, ready: int, desired: int) -> dict[s
                                    "latencyP99Seconds": 0.25}}}
 
 
+def idle(name: str, service: str) -> dict[str, object]:
+    """A revision with nothing measured (most of them, on a big box)."""
+    return {"metadata": {"name": name, "namespace": "default",
+                         "labels": {"serving.knative.dev/service": service}},
+            "status": {"metrics": {"requestsPerSecond": 0, "readyInstances": 0,
+                                   "desiredInstances": 0, "inFlight": 0}}}
+
+
 def test_model_folds_the_watch_stream() -> None:
     m = Model()
     m.apply({"type": "ADDED", "kind": "Service", "object": svc("a")})
@@ -136,5 +144,121 @@ def test_no_daemon_is_said_in_the_header_and_never_crashes(tmp_path: Path) -> No
             await pilot.pause(0.1)
             await pilot.press("escape")
         assert app.is_running
+
+    drive(app, scenario)
+
+
+def test_model_indexes_follow_changes_and_say_what_changed() -> None:
+    m = Model()
+    for name in ("c", "a", "b"):
+        m.apply({"type": "ADDED", "kind": "Service", "object": svc(name)})
+    assert m.service_order == [("default", "a"), ("default", "b"), ("default", "c")]
+    v = m.version
+    m.apply({"type": "ADDED", "kind": "Revision", "object": idle("b-00001", "b")})
+    m.apply({"type": "ADDED", "kind": "Instance",
+             "object": {"id": "b-00001-x", "revision": "b-00001", "namespace": "default"}})
+    assert m.changed_since(v) == [("default", "b")]  # what changed, not what exists
+    assert m.live_services() == set()  # nothing measured: nothing to add up
+    w = m.version
+    m.replace_revisions([rev("b-00001", "b", 2.0, 1, 1)])  # figures: live now
+    assert m.changed_since(w) == [("default", "b")]
+    assert m.live_services() == {("default", "b")} and m.total_rps() == 2.0
+    assert m.service_totals(("default", "b"))[:3] == (2.0, 1, 1)
+    # a DELETED object may carry only its name: the indexes know its service
+    w = m.version
+    m.apply({"type": "DELETED", "kind": "Revision",
+             "object": {"metadata": {"name": "b-00001", "namespace": "default"}}})
+    assert m.changed_since(w) == [("default", "b")]
+    assert m.revisions_of(("default", "b")) == [] and m.live_services() == set()
+    m.apply({"type": "DELETED", "kind": "Service", "object": svc("a")})
+    assert m.service_order == [("default", "b"), ("default", "c")]
+    assert m.changed_since(w) == [("default", "a"), ("default", "b")]
+    e = m.epoch
+    m.clear()  # a re-list: views rebuild from nothing
+    assert m.epoch == e + 1 and m.service_order == [] and m.changed_since(0) == []
+
+
+def test_history_samples_only_what_is_live() -> None:
+    m, h = Model(), History()
+    for name in ("idle", "busy"):
+        m.apply({"type": "ADDED", "kind": "Service", "object": svc(name)})
+    m.apply({"type": "ADDED", "kind": "Revision", "object": idle("idle-00001", "idle")})
+    m.apply({"type": "ADDED", "kind": "Revision", "object": rev("busy-00001", "busy", 5, 1, 1)})
+    for _ in range(3):
+        h.record(m)
+    assert list(h.samples) == [("default", "busy")]  # one series kept, not one per service
+    assert h.rps(("default", "busy")) == [5.0, 5.0, 5.0]
+    assert h.rps(("default", "idle")) == [0.0, 0.0, 0.0]  # zeros where it had nothing
+    m.replace_revisions([idle("busy-00001", "busy")])
+    h.record(m)
+    assert h.rps(("default", "busy")) == [5.0, 5.0, 5.0, 0.0]
+    assert h.instances(("default", "busy"))[-1] == 0.0
+
+
+def test_the_overview_pages_and_touches_only_changed_rows() -> None:
+    from textual.widgets import DataTable
+
+    from tui.screens.overview import PAGE
+
+    from .conftest import until
+    app = PaasdApp("/nonexistent/paasd.sock", connect=False)
+    n = PAGE * 2 + 50
+    for i in range(n):
+        app.model.apply({"type": "ADDED", "kind": "Service", "object": svc(f"s{i:04d}")})
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        table = app.screen.query_one("#services", DataTable)
+
+        def title() -> str:
+            return str(table.border_title)
+
+        def cursor_name() -> str:
+            return str(table.get_row_at(table.cursor_row)[0])
+
+        await until(pilot, "the first page", lambda: table.row_count == PAGE)
+        assert title() == f"services ({n}) — page 1/3, rows 1–{PAGE}"
+        # the cursor runs on over the page's edge, and back
+        await pilot.press("ctrl+end")
+        await until(pilot, "the last page", lambda: cursor_name() == f"s{n - 1:04d}")
+        assert title() == f"services ({n}) — page 3/3, rows {2 * PAGE + 1}–{n}"
+        await pilot.press("ctrl+home")
+        await until(pilot, "the first page again", lambda: cursor_name() == "s0000")
+        for _ in range(PAGE - 1):
+            table.action_cursor_down()
+        await pilot.press("down")
+        await until(pilot, "page 2", lambda: cursor_name() == f"s{PAGE:04d}")
+        await pilot.press("up")
+        await until(pilot, "page 1's last row", lambda: cursor_name() == f"s{PAGE - 1:04d}")
+
+        # a change to one service on the page touches its row only; one elsewhere, none
+        updates: list[tuple[object, object]] = []
+        real = table.update_cell
+
+        def counting(row: object, col: object, value: object, **kw: bool) -> None:
+            updates.append((row, value))
+            real(row, col, value, **kw)  # type: ignore[arg-type]
+        table.update_cell = counting  # type: ignore[method-assign]
+        app.model.apply({"type": "ADDED", "kind": "Revision",
+                         "object": rev("s0003-00001", "s0003", 7.0, 1, 2)})
+        app.model.apply({"type": "ADDED", "kind": "Revision",
+                         "object": rev(f"s{n - 1:04d}-00001", f"s{n - 1:04d}", 7.0, 1, 2)})
+        await until(pilot, "the changed row", lambda: updates)
+        await pilot.pause(0.3)
+        assert {r for r, _ in updates} == {"default/s0003"}
+        assert sorted(str(v) for _, v in updates) == ["1/2", "2", "250.0ms", "7.0"]
+        assert cursor_name() == f"s{PAGE - 1:04d}"  # the cursor stayed
+
+        # a service added before the page: the page follows the selected one
+        app.model.apply({"type": "ADDED", "kind": "Service", "object": svc("a-first")})
+        await until(pilot, "one more", lambda: f"services ({n + 1})" in title())
+        assert cursor_name() == f"s{PAGE - 1:04d}"
+        assert title().endswith(f"page 2/3, rows {PAGE + 1}–{2 * PAGE}")
+
+        # the filter looks at every service, and shows one page of what matches
+        await pilot.press("slash", "s", "0", "4", "4")
+        await until(pilot, "the filter", lambda: title() == "services (10) — filter: s044")
+        assert table.row_count == 10
+        await pilot.press("escape")
+        await until(pilot, "all of them back", lambda: title().startswith(f"services ({n + 1})"))
 
     drive(app, scenario)

@@ -52,6 +52,12 @@ def header_text(conn: Connection, socket: str, total_rps: float, now: float) -> 
 class StatusHeader(Static):
     """Rendered by the app on every tick (see PaasdApp.tick)."""
 
+    def show(self, text: Text) -> None:
+        """Show `text`, if it is new: an update costs a layout of the screen, and the
+        text changes far less often than the app ticks."""
+        if text != self.content:
+            self.update(text)
+
     DEFAULT_CSS = """
     StatusHeader { height: auto; max-height: 3; background: $panel; }
     """
