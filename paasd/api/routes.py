@@ -117,7 +117,8 @@ class ControlApi:
             docs = load_documents(text, source)
         if not docs:
             raise InvalidSpec(f"{source}: no documents to apply")
-        specs = [service_from_document(d) for d in docs]  # all valid, or nothing applied
+        accept = self.hub.acceptance()  # the extended fields the runtime honours
+        specs = [service_from_document(d, accept) for d in docs]  # all valid, or none applied
         seen: set[ServiceKey] = set()
         for spec in specs:
             if spec.key in seen:
