@@ -23,7 +23,7 @@ import trio
 from .. import __version__, traffic
 from ..autoscaler.loop import ActiveRevision, Autoscaler
 from ..autoscaler.scaling import ScaleDecision
-from ..config import Config, RuntimeSchemas, check_runnable
+from ..config import Config, RuntimeSchemas, check_runnable, field_acceptance
 from ..dataplane import (
     ColdStart,
     DataPlane,
@@ -37,6 +37,8 @@ from ..dataplane import (
 from ..dataplane.endpoint import Endpoint
 from ..errors import Conflict, NotFound
 from ..reconciler.wakeup import Wakeup
+from ..runtime import RuntimeHealth
+from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
 from ..store import ApplyResult, Store
@@ -155,6 +157,10 @@ class Hub:
 
     # -- desired state -------------------------------------------------------------------
 
+    def acceptance(self) -> Acceptance:
+        """The extended Knative fields the configured runtime honours (for the parser)."""
+        return field_acceptance(self.config.daemon.runtime, self.runtimes)
+
     def check_apply(self, spec: ServiceSpec, source: str = "api") -> None:
         """Everything that would refuse `spec`, without changing anything: the API checks
         every document of a multi-document apply this way before applying any."""
@@ -197,7 +203,7 @@ class Hub:
             container_concurrency=rev.template.container_concurrency,
             timeout_seconds=rev.template.timeout_seconds))
         if rev.key not in self._instances_of:
-            self.dataplane.set_unready_reason(rev.key, self.hold_reason(rev.key))
+            self._push_unready(rev.key)
 
     def _drop_revision(self, rev: Revision) -> None:
         self.revisions.pop(rev.key, None)
@@ -272,7 +278,9 @@ class Hub:
                 continue
             insts = self._instances_of.get(rkey, {})
             ready = sum(1 for i in insts.values() if i.phase == "ready")
-            active[rkey] = ActiveRevision(rev.template, rkey in routed, ready, len(insts),
+            # a terminating instance is on its way out: it is not one the revision has
+            alive = sum(1 for i in insts.values() if i.alive)
+            active[rkey] = ActiveRevision(rev.template, rkey in routed, ready, alive,
                                           rkey in self.ever_ready)
         return active
 
@@ -293,12 +301,25 @@ class Hub:
 
     def hold_reason(self, revision: RevisionKey) -> str:
         insts = self._instances_of.get(revision, {}).values()
-        for inst in insts:
+        failed = [i for i in insts if i.phase == "failed" and i.message]
+        for inst in failed or insts:
             if inst.message:
-                return inst.message
+                return f"{inst.reason}: {inst.message}" if inst.reason else inst.message
         if insts:
             return "its instance is still starting"
         return "no instance is running"
+
+    def failed(self, revision: RevisionKey) -> bool:
+        """Whether the revision cannot serve until something changes: it has instances,
+        none ready or starting, and one has failed (an image that is not there, a pod
+        that cannot be scheduled...). Requests held for it are then answered at once."""
+        insts = self._instances_of.get(revision, {}).values()
+        return any(i.phase == "failed" for i in insts) and not any(
+            i.phase in ("ready", "starting") for i in insts)
+
+    def _push_unready(self, revision: RevisionKey) -> None:
+        self.dataplane.set_unready_reason(revision, self.hold_reason(revision),
+                                          failed=self.failed(revision))
 
     def _cold_start(self, revision: RevisionKey, waited: float) -> None:
         self.cold_starts[revision] = self.cold_starts.get(revision, 0) + 1
@@ -349,16 +370,29 @@ class Hub:
                     self._became_ready(status)
             else:
                 self.dataplane.endpoint_gone(rkey, instance_id)
-                if status.phase == "backoff" and (old is None or old.phase != "backoff"):
-                    self.record(status.namespace, f"revision/{status.revision}", "Crashed",
-                                status.message)
+                if status.phase in ("backoff", "failed") and (
+                        old is None or (old.phase, old.reason) != (status.phase, status.reason)):
+                    self.record(status.namespace, f"revision/{status.revision}",
+                                status.reason or "Crashed", status.message)
             self.watches.emit("ADDED" if old is None else "MODIFIED", "Instance",
                               instance_view(status))
-        self.dataplane.set_unready_reason(rkey, self.hold_reason(rkey))
+        self._push_unready(rkey)
         rev = self.revisions.get(rkey)
         if rev is not None:
             self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
         self._touch(ServiceKey(changed.namespace, changed.service))
+
+    def on_runtime_health(self, health: RuntimeHealth) -> None:
+        """The runtime's callback when its health changes (a `RuntimeHealth`): every
+        watcher hears it (the TUI's header), and it is an event."""
+        view = {"ok": health.ok, "message": health.message, "where": health.where}
+        self.watches.emit("MODIFIED", "RuntimeHealth", view)
+        runtime = self.config.daemon.runtime
+        if health.ok:
+            self.record("", f"runtime/{runtime}", "RuntimeAvailable",
+                        f"the {runtime} runtime can act again ({health.where})")
+        else:
+            self.record("", f"runtime/{runtime}", "RuntimeUnavailable", health.message)
 
     def _became_ready(self, status: InstanceStatus) -> None:
         rkey = status.revision_key
@@ -400,7 +434,8 @@ class Hub:
                 self.rollouts.set(key, None)
                 continue
             target = self._instances_of.get(key.revision(rollout.to_revision), {}).values()
-            failure = next((i.message for i in target if i.phase == "backoff"), None)
+            failure = next((i.message for i in target if i.phase in ("backoff", "failed")),
+                           None)
             step = traffic.step_rollout(rollout, failure,
                                         any(i.phase == "ready" for i in target), now)
             where = f"service/{key.name}"

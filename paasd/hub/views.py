@@ -34,10 +34,12 @@ def revision_readiness(instances: Sequence[InstanceStatus], ever_ready: bool
     """(status, reason, message) of a revision's Ready condition."""
     if any(i.phase == "ready" for i in instances):
         return "True", "", ""
-    failing = [i for i in instances if i.phase in ("backoff", "failed") and i.message]
+    failing = sorted((i for i in instances if i.phase in ("backoff", "failed") and i.message),
+                     key=lambda i: i.phase != "failed")
     if failing:
-        return "False", "ExitCode" if failing[0].exit_code is not None else "Unready", \
-            failing[0].message
+        first = failing[0]
+        reason = first.reason or ("ExitCode" if first.exit_code is not None else "Unready")
+        return "False", reason, first.message
     if ever_ready:
         return "True", "", ""
     if instances:
@@ -166,6 +168,7 @@ def instance_view(inst: InstanceStatus) -> dict[str, Any]:
         "restarts": inst.restarts,
         "startedAt": timestamp(inst.started_at) if inst.started_at else None,
         "message": inst.message, "exitCode": inst.exit_code,
+        "reason": inst.reason or None,
         # what the runtime calls it; `pid` and `container` kept for their readers
         "ref": {"kind": inst.ref_kind, "name": inst.ref} if inst.ref else None,
         "pid": int(inst.ref) if inst.ref_kind == "pid" else None,
