@@ -54,6 +54,10 @@ _UNSUPPORTED = {
 }
 QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+POD_FIELDS = ("volumes", "securityContext", "serviceAccountName", "imagePullSecrets",
+              "nodeSelector", "tolerations", "affinity")
+CONTAINER_FIELDS = ("livenessProbe", "startupProbe", "resources", "envFrom", "volumeMounts",
+                    "securityContext", "imagePullPolicy")
 VOLUME_KINDS = ("configMap", "secret", "emptyDir", "projected")
 
 
@@ -241,9 +245,8 @@ def _json_mapping(r: _Reader, value: Any, path: str) -> Json:
 
 def _pod(r: _Reader, spec: dict[str, Any], path: str) -> PodOptions:
     """The pod-level extended fields of `spec.template.spec`."""
-    for key in ("volumes", "securityContext", "serviceAccountName", "imagePullSecrets",
-                "nodeSelector", "tolerations", "affinity"):
-        if spec.get(key) is not None:
+    for key in spec:  # the first one in the document is the one named
+        if key in POD_FIELDS and spec[key] is not None:
             r.extended(key, f"{path}.{key}")
     volumes: list[Volume] = []
     raw_volumes = spec.get("volumes") or []
@@ -308,9 +311,8 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
                                 "workingDir", "readinessProbe", "livenessProbe",
                                 "startupProbe", "resources", "envFrom", "volumeMounts",
                                 "securityContext", "imagePullPolicy"))
-    for key in ("livenessProbe", "startupProbe", "resources", "envFrom", "volumeMounts",
-                "securityContext", "imagePullPolicy"):
-        if c.get(key) is not None:
+    for key in c:  # the first one in the document is the one named
+        if key in CONTAINER_FIELDS and c[key] is not None:
             r.extended(f"containers[].{key}", f"{path}.{key}")
     image = r.string(c["image"], f"{path}.image") if c.get("image") is not None else None
     command = r.strings(c.get("command"), f"{path}.command")
