@@ -119,6 +119,9 @@ class PaasdApp(App[None]):
                 break
             kind, payload = self.queue.popleft()
             if kind == "event":
+                if payload.get("kind") == "RuntimeHealth":  # the header shows it
+                    self.connection.info = {**self.connection.info,
+                                            "runtimeHealth": payload.get("object") or {}}
                 self.model.apply(payload)
             elif kind == "revisions":
                 self.model.replace_revisions(payload)

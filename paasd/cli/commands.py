@@ -96,6 +96,10 @@ def cmd_service_describe(client: Client, args: argparse.Namespace) -> int:
     lines.append(table(["  TYPE", "STATUS", "REASON", "MESSAGE"],
                        [["  " + x["type"], x["status"], x.get("reason", ""),
                          x.get("message", "")] for x in st.get("conditions", [])]))
+    health = client.info().get("runtimeHealth") or {}
+    if not health.get("ok", True):  # what it shows may be stale, and why
+        lines += ["", f"Runtime:     UNAVAILABLE ({health.get('where', '')}): "
+                      f"{health.get('message', '')}"]
     print("\n".join(lines))
     return 0
 
@@ -287,12 +291,18 @@ def cmd_info(client: Client, args: argparse.Namespace) -> int:
     info = client.info()
     if emit(info, args.output):
         return 0
-    print(table(["FIELD", "VALUE"], [
-        ["version", info["version"]], ["runtime", info["runtime"]],
-        ["ingress", info["ingress"]["url"]], ["domain", info["ingress"]["domain"]],
-        ["socket", info["socket"]], ["state dir", info["stateDir"]],
-        ["config", info["config"] or "(built-in defaults)"],
-        ["uptime", f"{info['uptimeSeconds']:.0f}s"]]))
+    health = info.get("runtimeHealth") or {}
+    rows = [["version", info["version"]], ["runtime", info["runtime"]]]
+    if health.get("where"):
+        rows.append(["runtime at", health["where"]])
+    if health:
+        rows.append(["runtime health", "ok" if health.get("ok", True)
+                     else f"UNAVAILABLE: {health.get('message', '')}"])
+    rows += [["ingress", info["ingress"]["url"]], ["domain", info["ingress"]["domain"]],
+             ["socket", info["socket"]], ["state dir", info["stateDir"]],
+             ["config", info["config"] or "(built-in defaults)"],
+             ["uptime", f"{info['uptimeSeconds']:.0f}s"]]
+    print(table(["FIELD", "VALUE"], rows))
     return 0
 
 

@@ -100,7 +100,8 @@ def service_view(svc: StoredService, latest: Revision | None, latest_ready: str 
         config_ready = revision_readiness(latest_instances, latest_ever_ready)
         if config_ready[0] == "False":
             config_ready = ("False", "RevisionFailed",
-                            f"revision {latest.name} failed: {config_ready[2]}")
+                            f"revision {latest.name} failed ({config_ready[1]}): "
+                            f"{config_ready[2]}")
         elif config_ready[0] == "Unknown":
             config_ready = ("Unknown", config_ready[1],
                             f"revision {latest.name}: {config_ready[2]}")
