@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,6 +180,15 @@ stop_grace = "1s"
     def owner(self) -> str:
         return state_label(str(self.state_dir))
 
+    def ctl(self, *args: str, stdin: str | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "paasd.cli.ctl", "--socket", self.socket, *args],
+            input=stdin, capture_output=True, text=True, timeout=timeout, cwd=self.tmp)
+        if check and result.returncode != 0:
+            raise AssertionError(f"paasctl {' '.join(args)} failed: {result.stderr}")
+        return result
+
     def namespace(self, knative: str = "default") -> str:
         return f"{self.prefix}{knative}"
 
@@ -233,3 +243,10 @@ def shared_kdaemon(tmp_path_factory: pytest.TempPathFactory, kubectl: Kubectl
         yield d
     finally:
         d.cleanup()
+
+
+# The docker tier's base image (Debian's busybox-static on scratch): what builds start
+# from here too. Its fixture builds it once per session and needs the Docker engine.
+from tests.docker.conftest import BASE_IMAGE, base_image  # noqa: E402
+
+__all__ = ["BASE_IMAGE", "base_image"]

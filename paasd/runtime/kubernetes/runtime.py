@@ -109,6 +109,7 @@ class KubernetesRuntime:
         self.synced: set[str] = set()  # the kinds listed at least once
         self.adopted = trio.Event()  # both listed: nothing is created before
         self.down: dict[str, str] = {}  # kind → why its watch is down
+        self._heard = trio.Event()  # the first word from the watches: listed, or down
         self.problem: str | None = None  # what health() says
         self._problem: str | None = None  # what it was made from
         self._nursery: trio.Nursery | None = None
@@ -128,7 +129,7 @@ class KubernetesRuntime:
                         nursery.start_soon(self._watch, kind, send.clone())
                 nursery.start_soon(self._follow, receive)
                 with trio.move_on_after(self.settings.api_timeout * 2):
-                    await self.adopted.wait()
+                    await self._heard.wait()  # adopted, or told the server is down
                 if not self.adopted.is_set() and self.problem is None:
                     self._set_problem(f"the Kubernetes API server at {self.cluster.server} "
                                       "did not list paasd's objects in time; retrying")
@@ -230,6 +231,7 @@ class KubernetesRuntime:
                 if isinstance(item, Down):
                     self.down[item.kind] = item.message
                     self._set_problem(item.message)
+                    self._heard.set()
                 elif isinstance(item, Synced):
                     self.down.pop(item.kind, None)
                     if item.kind == "deployments":
@@ -250,6 +252,7 @@ class KubernetesRuntime:
                         await self._pod_event(item.type, item.obj)
 
     def _adoption_done(self) -> None:
+        self._heard.set()
         log.info("kubernetes runtime: %d deployments and %d pods of this daemon found on "
                  "%s", len(self.deployments), len(self.pods), self.cluster.server)
         self.adopted.set()
