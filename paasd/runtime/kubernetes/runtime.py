@@ -291,6 +291,8 @@ class KubernetesRuntime:
                          state.namespace, state.name, key, state.replicas)
                 self.wanted[key] = Wanted(rev, state.replicas)
             self._kick(key)
+        elif not w.removing and not state.deleting and state.replicas != w.replicas:
+            self._kick(key)  # scaled by someone else (or an older event): set it back
         if state.problem and not state.deleting:
             self._placeholder(key, "backoff", "FailedCreate",
                               f"the cluster cannot create its pods: {state.problem}")
@@ -518,6 +520,8 @@ class KubernetesRuntime:
             return
         if status is None and pod.status is not None:
             self.ctx.on_instance(pod.status.id, None)
+        if status is not None and (pod.status is None or pod.status.phase != status.phase):
+            log.debug("pod %s: %s %s", status.ref, status.phase, status.reason)
         pod.status = status
         if status is not None:
             self.ctx.on_instance(status.id, status)
