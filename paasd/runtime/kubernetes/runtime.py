@@ -185,6 +185,7 @@ class KubernetesRuntime:
             settings = replace(settings, **{k: getattr(self.settings, k) for k in fixed})
         self.settings = settings
         self.images.settings = settings
+        self.cluster.timeout = settings.api_timeout
 
     def health(self) -> RuntimeHealth:
         return RuntimeHealth(ok=self.problem is None, message=self.problem or "",
@@ -370,7 +371,15 @@ class KubernetesRuntime:
             if w.replicas:
                 await self._create(rev, w.replicas)
             return False
-        if dep.deleting or dep.replicas == w.replicas:
+        if dep.deleting:
+            return False  # made again once it is gone
+        if dep.digest != rev.template.digest():  # not this revision's: an old state dir's
+            log.info("deployment %s/%s was made for another template of %s; replacing it",
+                     dep.namespace, dep.name, key)
+            await self._delete(dep)
+            self.deployments[key] = replace(dep, deleting=True)
+            return False
+        if dep.replicas == w.replicas:
             return False
         log.info("scaling %s/%s to %d", dep.namespace, dep.name, w.replicas)
         await self.cluster.call(
