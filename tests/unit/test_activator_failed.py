@@ -83,3 +83,19 @@ async def test_a_revision_that_is_only_starting_still_times_out_with_its_reason(
         await a.hold(APP)
     assert trio.current_time() == pytest.approx(60)
     assert "did not become ready within 60s" in info.value.message
+
+
+def test_a_failed_instance_is_the_revisions_condition_with_its_reason() -> None:
+    from paasd.hub.views import revision_readiness
+    from paasd.spec.model import InstanceStatus
+
+    def pod(phase: str, reason: str = "", message: str = "") -> InstanceStatus:
+        return InstanceStatus(f"web-00001-{phase}", "web-00001", "default", "web", phase,
+                              "10.0.0.1", 8080, message=message, reason=reason)
+
+    crashing = pod("backoff", message="exited with code 1")
+    missing = pod("failed", "ErrImageNeverPull", 'image "x" is not present')
+    assert revision_readiness([crashing, missing], False) == (
+        "False", "ErrImageNeverPull", 'image "x" is not present')
+    assert revision_readiness([crashing], False) == ("False", "Unready", "exited with code 1")
+    assert revision_readiness([missing, pod("ready")], False)[0] == "True"
