@@ -11,8 +11,6 @@ from paasd.activator import Activator, Unavailable
 from paasd.dataplane import DataPlaneEvent, Endpoint
 from paasd.spec.keys import RevisionKey
 
-pytestmark = pytest.mark.trio
-
 APP = RevisionKey("default", "app-00001")
 
 
@@ -23,6 +21,7 @@ def activator() -> Activator:
     return a
 
 
+@pytest.mark.trio
 async def test_a_failed_revision_answers_at_once(autojump_clock: trio.testing.MockClock
                                                  ) -> None:
     a = activator()
@@ -35,6 +34,7 @@ async def test_a_failed_revision_answers_at_once(autojump_clock: trio.testing.Mo
     assert "cannot serve" in info.value.message and "ErrImageNeverPull" in info.value.message
 
 
+@pytest.mark.trio
 async def test_requests_already_held_are_answered_when_it_fails(
         autojump_clock: trio.testing.MockClock) -> None:
     a = activator()
@@ -58,6 +58,7 @@ async def test_requests_already_held_are_answered_when_it_fails(
     assert a.waiting(APP) == 0
 
 
+@pytest.mark.trio
 async def test_no_longer_failed_holds_again_and_serves(
         autojump_clock: trio.testing.MockClock) -> None:
     a = activator()
@@ -75,6 +76,7 @@ async def test_no_longer_failed_holds_again_and_serves(
     assert [e.instance for e in got] == ["pod-a"]
 
 
+@pytest.mark.trio
 async def test_a_revision_that_is_only_starting_still_times_out_with_its_reason(
         autojump_clock: trio.testing.MockClock) -> None:
     a = activator()
