@@ -19,6 +19,7 @@ tag changes nothing that runs.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,27 +91,31 @@ class ImageImporter:
         s = self.settings
         log.info("importing %s (%s) into the cluster with %s", image, image_id[:19],
                  s.image_import)
-        with tempfile.TemporaryDirectory(dir=self.state_dir, prefix="image-") as tmp:
-            tar = Path(tmp) / "image.tar"
-            try:
-                with trio.fail_after(s.import_timeout):
-                    if s.image_import != "kind":  # kind reads the engine itself
-                        await self.engine.save(image, tar)
-                    cmd = self.command(image, tar)
-                    result = await trio.run_process(cmd, capture_stdout=True,
-                                                    capture_stderr=True, check=False)
-            except EngineError as exc:
-                raise ImageImportFailed(f"cannot export {image} from the Docker engine: "
-                                        f"{exc}") from None
-            except FileNotFoundError:
-                key = f"{s.image_import}_command"
-                raise ImageImportFailed(
-                    f"cannot import {image}: {self.command(image, tar)[0]} is not installed "
-                    f"(set [kubernetes] {key} to its path, or image_import)") from None
-            except trio.TooSlowError:
-                raise ImageImportFailed(
-                    f"importing {image} took over {s.import_timeout:g}s "
-                    "([kubernetes] import_timeout)") from None
+        tmp = Path(await trio.to_thread.run_sync(
+            lambda: tempfile.mkdtemp(dir=self.state_dir, prefix="image-")))
+        tar = tmp / "image.tar"
+        try:
+            with trio.fail_after(s.import_timeout):
+                if s.image_import != "kind":  # kind reads the engine itself
+                    await self.engine.save(image, tar)
+                cmd = self.command(image, tar)
+                result = await trio.run_process(cmd, capture_stdout=True,
+                                                capture_stderr=True, check=False)
+        except EngineError as exc:
+            raise ImageImportFailed(f"cannot export {image} from the Docker engine: "
+                                    f"{exc}") from None
+        except FileNotFoundError:
+            key = f"{s.image_import}_command"
+            raise ImageImportFailed(
+                f"cannot import {image}: {self.command(image, tar)[0]} is not installed "
+                f"(set [kubernetes] {key} to its path, or image_import)") from None
+        except trio.TooSlowError:
+            raise ImageImportFailed(
+                f"importing {image} took over {s.import_timeout:g}s "
+                "([kubernetes] import_timeout)") from None
+        finally:
+            with trio.move_on_after(30, shield=True):  # a big tar: off the event loop
+                await trio.to_thread.run_sync(shutil.rmtree, tmp, True)
         if result.returncode != 0:
             output = (result.stderr or result.stdout).decode(errors="replace").strip()
             raise ImageImportFailed(
