@@ -193,7 +193,8 @@ class Cluster:
         """Blocking (a worker thread's): list and watch `kind` until `stop` or until
         `emit` says nobody listens any more."""
         fn = self.lister(kind, namespace)
-        errors = (*self._errors(), KeyError, TypeError)  # and an answer of the wrong shape
+        # and an answer of the wrong shape
+        errors: tuple[type[BaseException], ...] = (*self._errors(), KeyError, TypeError)
         rv: str | None = None
         delay = BACKOFF_MIN
         while not stop.is_set():
