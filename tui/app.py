@@ -126,6 +126,9 @@ class PaasdApp(App[None]):
         while queue:
             kind, payload = queue.popleft()
             if kind == "event":
+                if payload.get("kind") == "RuntimeHealth":  # the header shows it
+                    self.connection.info = {**self.connection.info,
+                                            "runtimeHealth": payload.get("object") or {}}
                 model.apply(payload)
             elif kind == "revisions":
                 model.replace_revisions(payload)

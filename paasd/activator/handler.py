@@ -6,7 +6,10 @@ queue. For a revision at zero the first waiting request reports `Demand`, so
 the autoscaler scales from zero now rather than at its next tick, and the
 request is forwarded the moment an instance is ready; the first one through
 reports a `ColdStart`. A wait longer than the hold timeout ends in
-`Unavailable` naming the reason the hub last gave for the revision.
+`Unavailable` naming the reason the hub last gave for the revision; a revision
+the hub says has failed (its instances cannot start until something changes:
+an image that is not there, a pod that cannot be scheduled) answers such
+requests at once, and wakes the ones already waiting, with that reason.
 
 The activator keeps per-revision admission state only; what carries the
 bytes (and notices a client hanging up, by cancelling `hold`) is the
@@ -43,12 +46,14 @@ class Unavailable(Exception):
 class Admission:
     """One revision's admission state."""
 
-    __slots__ = ("cold_pending", "throttler", "unready_reason")
+    __slots__ = ("cold_pending", "failed", "holds", "throttler", "unready_reason")
 
     def __init__(self, capacity: int, queue_depth: int) -> None:
         self.throttler = Throttler(capacity, queue_depth)
         self.cold_pending = False
         self.unready_reason = ""
+        self.failed = False  # its instances cannot start until something changes
+        self.holds: set[trio.CancelScope] = set()  # the requests held now
 
     @property
     def waiting(self) -> int:
@@ -81,8 +86,14 @@ class Activator:
         if adm is not None:
             adm.throttler.set_capacity(container_concurrency)
 
-    def set_unready_reason(self, key: RevisionKey, reason: str) -> None:
-        self.admission(key).unready_reason = reason
+    def set_unready_reason(self, key: RevisionKey, reason: str, *, failed: bool = False
+                           ) -> None:
+        adm = self.admission(key)
+        adm.unready_reason = reason
+        adm.failed = failed
+        if failed:
+            for scope in adm.holds:  # the requests held for it are answered now
+                scope.cancel()
 
     def add(self, key: RevisionKey, endpoint: Endpoint) -> None:
         self.admission(key).throttler.add(endpoint)
@@ -127,19 +138,32 @@ class Activator:
         if cold:
             adm.cold_pending = True
             self._emit(Demand(key))  # the autoscaler now, not at its next tick
+        if adm.failed:
+            raise self._failed(key, adm)
         if adm.throttler.full:
             raise Unavailable(f"revision {key.name} is overloaded: {adm.waiting} requests "
                               "already waiting (activator queue_depth); retry later", 1)
         began = trio.current_time()
-        with trio.move_on_after(self.hold_timeout):
-            endpoint = await adm.throttler.acquire()  # not full: checked just above
+        with trio.move_on_after(self.hold_timeout), trio.CancelScope() as held:
+            adm.holds.add(held)
+            try:
+                endpoint = await adm.throttler.acquire()  # not full: checked just above
+            finally:
+                adm.holds.discard(held)
             if adm.cold_pending:
                 adm.cold_pending = False
                 self._emit(ColdStart(key, trio.current_time() - began))
             return endpoint
+        if held.cancelled_caught and adm.failed:
+            raise self._failed(key, adm)
         reason = adm.unready_reason or "no instance became ready"
         raise Unavailable(f"revision {key.name} did not become ready within "
                           f"{self.hold_timeout:g}s: {reason}", 5)
+
+    @staticmethod
+    def _failed(key: RevisionKey, adm: Admission) -> Unavailable:
+        reason = adm.unready_reason or "its instances failed"
+        return Unavailable(f"revision {key.name} cannot serve: {reason}", 5)
 
     def _emit(self, event: DataPlaneEvent) -> None:
         try:

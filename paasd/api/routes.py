@@ -18,6 +18,7 @@ from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
 from ..runtime import Runtime
+from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import DEFAULT_NAMESPACE, ServiceSpec
@@ -117,7 +118,8 @@ class ControlApi:
             raise InvalidSpec(f"{source}: not UTF-8 text") from None
         json_body = "json" in request.headers.get("content-type", "")
         # parsing a big or hostile document takes a while: off the event loop, bounded
-        specs = await trio.to_thread.run_sync(_parse_services, text, source, json_body)
+        accept = self.hub.acceptance()  # the extended fields the runtime honours
+        specs = await trio.to_thread.run_sync(_parse_services, text, source, json_body, accept)
         results = await self.hub.apply_all(specs, source="api")  # all of them, or none
         return Response(body={"results": [{
             "kind": "Service", "namespace": spec.namespace, "name": spec.name,
@@ -255,15 +257,17 @@ class ControlApi:
         return Response(body={"ok": True, "services": len(config.services)})
 
 
-def _parse_services(text: str, source: str, json_body: bool) -> list[ServiceSpec]:
-    """Every document of an apply as a spec: all valid, or an `InvalidSpec`."""
+def _parse_services(text: str, source: str, json_body: bool, accept: Acceptance
+                    ) -> list[ServiceSpec]:
+    """Every document of an apply as a spec: all valid, or an `InvalidSpec`. `accept`: the
+    extended Knative fields the runtime honours (the others are refused with their line)."""
     if json_body:
         docs = [Located(json_value(text, source), source=source)]
     else:
         docs = load_documents(text, source)
     if not docs:
         raise InvalidSpec(f"{source}: no documents to apply")
-    return [service_from_document(d) for d in docs]
+    return [service_from_document(d, accept) for d in docs]
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -91,13 +91,28 @@ def cmd_service_describe(client: Client, args: argparse.Namespace) -> int:
     if c.get("command"):
         lines.append(f"  Command:  {' '.join(c['command'] + c.get('args', []))}")
     for e in c.get("env", []):
-        lines.append(f"  Env:      {e['name']}={e['value']}")
+        lines.append(f"  Env:      {_env(e)}")
     lines += ["", "Conditions:"]
     lines.append(table(["  TYPE", "STATUS", "REASON", "MESSAGE"],
                        [["  " + x["type"], x["status"], x.get("reason", ""),
                          x.get("message", "")] for x in st.get("conditions", [])]))
+    health = client.info().get("runtimeHealth") or {}
+    if not health.get("ok", True):  # what it shows may be stale, and why
+        lines += ["", f"Runtime:     UNAVAILABLE ({health.get('where', '')}): "
+                      f"{health.get('message', '')}"]
     print("\n".join(lines))
     return 0
+
+
+def _env(e: dict[str, Any]) -> str:
+    """`NAME=value`, or `NAME from configMap/NAME key KEY` for a valueFrom."""
+    source = e.get("valueFrom")
+    if not source:
+        return f"{e['name']}={e.get('value', '')}"
+    kind, ref = next(iter(source.items()))
+    what = ref.get("name") or ref.get("fieldPath") or ref.get("resource") or ""
+    key = f" key {ref['key']}" if ref.get("key") else ""
+    return f"{e['name']} from {kind.removesuffix('KeyRef').removesuffix('Ref')} {what}{key}"
 
 
 def _template_edits(args: argparse.Namespace) -> dict[str, Any]:
@@ -200,7 +215,7 @@ def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
         f"Age:         {age(meta.get('creationTimestamp'))}",
         f"Command:     {' '.join(c.get('command', []) + c.get('args', []))}",
         f"Image:       {c.get('image', '')}",
-        *[f"Env:         {e['name']}={e['value']}" for e in c.get("env", [])],
+        *[f"Env:         {_env(e)}" for e in c.get("env", [])],
         *([f"WorkingDir:  {c['workingDir']}"] if c.get("workingDir") else []),
         f"Concurrency: {rev['spec'].get('containerConcurrency', 0) or 'unlimited'} per "
         f"instance, timeout {rev['spec'].get('timeoutSeconds', 300)}s",
@@ -279,12 +294,18 @@ def cmd_info(client: Client, args: argparse.Namespace) -> int:
     info = client.info()
     if emit(info, args.output):
         return 0
-    print(table(["FIELD", "VALUE"], [
-        ["version", info["version"]], ["runtime", info["runtime"]],
-        ["ingress", info["ingress"]["url"]], ["domain", info["ingress"]["domain"]],
-        ["socket", info["socket"]], ["state dir", info["stateDir"]],
-        ["config", info["config"] or "(built-in defaults)"],
-        ["uptime", f"{info['uptimeSeconds']:.0f}s"]]))
+    health = info.get("runtimeHealth") or {}
+    rows = [["version", info["version"]], ["runtime", info["runtime"]]]
+    if health.get("where"):
+        rows.append(["runtime at", health["where"]])
+    if health:
+        rows.append(["runtime health", "ok" if health.get("ok", True)
+                     else f"UNAVAILABLE: {health.get('message', '')}"])
+    rows += [["ingress", info["ingress"]["url"]], ["domain", info["ingress"]["domain"]],
+             ["socket", info["socket"]], ["state dir", info["stateDir"]],
+             ["config", info["config"] or "(built-in defaults)"],
+             ["uptime", f"{info['uptimeSeconds']:.0f}s"]]
+    print(table(["FIELD", "VALUE"], rows))
     return 0
 
 

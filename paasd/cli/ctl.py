@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["json", "yaml"],
                    help="print the Knative YAML instead of creating it")
     p.add_argument("--source", help="build this directory into an image and deploy it "
-                   "(docker runtime; see `paasctl build`)")
+                   "(docker or kubernetes runtime; see `paasctl build`)")
     p.add_argument("-f", "--follow", action="store_true", help="with --source: stream the "
                    "build log")
     p.set_defaults(fn=commands.cmd_service_create)

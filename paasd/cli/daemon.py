@@ -116,15 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     from ..daemon import run
 
     failures: list[BaseException] = []
+    config_errors: list[ConfigError] = []
     interrupted = False
     try:
         run(config)
+    except* ConfigError as group:  # a runtime refusing what its settings name (kubeconfig)
+        config_errors.extend(e for e in _leaves(group) if isinstance(e, ConfigError))
     except* PaasdError as group:  # raised inside the root nursery: trio groups them
         failures.extend(_leaves(group))
     except* KeyboardInterrupt:
         interrupted = True
+    for error in config_errors:
+        for problem in error.problems:
+            log.error("%s", problem)
     for failure in failures:
         log.error("%s", failure)
+    if config_errors:
+        return EX_CONFIG
     if failures:
         return 1
     return 130 if interrupted else 0

@@ -53,7 +53,8 @@ def edit_template(doc: dict[str, Any], *, image: str | None = None,
     if args:
         container["args"] = args
     if env:
-        current = {e["name"]: e["value"] for e in container.get("env", [])}
+        # entries by name, kept whole (a valueFrom stays one until --env replaces it)
+        current = {e["name"]: e for e in container.get("env", [])}
         for item in env:
             if item.endswith("-") and "=" not in item:
                 current.pop(item[:-1], None)  # kn: NAME- removes it
@@ -61,8 +62,8 @@ def edit_template(doc: dict[str, Any], *, image: str | None = None,
             key, sep, value = item.partition("=")
             if not sep:
                 raise EditError(f"--env {item!r}: use NAME=VALUE, or NAME- to remove it")
-            current[key] = value
-        container["env"] = [{"name": k, "value": v} for k, v in current.items()]
+            current[key] = {"name": key, "value": value}
+        container["env"] = list(current.values())
         if not container["env"]:
             del container["env"]
     notes = dict(meta.get("annotations", {}))

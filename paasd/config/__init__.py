@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .parse import CORE_SECTIONS, load_config, parse_config
 from .reader import Problems, SectionReader, parse_listen, resolve_path
-from .runtimes import RuntimeSchema, RuntimeSchemas
+from .runtimes import RuntimeSchema, RuntimeSchemas, field_acceptance
 from .services import check_runnable
 from .settings import (
     ActivatorSettings,
@@ -36,6 +36,7 @@ __all__ = [
     "SectionReader",
     "TrafficSettings",
     "check_runnable",
+    "field_acceptance",
     "load_config",
     "parse_config",
     "parse_listen",

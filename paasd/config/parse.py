@@ -1,6 +1,7 @@
 """`paasd.toml`: parse and validate into frozen settings, or explain every problem.
 
-Pure apart from reading the file: `parse_config(text, path, runtimes)` takes
+Pure apart from reading the file (and the files the configured runtime's own
+check reads, such as a kubeconfig): `parse_config(text, path, runtimes)` takes
 the text, so tests and the control API's check endpoint validate without
 touching disk. Errors carry file, line and field, and the nearest valid name
 for a typo. Runtime sections are validated by the runtimes' own schemas.
@@ -109,6 +110,8 @@ def parse_config(text: str, source: str = "paasd.toml", *,
     sources: tuple[Any, ...] = ()
     running = runtimes.get(daemon.runtime)
     if running is not None:
+        if running.check is not None:
+            running.check(readers[running.name], runtime_settings[running.name])
         services, sources = parse_services(data.get("service", []), problems, base, running,
                                            runtimes)
     docker = readers["docker"]

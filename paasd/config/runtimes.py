@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec.fields import Acceptance, acceptance
 from .reader import SectionReader
 
 
@@ -24,6 +25,18 @@ class RuntimeSchema:
     runs_images: bool  # containers[0].image is what it runs
     runs_commands: bool  # containers[0].command runs as a local process
     summary: str = ""  # one line for messages: "local child processes", ...
+    # The Knative fields beyond the core that it honours (paths of
+    # `paasd.spec.fields.EXTENDED_FIELDS`); a spec using another is refused by name.
+    knative_fields: frozenset[str] = frozenset()
+    # Checks that matter only when this is the configured runtime, such as files its
+    # settings name (a kubeconfig): (its section, its parsed settings) → problems
+    # recorded on the section. Not run for the runtimes the config merely mentions.
+    check: Callable[[SectionReader, Any], None] | None = None
 
 
 RuntimeSchemas = Mapping[str, RuntimeSchema]
+
+
+def field_acceptance(runtime: str, schemas: RuntimeSchemas) -> Acceptance:
+    """Which extended Knative fields `runtime` honours, and which other runtimes would."""
+    return acceptance(runtime, {name: s.knative_fields for name, s in schemas.items()})

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import InvalidSpec, nearest
 from ..spec.annotations import annotation_problems
+from ..spec.fields import used_fields
 from ..spec.knative import DNS1123, check_dns1035, env_name_problem
 from ..spec.model import (
     DEFAULT_NAMESPACE,
@@ -24,7 +25,7 @@ from ..spec.model import (
     Template,
 )
 from .reader import Problems, resolve_path
-from .runtimes import RuntimeSchema, RuntimeSchemas
+from .runtimes import RuntimeSchema, RuntimeSchemas, field_acceptance
 
 NUL = "contains a NUL character, which no process or container can be given; remove it"
 
@@ -57,6 +58,10 @@ def check_runnable(spec: ServiceSpec, schema: RuntimeSchema, schemas: RuntimeSch
         raise InvalidSpec(f"service {spec.key}: {runnable_problem(schema, schemas)}")
     if not schema.runs_commands and not c.image:
         raise InvalidSpec(f"service {spec.key}: {image_problem(schema, schemas)}")
+    accept = field_acceptance(schema.name, schemas)
+    for path, where in used_fields(spec):
+        if not accept.accepts(path):
+            raise InvalidSpec(f"service {spec.key}: {where}: {accept.refusal(path)}")
 
 
 def parse_services(raw_services: Any, problems: Problems, base: Path, schema: RuntimeSchema,

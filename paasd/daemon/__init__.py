@@ -65,7 +65,7 @@ class Daemon:
             settings=config.runtime_settings, state_dir=state_dir,
             owner=state_label(str(state_dir)), engine=self.engine,
             on_instance=self.hub.on_instance, lookup=self.hub.revision,
-            drain=self.ingress.drain_instance))
+            drain=self.ingress.drain_instance, on_health=self.hub.on_runtime_health))
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,

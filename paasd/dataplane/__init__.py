@@ -88,8 +88,11 @@ class DataPlane(Protocol):
 
     def endpoint_gone(self, revision: RevisionKey, instance: str) -> None: ...
 
-    def set_unready_reason(self, revision: RevisionKey, reason: str) -> None:
-        """Why the revision has no ready instance: what a request held too long is told."""
+    def set_unready_reason(self, revision: RevisionKey, reason: str, *,
+                           failed: bool = False) -> None:
+        """Why the revision has no ready instance: what a request held too long is told.
+        `failed`: it cannot serve until something changes (its instances failed, none is
+        starting), so a request that finds no instance is answered at once, not held."""
 
     def configure(self, *, queue_depth: int, hold_timeout: float) -> None:
         """Live settings: the activator's queue bound and how long it holds a request."""

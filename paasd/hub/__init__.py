@@ -26,7 +26,7 @@ from .. import __version__, traffic
 from ..autoscaler.loop import ActiveRevision, Autoscaler
 from ..autoscaler.scaling import ScaleDecision
 from ..autoscaler.scaling import resolve as resolve_scaling
-from ..config import Config, RuntimeSchemas, check_runnable
+from ..config import Config, RuntimeSchemas, check_runnable, field_acceptance
 from ..dataplane import (
     ColdStart,
     DataPlane,
@@ -40,7 +40,9 @@ from ..dataplane import (
 from ..dataplane.endpoint import Endpoint
 from ..errors import Conflict, InvalidSpec, NotFound
 from ..reconciler.wakeup import Wakeup
+from ..runtime import RuntimeHealth
 from ..spec.annotations import INITIAL_SCALE
+from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
@@ -66,11 +68,13 @@ class InvalidService:
     problem: str
 
 
-def stored_problem(spec: ServiceSpec, runnable: Callable[[ServiceSpec], None]) -> str | None:
+def stored_problem(spec: ServiceSpec, accept: Acceptance,
+                   runnable: Callable[[ServiceSpec], None]) -> str | None:
     """Why a stored spec would be refused if it were applied now, or None. The strict
-    Knative parser is the judge: the spec goes out as a document and back in."""
+    Knative parser is the judge (with the extended fields the runtime honours): the spec
+    goes out as a document and back in."""
     try:
-        service_from_document(Located(service_to_document(spec)))
+        service_from_document(Located(service_to_document(spec)), accept)
         runnable(spec)
     except InvalidSpec as exc:
         return str(exc).removeprefix("<input>:1: ")
@@ -127,6 +131,7 @@ class Hub:
         that the current code cannot run is kept, reported and skipped — never fatal."""
         loaded: Loaded = await self._in_thread(self.store.load)
         schema = self.runtimes[self.config.daemon.runtime]
+        accept = self.acceptance()
         for item in loaded.unreadable:
             key = ServiceKey(item.namespace, item.name) if item.kind == "service" else None
             log.error("stored %s %s/%s cannot be read and is skipped: %s", item.kind,
@@ -134,8 +139,8 @@ class Hub:
             if key is not None:
                 self.invalid[key] = InvalidService(key, None, item.problem)
         for svc in loaded.services:
-            problem = stored_problem(svc.spec, lambda s: check_runnable(s, schema,
-                                                                        self.runtimes))
+            problem = stored_problem(svc.spec, accept, lambda s: check_runnable(
+                s, schema, self.runtimes))
             if problem is None:
                 self.services[svc.spec.key] = svc
                 continue
@@ -147,7 +152,7 @@ class Hub:
             if rev.service_key in self.invalid:
                 continue
             problem = stored_problem(ServiceSpec(rev.service, rev.namespace, rev.template),
-                                     lambda s: None)
+                                     accept, lambda s: None)
             if problem is not None:
                 log.error("stored revision %s is invalid and is not run: %s", rev.key, problem)
                 continue
@@ -219,6 +224,10 @@ class Hub:
 
     # -- desired state -------------------------------------------------------------------
 
+    def acceptance(self) -> Acceptance:
+        """The extended Knative fields the configured runtime honours (for the parser)."""
+        return field_acceptance(self.config.daemon.runtime, self.runtimes)
+
     def check_apply(self, spec: ServiceSpec, source: str = "api") -> None:
         """Everything that would refuse `spec`, without changing anything: the API checks
         every document of a multi-document apply this way before applying any."""
@@ -261,7 +270,7 @@ class Hub:
                 revisions = await self._in_thread(self.store.revisions, *spec.key)
                 for rev in revisions:
                     if stored_problem(ServiceSpec(rev.service, rev.namespace, rev.template),
-                                      lambda s: None) is None:
+                                      self.acceptance(), lambda s: None) is None:
                         self._add_revision(rev)
         for spec, result in zip(specs, results, strict=True):
             self._applied(spec, result)
@@ -298,7 +307,7 @@ class Hub:
             container_concurrency=rev.template.container_concurrency,
             timeout_seconds=rev.template.timeout_seconds))
         if rev.key not in self._instances_of:
-            self.dataplane.set_unready_reason(rev.key, self.hold_reason(rev.key))
+            self._push_unready(rev.key)
 
     def _drop_revision(self, rev: Revision) -> None:
         self.revisions.pop(rev.key, None)
@@ -373,8 +382,10 @@ class Hub:
             if rev is None:
                 return
             ready = sum(1 for i in insts.values() if i.phase == "ready") if insts else 0
-            active[rkey] = ActiveRevision(rev.template, routed, ready,
-                                          len(insts) if insts else 0, rkey in self.ever_ready)
+            # a terminating instance is on its way out: it is not one the revision has
+            alive = sum(1 for i in insts.values() if i.alive) if insts else 0
+            active[rkey] = ActiveRevision(rev.template, routed, ready, alive,
+                                          rkey in self.ever_ready)
 
         for key, revisions in self._active_of.items():
             routed = self._routed_of.get(key, {})
@@ -387,9 +398,13 @@ class Hub:
         return active
 
     def desired(self) -> dict[RevisionKey, int]:
-        """Revision → instances, as the autoscaler decided."""
-        return {rkey: self.autoscaler.ensure(rkey, info.template, info.instances).desired
-                for rkey, info in self.active().items()}
+        """Revision → instances, as the autoscaler decided. A dormant revision that is a
+        service's latest or routed one is wanted at 0: the runtime keeps what it needs to
+        wake it (a Deployment at zero replicas), it does not remove it."""
+        want = {rkey: 0 for revisions in self._active_of.values() for rkey in revisions}
+        for rkey, info in self.active().items():
+            want[rkey] = self.autoscaler.ensure(rkey, info.template, info.instances).desired
+        return want
 
     def scaled(self, revision: RevisionKey, old: int, decision: ScaleDecision) -> None:
         """The autoscaler changed a revision's desired count."""
@@ -404,12 +419,25 @@ class Hub:
 
     def hold_reason(self, revision: RevisionKey) -> str:
         insts = self._instances_of.get(revision, {}).values()
-        for inst in insts:
+        failed = [i for i in insts if i.phase == "failed" and i.message]
+        for inst in failed or insts:
             if inst.message:
-                return inst.message
+                return f"{inst.reason}: {inst.message}" if inst.reason else inst.message
         if insts:
             return "its instance is still starting"
         return "no instance is running"
+
+    def failed(self, revision: RevisionKey) -> bool:
+        """Whether the revision cannot serve until something changes: it has instances,
+        none ready or starting, and one has failed (an image that is not there, a pod
+        that cannot be scheduled...). Requests held for it are then answered at once."""
+        insts = self._instances_of.get(revision, {}).values()
+        return any(i.phase == "failed" for i in insts) and not any(
+            i.phase in ("ready", "starting") for i in insts)
+
+    def _push_unready(self, revision: RevisionKey) -> None:
+        self.dataplane.set_unready_reason(revision, self.hold_reason(revision),
+                                          failed=self.failed(revision))
 
     def _cold_start(self, revision: RevisionKey, waited: float) -> None:
         self.cold_starts[revision] = self.cold_starts.get(revision, 0) + 1
@@ -460,16 +488,29 @@ class Hub:
                     self._became_ready(status)
             else:
                 self.dataplane.endpoint_gone(rkey, instance_id)
-                if status.phase == "backoff" and (old is None or old.phase != "backoff"):
-                    self.record(status.namespace, f"revision/{status.revision}", "Crashed",
-                                status.message)
+                if status.phase in ("backoff", "failed") and (
+                        old is None or (old.phase, old.reason) != (status.phase, status.reason)):
+                    self.record(status.namespace, f"revision/{status.revision}",
+                                status.reason or "Crashed", status.message)
             self.watches.emit("ADDED" if old is None else "MODIFIED", "Instance",
                               instance_view(status))
-        self.dataplane.set_unready_reason(rkey, self.hold_reason(rkey))
+        self._push_unready(rkey)
         rev = self.revisions.get(rkey)
         if rev is not None and self.watches.active:
             self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
         self._touch(ServiceKey(changed.namespace, changed.service))
+
+    def on_runtime_health(self, health: RuntimeHealth) -> None:
+        """The runtime's callback when its health changes (a `RuntimeHealth`): every
+        watcher hears it (the TUI's header), and it is an event."""
+        view = {"ok": health.ok, "message": health.message, "where": health.where}
+        self.watches.emit("MODIFIED", "RuntimeHealth", view)
+        runtime = self.config.daemon.runtime
+        if health.ok:
+            self.record("", f"runtime/{runtime}", "RuntimeAvailable",
+                        f"the {runtime} runtime can act again ({health.where})")
+        else:
+            self.record("", f"runtime/{runtime}", "RuntimeUnavailable", health.message)
 
     def _became_ready(self, status: InstanceStatus) -> None:
         took = time.time() - status.started_at if status.started_at else 0.0
@@ -514,7 +555,8 @@ class Hub:
                 self.rollouts.set(key, None)
                 continue
             target = self._instances_of.get(key.revision(rollout.to_revision), {}).values()
-            failure = next((i.message for i in target if i.phase == "backoff"), None)
+            failure = next((i.message for i in target if i.phase in ("backoff", "failed")),
+                           None)
             step = traffic.step_rollout(rollout, failure,
                                         any(i.phase == "ready" for i in target), now)
             where = f"service/{key.name}"

@@ -34,11 +34,13 @@ def revision_readiness(instances: Sequence[InstanceStatus], ever_ready: bool
     """(status, reason, message) of a revision's Ready condition."""
     if any(i.phase == "ready" for i in instances):
         return "True", "", ""
-    failing = [i for i in instances if i.message and (
-        i.phase in ("backoff", "failed") or (i.phase == "starting" and i.restarts))]
+    failing = sorted((i for i in instances if i.message and (
+        i.phase in ("backoff", "failed") or (i.phase == "starting" and i.restarts))),
+        key=lambda i: i.phase != "failed")
     if failing:
-        return "False", "ExitCode" if failing[0].exit_code is not None else "Unready", \
-            failing[0].message
+        first = failing[0]
+        reason = first.reason or ("ExitCode" if first.exit_code is not None else "Unready")
+        return "False", reason, first.message
     if ever_ready:
         return "True", "", ""
     if instances:
@@ -99,7 +101,8 @@ def service_view(svc: StoredService, latest: Revision | None, latest_ready: str 
         config_ready = revision_readiness(latest_instances, latest_ever_ready)
         if config_ready[0] == "False":
             config_ready = ("False", "RevisionFailed",
-                            f"revision {latest.name} failed: {config_ready[2]}")
+                            f"revision {latest.name} failed ({config_ready[1]}): "
+                            f"{config_ready[2]}")
         elif config_ready[0] == "Unknown":
             config_ready = ("Unknown", config_ready[1],
                             f"revision {latest.name}: {config_ready[2]}")
@@ -167,6 +170,7 @@ def instance_view(inst: InstanceStatus) -> dict[str, Any]:
         "restarts": inst.restarts,
         "startedAt": timestamp(inst.started_at) if inst.started_at else None,
         "message": inst.message, "exitCode": inst.exit_code,
+        "reason": inst.reason or None,
         # what the runtime calls it; `pid` and `container` kept for their readers
         "ref": {"kind": inst.ref_kind, "name": inst.ref} if inst.ref else None,
         "pid": int(inst.ref) if inst.ref_kind == "pid" else None,

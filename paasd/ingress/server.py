@@ -114,8 +114,9 @@ class Ingress:
             if ep.in_flight:
                 self._leaving[instance] = ep
 
-    def set_unready_reason(self, revision: RevisionKey, reason: str) -> None:
-        self.activator.set_unready_reason(revision, reason)
+    def set_unready_reason(self, revision: RevisionKey, reason: str, *,
+                           failed: bool = False) -> None:
+        self.activator.set_unready_reason(revision, reason, failed=failed)
 
     def configure(self, *, queue_depth: int, hold_timeout: float) -> None:
         self.activator.configure(queue_depth=queue_depth, hold_timeout=hold_timeout)

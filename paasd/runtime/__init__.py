@@ -42,6 +42,10 @@ class RuntimeHealth:
     where: str = ""  # what it talks to: an engine address, an API server and kubeconfig
 
 
+def _ignore(health: RuntimeHealth) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class RuntimeContext:
     """What a runtime gets at construction: its settings and its collaborators."""
@@ -53,6 +57,9 @@ class RuntimeContext:
     on_instance: InstanceListener
     lookup: RevisionLookup
     drain: Drain
+    # Every change of the runtime's health (an API server or engine lost, and back), so
+    # watchers (the TUI's header) hear of it; `health()` stays what is asked.
+    on_health: Callable[[RuntimeHealth], None] = _ignore
 
 
 class Runtime(Protocol):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from . import Catalog
 from .docker import KIND as DOCKER
+from .kubernetes import KIND as KUBERNETES
 from .process import KIND as PROCESS
 
-BUILTIN: Catalog = {kind.name: kind for kind in (PROCESS, DOCKER)}
+BUILTIN: Catalog = {kind.name: kind for kind in (PROCESS, DOCKER, KUBERNETES)}
 
 __all__ = ["BUILTIN"]

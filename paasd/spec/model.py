@@ -20,19 +20,69 @@ MAX_SCALE = "autoscaling.knative.dev/max-scale"
 DEFAULT_NAMESPACE = "default"
 
 
+# Canonical JSON text (sorted keys, no spaces) of a Knative field paasd keeps exactly as
+# written and hands on (to Kubernetes) without reading it: frozen, hashable, and part of
+# the template's digest like any other field.
+Json = str
+
+
+def freeze_json(value: Any) -> Json:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def thaw_json(text: Json) -> Any:
+    return json.loads(text)
+
+
 @dataclass(frozen=True)
 class EnvVar:
     name: str
-    value: str
+    value: str = ""
+    value_from: Json | None = None  # `valueFrom` (configMapKeyRef, secretKeyRef, ...)
 
 
 @dataclass(frozen=True)
 class Probe:
-    """An HTTP readiness probe; with no path, readiness is a TCP connect."""
+    """A probe: an HTTP GET of `path`, or (no path, no command) a TCP connect.
+
+    What paasd reads is typed; `document` is the probe as written (handler, headers,
+    thresholds, ...), which runtimes that hand probes on (kubernetes) use whole.
+    """
 
     path: str | None = None
     period_seconds: float | None = None
     timeout_seconds: float | None = None
+    port: int | None = None  # httpGet.port / tcpSocket.port, when a number is given
+    command: tuple[str, ...] = ()  # exec.command
+    initial_delay_seconds: int | None = None
+    failure_threshold: int | None = None
+    document: Json | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """`resources`: quantities as written ("500m", "128Mi")."""
+
+    limits: tuple[tuple[str, str], ...] = ()
+    requests: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    mount_path: str
+    read_only: bool = False
+    sub_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A pod volume: its name, its kind (configMap, secret, emptyDir, projected) and that
+    source as written."""
+
+    name: str
+    kind: str
+    source: Json
 
 
 @dataclass(frozen=True)
@@ -44,6 +94,27 @@ class Container:
     port: int | None = None  # containerPort: what $PORT is inside a container
     working_dir: str | None = None
     readiness_probe: Probe | None = None
+    # Knative fields that only some runtimes honour (`RuntimeSchema.knative_fields`):
+    liveness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+    resources: Resources | None = None
+    image_pull_policy: str | None = None  # Always | IfNotPresent | Never
+    env_from: tuple[Json, ...] = ()  # `envFrom` entries (configMapRef / secretRef)
+    volume_mounts: tuple[VolumeMount, ...] = ()
+    security_context: Json | None = None
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    """The pod-level Knative fields beside the container (`spec.template.spec`)."""
+
+    volumes: tuple[Volume, ...] = ()
+    service_account_name: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Json, ...] = ()
+    affinity: Json | None = None
+    security_context: Json | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +127,7 @@ class Template:
     container_concurrency: int = 0
     timeout_seconds: int = 300
     name: str | None = None  # user-chosen revision name
+    pod: PodOptions = PodOptions()
 
     def annotation(self, key: str, default: str | None = None) -> str | None:
         for k, v in self.annotations:
@@ -145,13 +217,18 @@ class InstanceStatus:
     revision: str
     namespace: str
     service: str
-    phase: str  # starting | ready | backoff | terminating | failed
+    # starting | ready | backoff (restarting by itself) | terminating | failed (cannot serve
+    # until something changes: a request held for its revision is answered at once)
+    phase: str
     host: str
     port: int
     restarts: int = 0
     started_at: float = 0.0
     message: str = ""
     exit_code: int | None = None
+    # A one-word cause when the phase is "backoff" or "failed" (ErrImageNeverPull,
+    # CrashLoopBackOff, Unschedulable, ...): the revision's Ready condition reason.
+    reason: str = ""
     # What the runtime calls the instance, and what kind of name that is: a process id
     # ("pid"), a container id ("container"), a pod name ("pod"). Shown, never interpreted.
     ref_kind: str = ""
@@ -177,25 +254,55 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def _pairs(items: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in items or ())
+
+
+def _probe_from_json(data: dict[str, Any] | None) -> Probe | None:
+    if not data:
+        return None
+    return Probe(**{**data, "command": tuple(data.get("command", ()))})
+
+
 def template_from_json(data: dict[str, Any]) -> Template:
     c = data["container"]
-    probe = c.get("readiness_probe")
+    res = c.get("resources")
     container = Container(
         image=c.get("image"),
         command=tuple(c.get("command", ())),
         args=tuple(c.get("args", ())),
-        env=tuple(EnvVar(e["name"], e["value"]) for e in c.get("env", ())),
+        env=tuple(EnvVar(e["name"], e.get("value", ""), e.get("value_from"))
+                  for e in c.get("env", ())),
         port=c.get("port"),
         working_dir=c.get("working_dir"),
-        readiness_probe=Probe(**probe) if probe else None,
+        readiness_probe=_probe_from_json(c.get("readiness_probe")),
+        liveness_probe=_probe_from_json(c.get("liveness_probe")),
+        startup_probe=_probe_from_json(c.get("startup_probe")),
+        resources=Resources(_pairs(res.get("limits")), _pairs(res.get("requests")))
+        if res else None,
+        image_pull_policy=c.get("image_pull_policy"),
+        env_from=tuple(c.get("env_from", ())),
+        volume_mounts=tuple(VolumeMount(**m) for m in c.get("volume_mounts", ())),
+        security_context=c.get("security_context"),
+    )
+    p = data.get("pod") or {}
+    pod = PodOptions(
+        volumes=tuple(Volume(**v) for v in p.get("volumes", ())),
+        service_account_name=p.get("service_account_name"),
+        image_pull_secrets=tuple(p.get("image_pull_secrets", ())),
+        node_selector=_pairs(p.get("node_selector")),
+        tolerations=tuple(p.get("tolerations", ())),
+        affinity=p.get("affinity"),
+        security_context=p.get("security_context"),
     )
     return Template(
         container=container,
-        annotations=tuple((k, v) for k, v in data.get("annotations", ())),
-        labels=tuple((k, v) for k, v in data.get("labels", ())),
+        annotations=_pairs(data.get("annotations")),
+        labels=_pairs(data.get("labels")),
         container_concurrency=data.get("container_concurrency", 0),
         timeout_seconds=data.get("timeout_seconds", 300),
         name=data.get("name"),
+        pod=pod,
     )
 
 
@@ -218,15 +325,22 @@ __all__ = [
     "Container",
     "EnvVar",
     "InstanceStatus",
+    "Json",
+    "PodOptions",
     "Probe",
+    "Resources",
     "Revision",
     "RevisionKey",
     "ServiceKey",
     "ServiceSpec",
     "Template",
     "TrafficTarget",
+    "Volume",
+    "VolumeMount",
+    "freeze_json",
     "revision_name",
     "spec_from_json",
     "template_from_json",
+    "thaw_json",
     "to_jsonable",
 ]

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from typing import Any
 
 import pytest
 
+from paasd.engine import state_label
 from tests import tiers
+from tests.integration.conftest import Daemon
 from tests.waiting import wait_for
 
 DEFAULT_KUBECONFIG = Path("/var/lib/paasd-k8s/admin.kubeconfig")
@@ -109,3 +112,141 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
         yield name
     finally:
         kubectl.run("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+# -- a real paasd on the kubernetes runtime ---------------------------------------------
+
+# Built and imported into the test cluster's containerd by tests/cluster/up (on another
+# cluster: import it, or name another image with busybox's sh and httpd).
+TEST_IMAGE = os.environ.get("PAASD_K8S_TEST_IMAGE", "paasd.local/busybox-httpd:1")
+TEST_CONTAINERD = Path("/run/paasd-k8s/containerd/containerd.sock")
+
+
+def app_yaml(name: str, body: str, *, annotations: str = "", traffic: str = "",
+             extra: str = "", image: str = TEST_IMAGE, service_annotations: str = "",
+             pull: str = "Never") -> str:
+    """A busybox httpd answering `body`, its revision and its pod name, on $PORT."""
+    meta = f"    metadata:\n      annotations:\n{annotations}" if annotations else ""
+    smeta = f"  annotations:\n{service_annotations}" if service_annotations else ""
+    script = (f"mkdir -p /tmp/s && echo {body} $K_REVISION $HOSTNAME > /tmp/s/index.html && "
+              "echo started $K_SERVICE $K_REVISION $K_CONFIGURATION on $PORT && "
+              "exec httpd -f -p $PORT -h /tmp/s")
+    return f"""\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: {name}
+{smeta}spec:
+  template:
+{meta}    spec:
+      containers:
+        - image: {image}
+          imagePullPolicy: {pull}
+          command: ["/bin/sh", "-c", "{script}"]
+          resources:
+            limits: {{memory: 32Mi}}
+{extra}{traffic}"""
+
+
+class KubeDaemon(Daemon):
+    """paasd with `runtime = "kubernetes"` on the tier's cluster; everything it makes is in
+    namespaces named after this test (deleted afterwards), found by its owner label."""
+
+    def __init__(self, tmp: Path, kubectl: Kubectl, extra: str = "",
+                 kubeconfig: Path | None = None) -> None:
+        self.kubectl = kubectl
+        self.kubeconfig = kubeconfig or kubectl.kubeconfig
+        self.prefix = f"pt{uuid.uuid4().hex[:6]}-"
+        self.extra = extra
+        super().__init__(tmp)
+
+    def base_config(self) -> str:
+        text = super().base_config().replace("[daemon]\n", '[daemon]\nruntime = "kubernetes"\n',
+                                             1)
+        ctr = TEST_CONTAINERD.exists()
+        imports = (f'image_import = "ctr"\ncontainerd_socket = "{TEST_CONTAINERD}"\n'
+                   if ctr else "")
+        return text + f"""
+[kubernetes]
+kubeconfig = "{self.kubeconfig}"
+namespace_prefix = "{self.prefix}"
+{imports}start_timeout = "60s"
+api_timeout = "5s"
+drain_seconds = 1
+stop_grace = "1s"
+{self.extra}"""
+
+    @property
+    def owner(self) -> str:
+        return state_label(str(self.state_dir))
+
+    def ctl(self, *args: str, stdin: str | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "paasd.cli.ctl", "--socket", self.socket, *args],
+            input=stdin, capture_output=True, text=True, timeout=timeout, cwd=self.tmp)
+        if check and result.returncode != 0:
+            raise AssertionError(f"paasctl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def namespace(self, knative: str = "default") -> str:
+        return f"{self.prefix}{knative}"
+
+    def objects(self, kind: str, namespace: str = "default") -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.kubectl.json(
+            "get", kind, "-n", self.namespace(namespace), "-l",
+            f"paasd.dev/owner={self.owner}")["items"]
+        return items
+
+    def pods(self, service: str, namespace: str = "default") -> list[dict[str, Any]]:
+        return [p for p in self.objects("pods", namespace)
+                if p["metadata"]["labels"].get("serving.knative.dev/service") == service
+                and not p["metadata"].get("deletionTimestamp")]
+
+    def info(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.ctl("info", "-o", "json").stdout)
+        return found
+
+    def cleanup(self) -> None:
+        """Delete the namespaces paasd made for this test (paasd itself never does)."""
+        if self.proc is not None:
+            self.stop()
+        found = self.kubectl.json("get", "namespaces", "-l",
+                                  f"paasd.dev/created-by={self.owner}")["items"]
+        for ns in found:
+            self.kubectl.run("delete", "namespace", ns["metadata"]["name"], "--wait=false",
+                             "--ignore-not-found")
+
+
+def ready_count(d: Daemon, revision: str) -> int:
+    return sum(1 for i in d.instances() if i["revision"] == revision and i["phase"] == "ready")
+
+
+@pytest.fixture
+def kdaemon(tmp_path: Path, kubectl: Kubectl) -> Iterator[KubeDaemon]:
+    d = KubeDaemon(tmp_path, kubectl)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture(scope="module")
+def shared_kdaemon(tmp_path_factory: pytest.TempPathFactory, kubectl: Kubectl
+                   ) -> Iterator[KubeDaemon]:
+    """One daemon for a module's tests (each uses its own services): pods start in
+    seconds, a daemon and its namespace only once."""
+    d = KubeDaemon(tmp_path_factory.mktemp("kube"), kubectl)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+# The docker tier's base image (Debian's busybox-static on scratch): what builds start
+# from here too. Its fixture builds it once per session and needs the Docker engine.
+from tests.docker.conftest import BASE_IMAGE, base_image  # noqa: E402
+
+__all__ = ["BASE_IMAGE", "base_image"]

@@ -262,3 +262,19 @@ def test_the_overview_pages_and_touches_only_changed_rows() -> None:
         await until(pilot, "all of them back", lambda: title().startswith(f"services ({n + 1})"))
 
     drive(app, scenario)
+
+
+def test_the_header_says_when_the_runtime_cannot_act() -> None:
+    from tui.widgets.header import Connection, header_text
+
+    info = {"version": "0.1.0", "runtime": "kubernetes", "uptimeSeconds": 5,
+            "ingress": {"url": "http://127.0.0.1:8080"},
+            "runtimeHealth": {"ok": False, "where": "https://127.0.0.1:16443",
+                              "message": "the Kubernetes API server at "
+                                         "https://127.0.0.1:16443 does not answer"}}
+    text = header_text(Connection("connected", info, 0.0), "/run/paasd.sock", 0.0, 1.0).plain
+    assert "runtime kubernetes ✖ unavailable" in text
+    assert "does not answer" in text
+    info["runtimeHealth"] = {"ok": True, "where": "x", "message": ""}
+    text = header_text(Connection("connected", info, 0.0), "/run/paasd.sock", 0.0, 1.0).plain
+    assert "unavailable" not in text

@@ -107,7 +107,7 @@ def test_service_problems_name_the_table_and_line() -> None:
 def test_image_without_command_on_process_runtime_names_image_runtimes() -> None:
     (problem,) = problems('[[service]]\nname = "web"\nimage = "nginx"\n')
     assert "service[0].image" in problem
-    assert "process runtime" in problem and "runs images (docker" in problem
+    assert "process runtime" in problem and "docker or kubernetes" in problem
 
 
 def test_invalid_service_name_and_duplicate() -> None:

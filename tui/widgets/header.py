@@ -1,4 +1,5 @@
-"""The header: the daemon's runtime, uptime, ingress URL, total requests/s and
+"""The header: the daemon's runtime (and what is wrong with it, when it cannot act:
+an API server that does not answer), uptime, ingress URL, total requests/s and
 whether the TUI is connected (or reconnecting)."""
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def header_text(conn: Connection, socket: str, total_rps: float, now: float) -> 
         uptime = float(info.get("uptimeSeconds") or 0) + max(0.0, now - conn.since)
         text.append(f" {info.get('version', '')}  runtime ", style="dim")
         text.append(str(info.get("runtime", "?")), style="bold")
+        health = info.get("runtimeHealth") or {}
+        if health and not health.get("ok", True):  # an API server or engine it cannot reach
+            text.append(" ✖ unavailable", style="bold white on red")
         if conn.state == "connected":  # a stopped daemon has no uptime
             text.append("  up ", style="dim")
             text.append(duration(uptime), style="bold")
@@ -46,6 +50,9 @@ def header_text(conn: Connection, socket: str, total_rps: float, now: float) -> 
                     style="bold white on red")
         if conn.reason:
             text.append(f"  {conn.reason}", style="red")
+    health = info.get("runtimeHealth") or {} if info else {}
+    if health and not health.get("ok", True):
+        text.append(f"\n {health.get('message', '')}", style="red")
     return text
 
 

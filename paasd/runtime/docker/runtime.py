@@ -126,11 +126,13 @@ class DockerRuntime(LocalRuntime):
             if problem != self.problem:
                 log.error("docker runtime: %s. paasd keeps serving everything else and "
                           "tries again every %gs", problem, ENGINE_RETRY)
-            self.problem = problem
+                self.problem = problem
+                self.ctx.on_health(self.health())
             return
         if self.problem:
             log.info("docker runtime: the engine at %s is back", self.engine.where())
-        self.problem = None
+            self.problem = None
+            self.ctx.on_health(self.health())
         self.adopted.set()
 
     async def _retry_engine(self) -> None:

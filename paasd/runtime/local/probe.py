@@ -30,8 +30,11 @@ async def tcp_ready(host: str, port: int) -> bool:
     return True
 
 
-async def http_ready(host: str, port: int, path: str, timeout: float = 1.0) -> bool:
-    """GET path; 2xx/3xx is ready (Kubernetes' httpGet semantics)."""
+async def http_ready(host: str, port: int, path: str, timeout: float = 1.0,
+                     any_status: bool = False) -> bool:
+    """GET path; 2xx/3xx is ready (Kubernetes' httpGet semantics). With `any_status`,
+    any response is: the app answers (a TCP probe's meaning, through a tunnel that
+    accepts every connection itself)."""
     try:
         with trio.fail_after(timeout):
             stream = await trio.open_tcp_stream(host, port)
@@ -48,7 +51,7 @@ async def http_ready(host: str, port: int, path: str, timeout: float = 1.0) -> b
                         conn.receive_data(await stream.receive_some(4096))
                         continue
                     if isinstance(event, h11.Response):
-                        return 200 <= event.status_code < 400
+                        return any_status or 200 <= event.status_code < 400
                     if isinstance(event, h11.ConnectionClosed):
                         return False
             finally:
