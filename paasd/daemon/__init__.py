@@ -24,7 +24,7 @@ from ..api.routes import ControlApi
 from ..autoscaler.loop import Autoscaler
 from ..builder import Builder
 from ..config import Config, load_config, parse_config
-from ..dataplane import DataPlaneEvent
+from ..dataplane import DataPlaneEvent, hostloop
 from ..engine import Engine, state_label
 from ..errors import ConfigError
 from ..hub import Hub
@@ -210,4 +210,5 @@ def _with_runtime_settings(new: Config, running: Config) -> Config:
 
 
 def run(config: Config, catalog: Catalog = BUILTIN) -> None:
-    trio.run(Daemon(config, catalog).run)
+    """The daemon, in trio, as a guest on the data plane's asyncio host loop (one thread)."""
+    hostloop.run(Daemon(config, catalog).run)
