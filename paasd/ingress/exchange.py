@@ -32,15 +32,10 @@ from ..spec.keys import RevisionKey
 from .counters import RevisionCounters
 
 if TYPE_CHECKING:
+    from ..activator import Throttler
     from .server import Ingress
 
-Headers = list[tuple[bytes, bytes]]
-
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-    b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"proxy-connection",
-    b"http2-settings",
-})
+from .heads import Headers
 
 BUFFER_LIMIT = 256 * 1024  # request body held while no instance is attached: then pause
 REPLAY_LIMIT = 64 * 1024  # request body kept to replay on a fresh connection
@@ -52,8 +47,9 @@ HELD, CONNECTING, SENT, RESPONDING, TUNNEL, DONE = range(6)
 class Downstream(Protocol):
     """The client side of an exchange."""
 
-    def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers,
-                  length: int | None, body: bool) -> None: ...
+    def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
+                  length: int | None, body: bool) -> None:
+        """`headers`: fields, or a raw block of `Name: value\\r\\n` lines after an LF."""
 
     def send_data(self, ex: Exchange, data: bytes) -> None: ...
 
@@ -130,6 +126,7 @@ class Exchange:
         "state",
         "stream_id",
         "target",
+        "throttler",
         "timeout_at",
         "trailers",
         "up",
@@ -158,6 +155,7 @@ class Exchange:
         self.settings: RevisionSettings | None = None
         self.counters: RevisionCounters | None = None
         self.endpoint: Endpoint | None = None
+        self.throttler: Throttler | None = None  # where the slot was taken, if directly
         self.up: Upstream | None = None
         self.pending: list[bytes] = []  # request body waiting for the upstream
         self.pending_size = 0
@@ -247,14 +245,14 @@ class Exchange:
 
     # -- admission ------------------------------------------------------------------
 
-    def admitted(self, endpoint: Endpoint) -> None:
+    def admitted(self, endpoint: Endpoint, now: float = 0.0) -> None:
         """A slot on `endpoint` (the caller took it): forward the request."""
         self.hold_cancel = None
         if self.state == DONE:  # the client left while the slot was on its way
             self.ingress.release(self, endpoint)
             return
         self.endpoint = endpoint
-        now = self.ingress.now()
+        now = now or self.ingress.now()
         s = self.settings
         assert s is not None
         self.timeout_at = now + s.timeout_seconds
@@ -308,8 +306,8 @@ class Exchange:
 
     # -- from the instance ---------------------------------------------------------------
 
-    def response_head(self, status: int, reason: bytes, headers: Headers, length: int | None,
-                      body: bool) -> None:
+    def response_head(self, status: int, reason: bytes, headers: Headers | bytes,
+                      length: int | None, body: bool) -> None:
         if self.state == DONE:
             return
         self.state = RESPONDING

@@ -28,7 +28,8 @@ from httptools import (
     HttpRequestParser,
 )
 
-from .exchange import HELD, HOP_BY_HOP, Exchange, Headers
+from .exchange import HELD, Exchange
+from .heads import HOP_BY_HOP, Headers, field_lines
 
 if TYPE_CHECKING:
     from .server import Ingress
@@ -69,8 +70,8 @@ def reason_phrase(status: int) -> bytes:
 
 class Http1Server(asyncio.Protocol):
     __slots__ = (
-        "body_paused", "broken", "chunked", "current", "first", "head_bytes", "head_size",
-        "headers", "http10", "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
+        "body_paused", "broken", "chunked", "current", "first", "head_bytes", "headers",
+        "http10", "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
         "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "transport", "tunneling",
         "url", "write_paused",
     )
@@ -81,7 +82,6 @@ class Http1Server(asyncio.Protocol):
         self.parser = HttpRequestParser(self)
         self.url = b""
         self.headers: Headers = []
-        self.head_size = 0
         self.head_bytes = 0
         self.in_head = False
         self.current: Exchange | None = None  # the request being answered
@@ -205,23 +205,17 @@ class Http1Server(asyncio.Protocol):
         self.in_head = True
         self.url = b""
         self.headers = []
-        self.head_size = 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self.head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.head_size += len(name) + len(value) + 4
-        if self.in_head:
-            self.headers.append((name.lower(), value))
-        # after the head: trailers of a chunked body (dropped, as h11 did)
+        if self.in_head:  # after the head: trailers of a chunked body (dropped, as h11 did)
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_bytes = 0
-        if self.head_size > MAX_HEAD:
-            raise _TooLarge()
         parser = self.parser
         self.keep_alive = self.keep_alive and parser.should_keep_alive()
         self.http10 = parser.get_http_version() == "1.0"
@@ -230,65 +224,63 @@ class Http1Server(asyncio.Protocol):
         request_id = b""
         forwarded_for = b""
         length: int | None = None
-        chunked = False
+        chunked = expect = False
         upgrade = b""
         drop = HOP_BY_HOP
+        size = len(self.url)
         headers: Headers = []
-        for name, value in self.headers:
-            if name == b"connection":
-                tokens = {t.strip().lower() for t in value.split(b",")}
-                tokens -= {b"close", b"keep-alive", b"upgrade"}
-                if tokens:
-                    drop = drop | tokens
-        for name, value in self.headers:
+        for raw, value in self.headers:
+            size += len(raw) + len(value)
+            name = raw.lower()
             if name in drop:
-                if name == b"transfer-encoding":
+                if name == b"connection":
+                    tokens = {t.strip().lower() for t in value.split(b",")}
+                    tokens -= {b"close", b"keep-alive", b"upgrade"}
+                    if tokens:
+                        drop = drop | tokens
+                        headers = [(n, v) for n, v in headers if n not in tokens]
+                elif name == b"transfer-encoding":
                     chunked = True
                 elif name == b"upgrade":
                     upgrade = value.strip().lower()
                 elif name == b"te" and value.strip().lower() == b"trailers":
                     headers.append((name, value))
-                continue
-            if name == b"host":
+            elif name == b"host":
                 host = value
+                headers.append((name, value))
             elif name == b"content-length":
                 length = int(value)  # llhttp checked it is one valid number
-                continue
             elif name == b"x-request-id":
                 request_id = value
-                continue
             elif name == b"x-forwarded-for":
                 forwarded_for = value + b", "
-                continue
-            elif name == b"x-forwarded-proto":
-                continue
             elif name == b"expect":
-                continue  # answered here: 100 Continue is sent when the body is wanted
-            headers.append((name, value))
+                # answered here: 100 Continue is sent when the request is forwarded
+                expect = value.lower() == b"100-continue"
+            elif name != b"x-forwarded-proto":
+                headers.append((name, value))
+        if size > MAX_HEAD:
+            raise _TooLarge()
         headers.append((b"x-forwarded-for", forwarded_for + self.peer))
         headers.append((b"x-forwarded-proto", b"http"))
         headers.append((b"x-request-id", request_id or ingress.request_id()))
-        method = parser.get_method()
         wants_body = chunked or bool(length)
         if upgrade == b"h2c":  # an h2c upgrade is not taken: served as HTTP/1.1
             upgrade = b""
-        ex = Exchange(ingress, self, method, self.url, host, headers,
-                      None if chunked else length, wants_body, upgrade=bool(upgrade))
-        if upgrade:
-            ex.headers.append((b"connection", b"upgrade"))
-            ex.headers.append((b"upgrade", upgrade))
+        elif upgrade:
+            headers.append((b"connection", b"upgrade"))
+            headers.append((b"upgrade", upgrade))
+        ex = Exchange(ingress, self, parser.get_method(), self.url, host, headers,
+                      None if chunked else length, wants_body, bool(upgrade))
         self.parsing = ex
         if self.current is None:
             self.current = ex
-            self._start(ex, expect=self._expects_continue())
+            self._start(ex, expect)
         else:
             self.queue.append(ex)
             if not self.pipeline_paused:
                 self.pipeline_paused = True
                 self.transport.pause_reading()
-
-    def _expects_continue(self) -> bool:
-        return any(n == b"expect" and v.lower() == b"100-continue" for n, v in self.headers)
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
@@ -342,11 +334,10 @@ class Http1Server(asyncio.Protocol):
             parsing.client_gone()
         # else: a bad pipelined head; the connection closes after the current answer
 
-    def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers,
+    def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
                   length: int | None, body: bool) -> None:
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        for name, value in headers:
-            lines.append(name + b": " + value + b"\r\n")
+        block = headers if isinstance(headers, bytes) else b"\n" + field_lines(headers)
+        lines = [b"HTTP/1.1 %d %s\r" % (status, reason), block]
         if length is not None:
             lines.append(b"content-length: %d\r\n" % length)
         elif body:
@@ -407,7 +398,7 @@ class Http1Server(asyncio.Protocol):
     def flush(self) -> None:
         out = self.out
         if out and self.transport is not None:
-            self.transport.writelines(out)
+            self.transport.write(b"".join(out))
         out.clear()
 
     def exchange_done(self, ex: Exchange) -> None:

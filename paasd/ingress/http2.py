@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,8 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from .exchange import DONE, HOP_BY_HOP, Exchange, Headers
+from .exchange import DONE, Exchange
+from .heads import HOP_BY_HOP, Headers, block_fields
 from .http1 import reason_phrase
 
 if TYPE_CHECKING:
@@ -239,8 +239,10 @@ class Http2Server(asyncio.Protocol):
 
     # -- Downstream -------------------------------------------------------------------
 
-    def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers,
+    def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
                   length: int | None, body: bool) -> None:
+        if isinstance(headers, bytes):
+            headers = block_fields(headers)
         hdrs: Headers = [(b":status", b"%d" % status)]
         hdrs.extend((n, v) for n, v in headers if n not in _FORBIDDEN)
         if length is not None:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import trio
 
-from ..activator import Activator, Unavailable
+from ..activator import Activator, Throttler, Unavailable
 from ..config import IngressSettings
 from ..dataplane import DataPlaneEvent, RevisionSettings, RevisionStats, Route, RouteTable
 from ..dataplane.endpoint import Endpoint
@@ -54,6 +54,20 @@ class DataPlaneError(PaasdError):
     pass
 
 
+class _Path:
+    """What the hot path needs of one revision, looked up once; any change to the
+    revision (or to the routes) drops it and the next request looks again."""
+
+    __slots__ = ("counters", "revision", "settings", "throttler")
+
+    def __init__(self, revision: RevisionKey, settings: RevisionSettings,
+                 counters: RevisionCounters, throttler: Throttler | None) -> None:
+        self.revision = revision
+        self.settings = settings
+        self.counters = counters
+        self.throttler = throttler
+
+
 class Ingress:
     """The data plane: serves HTTP on its listeners, admits requests through the
     activator, forwards them, and keeps the per-revision counters."""
@@ -69,6 +83,8 @@ class Ingress:
         self.revisions: dict[RevisionKey, RevisionSettings] = {}
         self.connections: set[Http1Server | Http2Server] = set()
         self.active: set[Exchange] = set()  # started and not finished: timeouts, drain
+        self._paths: dict[RevisionKey, _Path] = {}
+        self._hosts: dict[bytes, _Path] = {}  # Host as sent → a route's only revision
         self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
         self._request_seq = 0
         self.in_flight = 0
@@ -95,14 +111,22 @@ class Ingress:
 
     # -- the seam: state in from the hub, stats out ---------------------------------------
 
+    def _changed(self, revision: RevisionKey | None = None) -> None:
+        self._hosts.clear()
+        if revision is not None:
+            self._paths.pop(revision, None)
+
     def update_routes(self, changes: Mapping[str, Route | None]) -> None:
         self.table.update(changes)
+        self._changed()
 
     def set_revision(self, revision: RevisionKey, settings: RevisionSettings) -> None:
+        self._changed(revision)
         self.revisions[revision] = settings
         self.activator.set_capacity(revision, settings.container_concurrency)
 
     def forget_revision(self, revision: RevisionKey) -> None:
+        self._changed(revision)
         self.activator.forget(revision)
         self.revisions.pop(revision, None)
         counters = self.counters.get(revision)
@@ -110,9 +134,11 @@ class Ingress:
             del self.counters[revision]
 
     def endpoint_ready(self, revision: RevisionKey, endpoint: Endpoint) -> None:
+        self._changed(revision)
         self.activator.add(revision, endpoint)
 
     def endpoint_gone(self, revision: RevisionKey, instance: str) -> None:
+        self._changed(revision)
         ep = self.activator.remove(revision, instance)
         if ep is not None:
             self.pool.drop(ep.host, ep.port)
@@ -212,33 +238,52 @@ class Ingress:
 
     def start(self, ex: Exchange) -> None:
         """Route `ex` and take a slot for it: at once, or through the activator's hold."""
+        path = self._hosts.get(ex.host)
+        if path is None:
+            path = self._route(ex)
+            if path is None:
+                return  # answered
+        ex.revision = path.revision
+        ex.settings = path.settings
+        counters = ex.counters = path.counters
+        now = ex.started = self._clock.current_time()  # type: ignore[union-attr]
+        counters.meter.start(now)
+        self.in_flight += 1
+        self.active.add(ex)
+        throttler = path.throttler
+        endpoint = throttler.try_acquire() if throttler is not None else None
+        if endpoint is not None:
+            ex.throttler = throttler
+            ex.admitted(endpoint, now)
+        else:
+            assert self._token is not None
+            self._token.run_sync_soon(self._start_hold, ex)
+
+    def _route(self, ex: Exchange) -> _Path | None:
         host = ex.host.decode("latin-1")
-        route = self.table.routes.get(host) or self.table.lookup(host)
+        route = self.table.lookup(host)
         if route is None:
             ex.answer(404, f"no service for host {host!r}\n".encode())
-            return
+            return None
         revision = route.pick()
         if revision is None:
             ex.answer(503, f"service {route.service} has no revision to serve yet\n".encode(),
                       [(b"retry-after", b"1")])
-            return
-        ex.revision = revision
-        ex.settings = self.revisions.get(revision, _DEFAULT_SETTINGS)
-        counters = self.counters.get(revision)
-        if counters is None:
-            counters = self.counters[revision] = RevisionCounters()
-        ex.counters = counters
-        now = self.now()
-        ex.started = now
-        counters.meter.start(now)
-        self.in_flight += 1
-        self.active.add(ex)
-        endpoint = self.activator.try_acquire(revision)
-        if endpoint is not None:
-            ex.admitted(endpoint)
-        else:
-            assert self._token is not None
-            self._token.run_sync_soon(self._start_hold, ex)
+            return None
+        path = self._paths.get(revision)
+        if path is None:
+            counters = self.counters.get(revision)
+            if counters is None:
+                counters = self.counters[revision] = RevisionCounters()
+            admission = self.activator.revisions.get(revision)
+            path = self._paths[revision] = _Path(
+                revision, self.revisions.get(revision, _DEFAULT_SETTINGS), counters,
+                admission.throttler if admission is not None else None)
+        if sum(1 for t in route.targets if t.percent > 0) == 1:  # no split: remember
+            if len(self._hosts) > 4096:
+                self._hosts.clear()
+            self._hosts[ex.host] = path
+        return path
 
     def _start_hold(self, ex: Exchange) -> None:
         if ex.state != DONE and self._holds is not None:
@@ -279,10 +324,13 @@ class Ingress:
     def exchange_finished(self, ex: Exchange) -> None:
         if ex.revision is None or ex.counters is None:
             return  # answered before it was counted (404, 503 with no revision)
-        now = self.now()
+        now = self._clock.current_time()  # type: ignore[union-attr]
         if ex.endpoint is not None:
             endpoint, ex.endpoint = ex.endpoint, None
-            self.activator.release(ex.revision, endpoint)
+            if ex.throttler is not None:
+                ex.throttler.release(endpoint)
+            else:
+                self.activator.release(ex.revision, endpoint)
         counters = ex.counters
         ex.counters = None
         counters.meter.finish(now)

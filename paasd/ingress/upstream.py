@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-from .exchange import DONE, HOP_BY_HOP, Exchange, Headers
+from .exchange import DONE, Exchange
+from .heads import Headers, response_block
 
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
 
 MAX_IDLE_PER_UPSTREAM = 64
+MAX_HEAD = 64 * 1024  # a response head larger than this is refused (502)
 _NO_BODY = frozenset({204, 304})
 
 
@@ -33,7 +35,6 @@ class H1Upstream(asyncio.Protocol):
         "chunked",
         "close_delimited",
         "exchange",
-        "headers",
         "in_body",
         "informational",
         "keep_alive",
@@ -41,11 +42,12 @@ class H1Upstream(asyncio.Protocol):
         "out",
         "parser",
         "pool",
+        "rbuf",
         "reason",
         "received",
         "reused",
+        "rpos",
         "status",
-        "trailers",
         "transport",
         "tunnel",
     )
@@ -57,8 +59,8 @@ class H1Upstream(asyncio.Protocol):
         self.parser = HttpResponseParser(self)
         self.exchange: Exchange | None = None
         self.out: list[bytes] = []
-        self.headers: Headers = []
-        self.trailers: Headers | None = None
+        self.rbuf = b""  # the response head so far (from `rpos`: 1xx heads come first)
+        self.rpos = 0
         self.reason = b""
         self.status = 0
         self.reused = False  # carried an exchange before: may have been closed meanwhile
@@ -118,13 +120,20 @@ class H1Upstream(asyncio.Protocol):
             down.flush()
             return
         self.received = True
+        if not self.in_body:
+            self.rbuf = self.rbuf + data if self.rbuf else data
+            if len(self.rbuf) > MAX_HEAD:
+                self._invalid(ex)
+                return
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
             if self.status == 101 and self.exchange is not None:
                 self.tunnel = True
-                head = self._head(101)
-                ex.switched(head, data[upgrade.args[0]:])
+                rest = data[upgrade.args[0]:]
+                head = self.rbuf[self.rpos:len(self.rbuf) - len(rest)]
+                self.rbuf = b""
+                ex.switched(head, rest)
         except HttpParserError:
             self.exchange = None
             if self.transport is not None:
@@ -141,10 +150,11 @@ class H1Upstream(asyncio.Protocol):
             return
         self.exchange = ex
         self.received = self.close_delimited = self.informational = self.in_body = False
+        self.rbuf = b""
+        self.rpos = 0
         self.chunked = False
-        lines = [ex.method, b" ", ex.target, b" HTTP/1.1\r\n"]
-        for name, value in ex.headers:
-            lines.append(name + b": " + value + b"\r\n")
+        lines = [ex.method, b" ", ex.target, b" HTTP/1.1\r\n",
+                 *[name + b": " + value + b"\r\n" for name, value in ex.headers]]
         if ex.length is not None:
             lines.append(b"content-length: %d\r\n" % ex.length)
         elif ex.wants_body:
@@ -177,7 +187,7 @@ class H1Upstream(asyncio.Protocol):
         out = self.out
         if out:
             if self.transport is not None:
-                self.transport.writelines(out)
+                self.transport.write(b"".join(out))
             out.clear()
 
     def pause_reading(self) -> None:
@@ -204,59 +214,35 @@ class H1Upstream(asyncio.Protocol):
         else:
             self.abandon()
 
-    def _head(self, status: int) -> bytes:
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
-        for name, value in self.headers:
-            lines.append(name + b": " + value + b"\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+    def _invalid(self, ex: Exchange) -> None:
+        self.exchange = None
+        if self.transport is not None:
+            self.transport.abort()
+        ex.upstream_failed(b"instance sent an invalid HTTP response\n", retry=False)
+        ex.down.flush()
 
     # -- httptools callbacks ---------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.trailers = None
-
-    def on_status(self, status: bytes) -> None:
+    def on_status(self, status: bytes) -> None:  # the first callback of a response
         self.reason = status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self.in_body:  # after a chunked body: trailers
-            if self.trailers is None:
-                self.trailers = []
-            self.trailers.append((name.lower(), value))
-        else:
-            self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         ex = self.exchange
         parser = self.parser
         status = self.status = parser.get_status_code()
+        rbuf, start = self.rbuf, self.rpos
+        end = rbuf.find(b"\r\n\r\n", start) + 2
         if 100 <= status < 200:
             self.informational = status != 101
-            return  # 1xx: 101 is taken in data_received; 100/103 are not relayed
+            if status != 101:
+                self.rpos = end + 2  # 100 and 103 are not relayed; the real head follows
+            return  # 101 is taken in data_received
         self.keep_alive = parser.should_keep_alive()
+        self.rbuf = b""
+        self.rpos = 0
         if ex is None:
             return
-        length: int | None = None
-        chunked = False
-        drop = HOP_BY_HOP
-        headers: Headers = []
-        for name, value in self.headers:
-            if name == b"connection":
-                tokens = {t.strip().lower() for t in value.split(b",")}
-                tokens -= {b"close", b"keep-alive"}
-                if tokens:
-                    drop = drop | tokens
-        for name, value in self.headers:
-            if name in drop:
-                if name == b"transfer-encoding":
-                    chunked = True
-                continue
-            if name == b"content-length":
-                length = int(value)
-                continue
-            headers.append((name, value))
+        block, length, chunked = response_block(rbuf[rbuf.find(b"\n", start):end])
         body = status not in _NO_BODY
         if ex.head:
             body = False
@@ -264,7 +250,7 @@ class H1Upstream(asyncio.Protocol):
             self.close_delimited = True
             self.keep_alive = False
         self.in_body = True
-        ex.response_head(status, self.reason, headers, length if not chunked else None,
+        ex.response_head(status, self.reason, block, length if not chunked else None,
                          body and (length != 0))
         if ex.head or not body:
             # no body follows (llhttp waits for one after a HEAD's Content-Length): done
@@ -289,7 +275,7 @@ class H1Upstream(asyncio.Protocol):
         if ex is None or not self.in_body:
             return
         self.in_body = False
-        ex.response_end(self.trailers)
+        ex.response_end()  # trailers of a chunked HTTP/1.1 response are dropped
 
 
 class H1Pool:
