@@ -40,9 +40,8 @@ _UNSUPPORTED = {
     "serviceAccountName", "imagePullSecrets", "envFrom", "affinity", "nodeSelector",
     "tolerations", "runtimeClassName", "initContainers", "enableServiceLinks",
     "dnsPolicy", "dnsConfig", "hostAliases", "priorityClassName", "schedulerName",
-    "topologySpreadConstraints", "automountServiceAccountToken", "idleTimeoutSeconds",
-    "responseStartTimeoutSeconds", "lifecycle", "terminationMessagePath",
-    "terminationMessagePolicy", "valueFrom", "resources", "imagePullPolicy",
+    "topologySpreadConstraints", "automountServiceAccountToken", "lifecycle",
+    "terminationMessagePath", "terminationMessagePolicy", "valueFrom", "resources", "imagePullPolicy",
 }
 
 
@@ -180,7 +179,8 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
     annotations = r.string_map(meta.get("annotations"), "spec.template.metadata.annotations")
     _check_annotations(r, annotations)
     spec = r.mapping(t.get("spec"), "spec.template.spec",
-                     ("containers", "containerConcurrency", "timeoutSeconds"))
+                     ("containers", "containerConcurrency", "timeoutSeconds",
+                      "responseStartTimeoutSeconds", "idleTimeoutSeconds"))
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
         raise r.fail("spec.template.spec.containers",
@@ -192,6 +192,13 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
                    "spec.template.spec.containerConcurrency", 0, 1000)
     timeout = r.integer(spec.get("timeoutSeconds", 300),
                         "spec.template.spec.timeoutSeconds", 1, 3600)
+    response_start = idle = None
+    if spec.get("responseStartTimeoutSeconds") is not None:
+        response_start = r.integer(spec["responseStartTimeoutSeconds"],
+                                   "spec.template.spec.responseStartTimeoutSeconds", 0, 3600)
+    if spec.get("idleTimeoutSeconds") is not None:
+        idle = r.integer(spec["idleTimeoutSeconds"],
+                         "spec.template.spec.idleTimeoutSeconds", 0, 3600)
     return Template(
         container=_container(r, containers[0], "spec.template.spec.containers[0]"),
         annotations=annotations,
@@ -199,6 +206,8 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
         container_concurrency=cc,
         timeout_seconds=timeout,
         name=rev_name,
+        response_start_timeout_seconds=response_start,
+        idle_timeout_seconds=idle,
     )
 
 
@@ -236,21 +245,23 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
         if not isinstance(raw, str):
             raise r.fail(f"{p}.value", f'must be a string; quote it: "{raw}"')
         env.append(EnvVar(ename, raw))
-    port = None
+    port = port_name = None
     ports = c.get("ports") or []
     if not isinstance(ports, list):
         raise r.fail(f"{path}.ports", f"must be a list, got {_kind(ports)}")
     for i, item in enumerate(ports):
         p = f"{path}.ports[{i}]"
         entry = r.mapping(item, p, ("containerPort", "name", "protocol"))
-        number = r.integer(entry.get("containerPort"), f"{p}.containerPort", 1, 65535)
-        if port is not None:
+        number = None
+        if entry.get("containerPort") is not None or "name" not in entry:
+            number = r.integer(entry.get("containerPort"), f"{p}.containerPort", 1, 65535)
+        if i > 0:
             what = "duplicate port" if number == port else "a second port"
             raise r.fail(p, f"{what} {number}: a Knative container declares at most one port")
-        name = entry.get("name", "http1")
-        if name not in ("http1", "h2c"):
+        name = entry.get("name")
+        if name is not None and name not in ("http1", "h2c"):
             raise r.fail(f"{p}.name", f"port name must be http1 or h2c, got {name!r}")
-        port = number
+        port, port_name = number, name
     working_dir = None
     if c.get("workingDir") is not None:
         working_dir = r.string(c["workingDir"], f"{path}.workingDir")
@@ -258,7 +269,7 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
     if c.get("readinessProbe") is not None:
         probe = _probe(r, c["readinessProbe"], f"{path}.readinessProbe")
     return Container(image=image, command=command, args=args, env=tuple(env), port=port,
-                     working_dir=working_dir, readiness_probe=probe)
+                     working_dir=working_dir, readiness_probe=probe, port_name=port_name)
 
 
 def _probe(r: _Reader, value: Any, path: str) -> Probe:
@@ -340,8 +351,13 @@ def service_to_document(spec: ServiceSpec) -> dict[str, Any]:
         container["args"] = list(c.args)
     if c.env:
         container["env"] = [{"name": e.name, "value": e.value} for e in c.env]
-    if c.port:
-        container["ports"] = [{"containerPort": c.port}]
+    if c.port or c.port_name:
+        port: dict[str, Any] = {}
+        if c.port_name:
+            port["name"] = c.port_name
+        if c.port:
+            port["containerPort"] = c.port
+        container["ports"] = [port]
     if c.working_dir:
         container["workingDir"] = c.working_dir
     if c.readiness_probe:
@@ -367,6 +383,10 @@ def service_to_document(spec: ServiceSpec) -> dict[str, Any]:
         tspec["containerConcurrency"] = t.container_concurrency
     if t.timeout_seconds != 300:
         tspec["timeoutSeconds"] = t.timeout_seconds
+    if t.response_start_timeout_seconds is not None:
+        tspec["responseStartTimeoutSeconds"] = t.response_start_timeout_seconds
+    if t.idle_timeout_seconds is not None:
+        tspec["idleTimeoutSeconds"] = t.idle_timeout_seconds
     template: dict[str, Any] = {"spec": tspec}
     if tmeta:
         template = {"metadata": tmeta, "spec": tspec}

@@ -44,6 +44,13 @@ class Container:
     port: int | None = None  # containerPort: what $PORT is inside a container
     working_dir: str | None = None
     readiness_probe: Probe | None = None
+    # the port's name, Knative's way to choose the protocol: "h2c" (HTTP/2 without TLS,
+    # gRPC) or "http1"; None when not given (HTTP/1.1)
+    port_name: str | None = None
+
+    @property
+    def protocol(self) -> str:
+        return "h2c" if self.port_name == "h2c" else "http1"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class Template:
     container_concurrency: int = 0
     timeout_seconds: int = 300
     name: str | None = None  # user-chosen revision name
+    # Knative's other two request timeouts; None: not given (Knative's defaults: the
+    # response start bounded by timeoutSeconds only, no idle timeout)
+    response_start_timeout_seconds: int | None = None
+    idle_timeout_seconds: int | None = None
 
     def annotation(self, key: str, default: str | None = None) -> str | None:
         for k, v in self.annotations:
@@ -65,7 +76,14 @@ class Template:
 
     def digest(self) -> str:
         """A stable hash of the template: equal digests mean no new revision."""
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = asdict(self)
+        # fields added later count only when set, so older revisions keep their digests
+        for key in ("response_start_timeout_seconds", "idle_timeout_seconds"):
+            if data[key] is None:
+                del data[key]
+        if data["container"]["port_name"] is None:
+            del data["container"]["port_name"]
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -188,6 +206,7 @@ def template_from_json(data: dict[str, Any]) -> Template:
         port=c.get("port"),
         working_dir=c.get("working_dir"),
         readiness_probe=Probe(**probe) if probe else None,
+        port_name=c.get("port_name"),
     )
     return Template(
         container=container,
@@ -196,6 +215,8 @@ def template_from_json(data: dict[str, Any]) -> Template:
         container_concurrency=data.get("container_concurrency", 0),
         timeout_seconds=data.get("timeout_seconds", 300),
         name=data.get("name"),
+        response_start_timeout_seconds=data.get("response_start_timeout_seconds"),
+        idle_timeout_seconds=data.get("idle_timeout_seconds"),
     )
 
 
