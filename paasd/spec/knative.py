@@ -41,7 +41,8 @@ _UNSUPPORTED = {
     "tolerations", "runtimeClassName", "initContainers", "enableServiceLinks",
     "dnsPolicy", "dnsConfig", "hostAliases", "priorityClassName", "schedulerName",
     "topologySpreadConstraints", "automountServiceAccountToken", "lifecycle",
-    "terminationMessagePath", "terminationMessagePolicy", "valueFrom", "resources", "imagePullPolicy",
+    "terminationMessagePath", "terminationMessagePolicy", "valueFrom", "resources",
+    "imagePullPolicy",
 }
 
 
