@@ -74,9 +74,10 @@ def block_fields(block: bytes) -> Headers:
     """The fields of a header block, names lower-cased."""
     fields: Headers = []
     for line in block.split(b"\r\n"):
-        if line:
-            name, _, value = line.partition(b":")
-            fields.append((name.strip().lower(), value.strip()))
+        name, _, value = line.partition(b":")
+        name = name.strip()
+        if name:
+            fields.append((name.lower(), value.strip()))
     return fields
 
 

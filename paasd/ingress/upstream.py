@@ -15,6 +15,7 @@ connection into a raw relay (WebSocket).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
@@ -24,6 +25,8 @@ from .heads import Headers, response_block
 
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
+
+log = logging.getLogger("paasd.ingress")
 
 MAX_IDLE_PER_UPSTREAM = 64
 MAX_HEAD = 64 * 1024  # a response head larger than this is refused (502)
@@ -134,7 +137,10 @@ class H1Upstream(asyncio.Protocol):
                 head = self.rbuf[self.rpos:len(self.rbuf) - len(rest)]
                 self.rbuf = b""
                 ex.switched(head, rest)
-        except HttpParserError:
+        except HttpParserError as exc:
+            if exc.__context__ is not None:  # one of our callbacks failed: a bug
+                log.error("ingress: unexpected error relaying a response",
+                          exc_info=exc.__context__)
             self.exchange = None
             if self.transport is not None:
                 self.transport.abort()
