@@ -125,9 +125,6 @@ class H1Upstream(asyncio.Protocol):
         self.received = True
         if not self.in_body:
             self.rbuf = self.rbuf + data if self.rbuf else data
-            if len(self.rbuf) > MAX_HEAD:
-                self._invalid(ex)
-                return
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
@@ -145,6 +142,10 @@ class H1Upstream(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
             ex.upstream_failed(b"instance sent an invalid HTTP response\n", retry=False)
+        else:
+            if not self.in_body and len(self.rbuf) > MAX_HEAD and self.exchange is not None:
+                self._invalid(ex)  # a response head without end
+                return
         down.flush()
 
     # -- the exchange ----------------------------------------------------------------
