@@ -57,6 +57,10 @@ class Autoscaler:
         # the previous reading per revision: the next sample is the difference
         self._seen: dict[RevisionKey, tuple[float, int, float]] = {}
 
+    def reconfigure(self, settings: AutoscalerSettings) -> None:
+        """New `[autoscaler]` settings from a reload; each scaler takes them at its next tick."""
+        self.settings = settings
+
     def ensure(self, revision: RevisionKey, template: Template, instances: int
                ) -> RevisionScaler:
         scaler = self.scalers.get(revision)

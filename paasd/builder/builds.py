@@ -102,7 +102,7 @@ class Build:
                 "createdAt": self.created_at, "startedAt": self.started_at,
                 "finishedAt": self.finished_at, "durationSeconds": self.duration}
 
-    def _poke(self) -> None:
+    def poke(self) -> None:
         event, self.changed = self.changed, trio.Event()
         event.set()
 
@@ -124,6 +124,10 @@ class Builder:
         self._seq = 0
 
     # -- lifecycle ------------------------------------------------------------
+
+    def reconfigure(self, settings: BuilderSettings) -> None:
+        """New `[builder]` settings from a reload: builds queued from now on use them."""
+        self.settings = settings
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -345,7 +349,7 @@ class Builder:
             b.first_line += drop
         self.hub.emit("BUILD_LOG", "Build", {"id": b.id, "namespace": b.namespace,
                                                "service": b.service, "line": text})
-        b._poke()
+        b.poke()
 
     def _finish(self, b: Build) -> None:
         b.finished_at = time.time()
@@ -353,7 +357,7 @@ class Builder:
             b.status, "BuildFailed")
         self._emit(b, reason, f"build {b.id} {b.status} in {b.duration or 0:.1f}s: "
                               f"{b.message.splitlines()[0] if b.message else ''}")
-        b._poke()
+        b.poke()
 
     def _fail(self, b: Build, message: str) -> None:
         b.status, b.message = "failed", message

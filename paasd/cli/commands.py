@@ -219,7 +219,7 @@ def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
         "Instances:",
     ]
     inst = rev.get("instances", [])
-    lines.append(table(["  ID", "PHASE", "ADDRESS", "PID", "RESTARTS", "AGE", "MESSAGE"],
+    lines.append(table(["  ID", "PHASE", "ADDRESS", "REF", "RESTARTS", "AGE", "MESSAGE"],
                        [["  " + i["id"], i["phase"], i["address"], _pid(i), i["restarts"],
                          age(i["startedAt"]), i["message"]] for i in inst]) if inst
                  else "  (none)")
@@ -233,8 +233,11 @@ def cmd_revision_describe(client: Client, args: argparse.Namespace) -> int:
 
 
 def _pid(instance: dict[str, Any]) -> Any:
-    """The PID column: a process id, or a container's short id (docker runtime)."""
-    return instance["pid"] or (instance.get("container") or "")[:12]
+    """The REF column: what the runtime calls the instance — a process id, a container's
+    short id, a pod name."""
+    ref = instance.get("ref") or {}
+    name = str(ref.get("name") or "")
+    return name[:12] if ref.get("kind") == "container" else name
 
 
 def cmd_route_list(client: Client, args: argparse.Namespace) -> int:
@@ -258,7 +261,7 @@ def cmd_instance_list(client: Client, args: argparse.Namespace) -> int:
     if not items:
         print("No instances found.")
         return 0
-    print(table(["ID", "REVISION", "PHASE", "ADDRESS", "PID", "RESTARTS", "AGE", "MESSAGE"],
+    print(table(["ID", "REVISION", "PHASE", "ADDRESS", "REF", "RESTARTS", "AGE", "MESSAGE"],
                 [[i["id"], i["revision"], i["phase"], i["address"], _pid(i), i["restarts"],
                   age(i["startedAt"]), i["message"]] for i in items]))
     return 0

@@ -115,14 +115,26 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", note)
     from ..daemon import run
 
+    failures: list[BaseException] = []
+    interrupted = False
     try:
         run(config)
-    except PaasdError as exc:
-        log.error("%s", exc)
+    except* PaasdError as group:  # raised inside the root nursery: trio groups them
+        failures.extend(_leaves(group))
+    except* KeyboardInterrupt:
+        interrupted = True
+    for failure in failures:
+        log.error("%s", failure)
+    if failures:
         return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return 130 if interrupted else 0
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 if __name__ == "__main__":

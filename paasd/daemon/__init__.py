@@ -81,8 +81,8 @@ class Daemon:
 
     def _apply_live_settings(self, config: Config) -> None:
         self.runtime.reconfigure(config.runtime_settings)
-        self.builder.settings = config.builder
-        self.autoscaler.settings = config.autoscaler
+        self.builder.reconfigure(config.builder)
+        self.autoscaler.reconfigure(config.autoscaler)
         self.ingress.configure(queue_depth=config.activator.queue_depth,
                                hold_timeout=self.runtime.hold_timeout)
 
