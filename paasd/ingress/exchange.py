@@ -96,44 +96,33 @@ class Upstream(Protocol):
 
 
 class Exchange:
-    __slots__ = (
-        "body_done",
-        "body_sent",
-        "counters",
-        "deadline",
-        "down",
-        "endpoint",
-        "first_byte_at",
-        "head",
-        "headers",
-        "hold_cancel",
-        "host",
-        "idle_at",
-        "ingress",
-        "last_read",
-        "length",
-        "method",
-        "pending",
-        "pending_size",
-        "replay",
-        "replayable",
-        "request_paused",
-        "response_done",
-        "retried",
-        "revision",
-        "settings",
-        "started",
-        "state",
-        "stream_id",
-        "target",
-        "throttler",
-        "timeout_at",
-        "trailers",
-        "up",
-        "upgrade",
-        "upgraded",
-        "wants_body",
-    )
+    # Defaults as class attributes: a request sets only what differs (no __slots__: an
+    # instance dict with a few entries is cheaper to make than forty slots to fill).
+    upgraded = False
+    state = HELD
+    revision: RevisionKey | None = None
+    settings: RevisionSettings | None = None
+    counters: RevisionCounters | None = None
+    endpoint: Endpoint | None = None
+    throttler: Throttler | None = None  # where the slot was taken, if directly
+    up: Upstream | None = None
+    # request body waiting for the upstream; the shared empty default is never appended to
+    pending: list[bytes] = []  # noqa: RUF012
+    pending_size = 0
+    replay: list[bytes] | None = None  # body sent so far, while small enough to replay
+    replayable = True
+    body_sent = False
+    trailers: Headers | None = None
+    request_paused = False
+    response_done = False
+    retried = False
+    started = 0.0
+    timeout_at = 0.0
+    first_byte_at = 0.0
+    idle_at = 0.0
+    last_read = 0.0
+    deadline = 0.0  # the earliest timeout to check, 0: none
+    hold_cancel: Callable[[], None] | None = None
 
     def __init__(self, ingress: Ingress, down: Downstream, method: bytes, target: bytes,
                  host: bytes, headers: Headers, length: int | None, wants_body: bool,
@@ -146,34 +135,10 @@ class Exchange:
         self.headers = headers  # rewritten: no hop-by-hop, forwarded headers added
         self.length = length  # request body length, None: unknown (chunked / h2 stream)
         self.wants_body = wants_body  # a request body may follow the head
+        self.body_done = not wants_body
         self.head = method == b"HEAD"
         self.upgrade = upgrade
-        self.upgraded = False
         self.stream_id = stream_id
-        self.state = HELD
-        self.revision: RevisionKey | None = None
-        self.settings: RevisionSettings | None = None
-        self.counters: RevisionCounters | None = None
-        self.endpoint: Endpoint | None = None
-        self.throttler: Throttler | None = None  # where the slot was taken, if directly
-        self.up: Upstream | None = None
-        self.pending: list[bytes] = []  # request body waiting for the upstream
-        self.pending_size = 0
-        self.replay: list[bytes] | None = []  # body sent so far, while small enough
-        self.replayable = True
-        self.body_done = not wants_body
-        self.body_sent = False
-        self.trailers: Headers | None = None
-        self.request_paused = False
-        self.response_done = False
-        self.retried = False
-        self.started = 0.0
-        self.timeout_at = 0.0
-        self.first_byte_at = 0.0
-        self.idle_at = 0.0
-        self.last_read = 0.0
-        self.deadline = 0.0  # the earliest timeout to check, 0: none
-        self.hold_cancel: Callable[[], None] | None = None
 
     # -- from the client --------------------------------------------------------------
 
@@ -182,12 +147,15 @@ class Exchange:
             return
         up = self.up
         if up is not None and self.state != CONNECTING:
-            if self.replay is not None:
+            if self.replayable:
                 self._keep_for_replay(data)
             self.body_sent = True
             up.send_body(data)
             return
-        self.pending.append(data)
+        if self.pending:
+            self.pending.append(data)
+        else:
+            self.pending = [data]
         self.pending_size += len(data)
         if self.pending_size > BUFFER_LIMIT and not self.request_paused:
             self.request_paused = True
@@ -204,11 +172,13 @@ class Exchange:
             self.up.end_body(trailers)
 
     def _keep_for_replay(self, data: bytes) -> None:
-        assert self.replay is not None
-        self.replay.append(data)
-        if sum(map(len, self.replay)) > REPLAY_LIMIT:
-            self.replay = None
+        replay = self.replay
+        if replay is None:
+            replay = self.replay = []
+        replay.append(data)
+        if sum(map(len, replay)) > REPLAY_LIMIT:
             self.replayable = False
+            self.replay = None
 
     def client_gone(self) -> None:
         """The client hung up (or reset the stream): free everything at once."""
@@ -285,7 +255,7 @@ class Exchange:
             self.pending_size = 0
             self.body_sent = True
             for chunk in pending:
-                if self.replay is not None:
+                if self.replayable:
                     self._keep_for_replay(chunk)
                 up.send_body(chunk)
         if self.request_paused:
@@ -375,7 +345,8 @@ class Exchange:
                 self.state = CONNECTING
                 self.pending = self.replay_body() + self.pending
                 self.pending_size = sum(map(len, self.pending))
-                self.replay = []
+                self.replay = None
+                self.replayable = False  # retried once: never again
                 assert self.endpoint is not None
                 self.ingress.connect(self, self.endpoint, fresh=True)
                 return

@@ -303,6 +303,11 @@ class Http1Server(asyncio.Protocol):
 
     def _upgrade(self, rest: bytes) -> None:
         ex = self.current
+        if ex is not None and ex.method == b"CONNECT":
+            self.broken = True
+            self.keep_alive = False
+            ex.reject(405, b"CONNECT is not supported\n")
+            return
         if ex is None or not ex.upgrade or self.queue:
             # CONNECT, or an upgrade we do not take (h2c) with bytes after it
             if ex is not None and not ex.upgrade and not rest and ex.body_done:
