@@ -311,6 +311,8 @@ class Exchange:
             return
         self.state = TUNNEL
         self.upgraded = True
+        self.replayable = False  # a tunnel's bytes are never replayed
+        self.replay = None
         self.first_byte_at = 0.0
         self.last_read = self.ingress.now()
         self._rearm()

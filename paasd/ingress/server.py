@@ -21,10 +21,11 @@ Crossings, each one way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -167,7 +168,7 @@ class Ingress:
             return
         idle = trio.Event()
         token = trio.lowlevel.current_trio_token()
-        ep.on_idle = lambda: token.run_sync_soon(idle.set)  # released on the host loop
+        ep.on_idle = lambda: _soon(token, idle.set)  # released on the host loop
         with trio.move_on_after(timeout):
             await idle.wait()
         self._leaving.pop(instance, None)
@@ -257,7 +258,7 @@ class Ingress:
             ex.admitted(endpoint, now)
         else:
             assert self._token is not None
-            self._token.run_sync_soon(self._start_hold, ex)
+            _soon(self._token, self._start_hold, ex)
 
     def _route(self, ex: Exchange) -> _Path | None:
         host = ex.host.decode("latin-1")
@@ -294,7 +295,7 @@ class Ingress:
         assert ex.revision is not None and self._loop is not None and self._token is not None
         loop, token = self._loop, self._token
         with trio.CancelScope() as scope:
-            ex.hold_cancel = lambda: token.run_sync_soon(scope.cancel)
+            ex.hold_cancel = lambda: _soon(token, scope.cancel)
             try:
                 endpoint = await self.activator.hold(ex.revision)
             except Unavailable as exc:
@@ -339,7 +340,7 @@ class Ingress:
         self.active.discard(ex)
         if self.draining and self.in_flight == 0 and self._idle_event is not None:
             assert self._token is not None
-            self._token.run_sync_soon(self._idle_event.set)
+            _soon(self._token, self._idle_event.set)
 
     def _sweep(self) -> None:
         """Every SWEEP_EVERY: requests past a timeout; every second: idle connections."""
@@ -353,6 +354,13 @@ class Ingress:
             for conn in list(self.connections):
                 conn.sweep(now, KEEPALIVE_IDLE)
         self._sweeper = self._loop.call_later(SWEEP_EVERY, self._sweep)
+
+
+def _soon(token: trio.lowlevel.TrioToken, fn: Callable[..., object], *args: object) -> None:
+    """Run `fn(*args)` in trio, from a host-loop callback (a no-op once trio has ended:
+    the last connections close after the daemon's trio run)."""
+    with contextlib.suppress(trio.RunFinishedError):
+        token.run_sync_soon(fn, *args)
 
 
 def _take_socket(listener: trio.SocketListener) -> socket.socket:
