@@ -92,14 +92,17 @@ class Http2Server(asyncio.Protocol):
         self.ingress = ingress
         self.peer = peer
         self.transport: Any = None
+        # what clients send is checked; what we send is built well-formed already
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, header_encoding=None))
+            client_side=False, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
         self.streams: dict[int, Exchange] = {}
         self.outs: dict[int, _Out] = {}
         self.unacked: dict[int, int] = {}  # stream → bytes received, not yet acknowledged
         self.paused: set[int] = set()
         self.idle_since = ingress.now()
         self.closing = False
+        self.write_soon = False
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -344,6 +347,14 @@ class Http2Server(asyncio.Protocol):
             self.close_now()
 
     def flush(self) -> None:
+        """Write what the state machine has to send: once per loop turn, whatever the
+        number of frames (a gRPC call makes several on each side)."""
+        if not self.write_soon and self.transport is not None:
+            self.write_soon = True
+            asyncio.get_running_loop().call_soon(self._write)
+
+    def _write(self) -> None:
+        self.write_soon = False
         data = self.conn.data_to_send()
         if data and self.transport is not None:
             self.transport.write(data)
@@ -367,6 +378,7 @@ class Http2Server(asyncio.Protocol):
 
     def close_now(self) -> None:
         if self.transport is not None:
+            self._write()
             self.transport.close()
 
 
@@ -431,10 +443,12 @@ class H2Upstream(asyncio.Protocol):
         self.key = key
         self.transport: Any = None
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=True, header_encoding=None))
+            client_side=True, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
         self.calls: dict[int, H2Call] = {}
         self.reused = False
         self.goaway = False
+        self.write_soon = False
 
     @property
     def usable(self) -> bool:
@@ -513,6 +527,14 @@ class H2Upstream(asyncio.Protocol):
         self.pool.settle(self)
 
     def flush(self) -> None:
+        """Write what the state machine has to send: once per loop turn, whatever the
+        number of frames (a gRPC call makes several on each side)."""
+        if not self.write_soon and self.transport is not None:
+            self.write_soon = True
+            asyncio.get_running_loop().call_soon(self._write)
+
+    def _write(self) -> None:
+        self.write_soon = False
         data = self.conn.data_to_send()
         if data and self.transport is not None:
             self.transport.write(data)
@@ -593,6 +615,7 @@ class H2Upstream(asyncio.Protocol):
                 ex.up.flush()
             ex.down.flush()
         if self.goaway and not self.calls and self.transport is not None:
+            self._write()
             self.transport.close()
 
 
@@ -648,6 +671,7 @@ class H2Pool:
 
     def settle(self, up: H2Upstream) -> None:
         if up.goaway and not up.calls and up.transport is not None:
+            up._write()
             up.transport.close()
 
     def forget(self, up: H2Upstream) -> None:
@@ -658,6 +682,7 @@ class H2Pool:
     def drop(self, host: str, port: int) -> None:
         for up in self.conns.pop((host, port), []):
             if not up.calls and up.transport is not None:
+                up._write()
                 up.transport.close()
             else:
                 up.goaway = True
