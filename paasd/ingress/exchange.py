@@ -117,6 +117,7 @@ class Exchange:
     response_done = False
     retried = False
     started = 0.0
+    ended = 0.0  # when it finished (the ingress' clock)
     timeout_at = 0.0
     first_byte_at = 0.0
     idle_at = 0.0
@@ -225,12 +226,13 @@ class Exchange:
         now = now or self.ingress.now()
         s = self.settings
         assert s is not None
-        self.timeout_at = now + s.timeout_seconds
+        self.deadline = self.timeout_at = now + s.timeout_seconds
         start = s.response_start_timeout_seconds
-        self.first_byte_at = now + start if start else 0.0
-        self.idle_at = s.idle_timeout_seconds
-        self.last_read = now
-        self._rearm()
+        if start or s.idle_timeout_seconds:
+            self.first_byte_at = now + start if start else 0.0
+            self.idle_at = s.idle_timeout_seconds
+            self.last_read = now
+            self._rearm()
         self.state = CONNECTING
         self.ingress.connect(self, endpoint, fresh=False)
 
@@ -281,10 +283,11 @@ class Exchange:
         if self.state == DONE:
             return
         self.state = RESPONDING
-        self.first_byte_at = 0.0
-        if self.idle_at:
-            self.last_read = self.ingress.now()
-        self._rearm()
+        if self.first_byte_at or self.idle_at:
+            self.first_byte_at = 0.0
+            if self.idle_at:
+                self.last_read = self.ingress.now()
+            self._rearm()
         self.down.send_head(self, status, reason, headers, length, body and not self.head)
 
     def response_data(self, data: bytes) -> None:

@@ -215,7 +215,6 @@ class Http1Server(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        self.head_bytes = 0
         parser = self.parser
         self.keep_alive = self.keep_alive and parser.should_keep_alive()
         self.http10 = parser.get_http_version() == "1.0"
@@ -227,10 +226,11 @@ class Http1Server(asyncio.Protocol):
         chunked = expect = False
         upgrade = b""
         drop = HOP_BY_HOP
-        size = len(self.url)
+        if self.head_bytes > MAX_HEAD and len(self.url) + sum(
+                len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD:
+            raise _TooLarge()  # (this read may hold a body too: only then are fields counted)
         headers: Headers = []
         for raw, value in self.headers:
-            size += len(raw) + len(value)
             name = raw.lower()
             if name in drop:
                 if name == b"connection":
@@ -259,8 +259,6 @@ class Http1Server(asyncio.Protocol):
                 expect = value.lower() == b"100-continue"
             elif name != b"x-forwarded-proto":
                 headers.append((name, value))
-        if size > MAX_HEAD:
-            raise _TooLarge()
         headers.append((b"x-forwarded-for", forwarded_for + self.peer))
         headers.append((b"x-forwarded-proto", b"http"))
         headers.append((b"x-request-id", request_id or ingress.request_id()))
@@ -270,6 +268,7 @@ class Http1Server(asyncio.Protocol):
         elif upgrade:
             headers.append((b"connection", b"upgrade"))
             headers.append((b"upgrade", upgrade))
+        self.head_bytes = 0
         ex = Exchange(ingress, self, parser.get_method(), self.url, host, headers,
                       None if chunked else length, wants_body, bool(upgrade))
         self.parsing = ex
@@ -423,7 +422,7 @@ class Http1Server(asyncio.Protocol):
         if not self.keep_alive or self.ingress.draining:
             self._close()
             return
-        self.idle_since = self.ingress.now()
+        self.idle_since = ex.ended
         if self.queue:
             nxt = self.current = self.queue.popleft()
             if not self.queue and self.pipeline_paused:

@@ -323,9 +323,9 @@ class Ingress:
         self.activator.release(ex.revision, endpoint)
 
     def exchange_finished(self, ex: Exchange) -> None:
+        now = ex.ended = self._clock.current_time()  # type: ignore[union-attr]
         if ex.revision is None or ex.counters is None:
             return  # answered before it was counted (404, 503 with no revision)
-        now = self._clock.current_time()  # type: ignore[union-attr]
         if ex.endpoint is not None:
             endpoint, ex.endpoint = ex.endpoint, None
             if ex.throttler is not None:
