@@ -55,7 +55,10 @@ class Throttler:
         """A slot now, or None. Queued requests go first (FIFO fairness)."""
         if self.waiters:
             return None
-        return self._take()
+        ep = self.balancer.pick(self.capacity)
+        if ep is not None:
+            ep.in_flight += 1
+        return ep
 
     def _take(self) -> Endpoint | None:
         ep = self.balancer.pick(self.capacity)

@@ -73,6 +73,11 @@ class Downstream(Protocol):
     def flush(self) -> None: ...
 
 
+class UpstreamPool(Protocol):
+    def request(self, ex: Exchange, endpoint: Endpoint, fresh: bool) -> None:
+        """Send `ex` on a connection to `endpoint`: a pooled one, or (`fresh`) a new one."""
+
+
 class Upstream(Protocol):
     """The instance side: a pooled HTTP/1.1 connection or an h2c stream."""
 
@@ -106,6 +111,7 @@ class Exchange:
     endpoint: Endpoint | None = None
     throttler: Throttler | None = None  # where the slot was taken, if directly
     up: Upstream | None = None
+    pool: UpstreamPool  # where its connections come from (HTTP/1.1 or h2c), set when routed
     # request body waiting for the upstream; the shared empty default is never appended to
     pending: list[bytes] = []  # noqa: RUF012
     pending_size = 0
@@ -234,7 +240,7 @@ class Exchange:
             self.last_read = now
             self._rearm()
         self.state = CONNECTING
-        self.ingress.connect(self, endpoint, fresh=False)
+        self.pool.request(self, endpoint, False)
 
     def refused(self, status: int, message: bytes, retry_after: int) -> None:
         """The activator gave up (hold timeout, queue full)."""
@@ -353,7 +359,7 @@ class Exchange:
                 self.replay = None
                 self.replayable = False  # retried once: never again
                 assert self.endpoint is not None
-                self.ingress.connect(self, self.endpoint, fresh=True)
+                self.pool.request(self, self.endpoint, True)
                 return
             self.down.send_simple(self, 502, message)
             self.response_done = True

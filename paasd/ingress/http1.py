@@ -201,13 +201,13 @@ class Http1Server(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.url = b""
-        self.headers = []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
+    def on_url(self, url: bytes) -> None:  # the first callback of a request
+        if self.in_head:
+            self.url += url  # the target came in pieces
+        else:
+            self.in_head = True
+            self.url = url
+            self.headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:  # after the head: trailers of a chunked body (dropped, as h11 did)

@@ -59,14 +59,16 @@ class _Path:
     """What the hot path needs of one revision, looked up once; any change to the
     revision (or to the routes) drops it and the next request looks again."""
 
-    __slots__ = ("counters", "revision", "settings", "throttler")
+    __slots__ = ("counters", "pool", "revision", "settings", "throttler")
 
     def __init__(self, revision: RevisionKey, settings: RevisionSettings,
-                 counters: RevisionCounters, throttler: Throttler | None) -> None:
+                 counters: RevisionCounters, throttler: Throttler | None,
+                 pool: H1Pool | H2Pool) -> None:
         self.revision = revision
         self.settings = settings
         self.counters = counters
         self.throttler = throttler
+        self.pool = pool
 
 
 class Ingress:
@@ -246,6 +248,7 @@ class Ingress:
                 return  # answered
         ex.revision = path.revision
         ex.settings = path.settings
+        ex.pool = path.pool
         counters = ex.counters = path.counters
         now = ex.started = self._clock.current_time()  # type: ignore[union-attr]
         counters.meter.start(now)
@@ -277,9 +280,11 @@ class Ingress:
             if counters is None:
                 counters = self.counters[revision] = RevisionCounters()
             admission = self.activator.revisions.get(revision)
+            settings = self.revisions.get(revision, _DEFAULT_SETTINGS)
             path = self._paths[revision] = _Path(
-                revision, self.revisions.get(revision, _DEFAULT_SETTINGS), counters,
-                admission.throttler if admission is not None else None)
+                revision, settings, counters,
+                admission.throttler if admission is not None else None,
+                self.h2pool if settings.protocol == "h2c" else self.pool)
         if sum(1 for t in route.targets if t.percent > 0) == 1:  # no split: remember
             if len(self._hosts) > 4096:
                 self._hosts.clear()
@@ -310,13 +315,6 @@ class Ingress:
         if ex.up is not None:
             ex.up.flush()
         ex.down.flush()
-
-    def connect(self, ex: Exchange, endpoint: Endpoint, fresh: bool) -> None:
-        settings = ex.settings
-        if settings is not None and settings.protocol == "h2c":
-            self.h2pool.request(ex, endpoint, fresh)
-        else:
-            self.pool.request(ex, endpoint, fresh)
 
     def release(self, ex: Exchange, endpoint: Endpoint) -> None:
         assert ex.revision is not None

@@ -214,7 +214,8 @@ class H1Upstream(asyncio.Protocol):
 
     def finished(self) -> None:
         self.exchange = None
-        self.flush()
+        if self.out:
+            self.flush()
         if self.keep_alive and not self.tunnel and self.transport is not None:
             self.reused = True
             self.pool.put(self)
