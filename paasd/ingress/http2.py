@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,11 @@ from .http1 import reason_phrase
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
     from .server import Ingress
+
+# hpack and h2 log every header and frame at DEBUG: never wanted in paasd's log, even at
+# --log-level debug (and each record costs a request time)
+logging.getLogger("hpack").setLevel(logging.INFO)
+logging.getLogger("h2").setLevel(logging.INFO)
 
 OUT_LIMIT = 256 * 1024  # bytes queued for a stream's window before its source pauses
 WINDOW = 1024 * 1024  # the receive window we offer per stream
