@@ -38,8 +38,9 @@ from ..errors import PaasdError
 from ..spec.keys import RevisionKey
 from .counters import RevisionCounters
 from .exchange import DONE, Exchange
+from .h2upstream import H2Pool
 from .http1 import Http1Server
-from .http2 import H2Pool, Http2Server
+from .http2 import Http2Server
 from .upstream import H1Pool
 
 log = logging.getLogger("paasd.ingress")
