@@ -28,15 +28,45 @@ def response_block(block: bytes) -> tuple[bytes, int | None, bool]:
 
     `block` starts with the LF that ends the status line: every field follows an LF."""
     lower = block.lower()
+    i = lower.find(b"\ncontent-length:")
+    j = lower.find(b"\nconnection:")
+    if (lower.find(b"\ntransfer-encoding:") == -1 and
+            (i == -1 or lower.find(b"\ncontent-length:", i + 16) == -1) and
+            (j == -1 or lower.find(b"\nconnection:", j + 12) == -1) and not (
+                b"\nk" in lower or b"\np" in lower or b"\nt" in lower or b"\nu" in lower
+                or b"\nh" in lower)):
+        # the common answer: at most one Content-Length and one Connection, nothing rarer
+        length = None
+        if i != -1:
+            ie = lower.find(b"\n", i + 16) + 1
+            length = int(block[i + 16:ie])
+        if j != -1:
+            je = lower.find(b"\n", j + 12) + 1
+            value = lower[j + 12:je].strip()
+            if value != b"keep-alive" and value != b"close":
+                return _response_block(block, lower)  # it names fields to drop
+            if i != -1:
+                if i < j:
+                    return block[:i + 1] + block[ie:j + 1] + block[je:], length, False
+                return block[:j + 1] + block[je:i + 1] + block[ie:], length, False
+            return block[:j + 1] + block[je:], None, False
+        if i != -1:
+            return block[:i + 1] + block[ie:], length, False
+        return block, None, False
+    return _response_block(block, lower)
+
+
+def _response_block(block: bytes, lower: bytes) -> tuple[bytes, int | None, bool]:
     length: int | None = None
     chunked = False
     cuts: list[tuple[int, int]] = []
     named: set[bytes] = set()
     i = lower.find(b"\ncontent-length:")
-    if i != -1:
+    while i != -1:
         end = lower.find(b"\n", i + 16)
         length = int(block[i + 16:end])
         cuts.append((i + 1, end + 1))
+        i = lower.find(b"\ncontent-length:", end)
     i = lower.find(b"\nconnection:")
     while i != -1:
         end = lower.find(b"\n", i + 12)
@@ -51,14 +81,11 @@ def response_block(block: bytes) -> tuple[bytes, int | None, bool]:
         end = lower.find(b"\n", i + 19)
         cuts.append((i + 1, end + 1))
         i = lower.find(b"\ntransfer-encoding:", end)
-    if b"\nk" in lower or b"\np" in lower or b"\nt" in lower or b"\nu" in lower \
-            or b"\nh" in lower:  # the rare ones start with these: look closer
-        for m in _RARE.finditer(lower):
-            cuts.append((m.start() + 1, lower.find(b"\n", m.end()) + 1))
+    for m in _RARE.finditer(lower):
+        cuts.append((m.start() + 1, lower.find(b"\n", m.end()) + 1))
     if not cuts:
         return block, None, False
-    if len(cuts) > 1:
-        cuts.sort()
+    cuts.sort()
     pieces = []
     last = 0
     for start, end in cuts:
