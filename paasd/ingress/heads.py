@@ -9,9 +9,13 @@ a tuple per field. HTTP/2 wants a list; `block_fields` makes one.
 
 from __future__ import annotations
 
+import os
 import re
 
 Headers = list[tuple[bytes, bytes]]
+
+# X-Request-Id: random per process, then a counter (unique, and cheaper than uuid4)
+REQUEST_ID_PREFIX = os.urandom(10).hex().encode()
 
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",

@@ -29,7 +29,7 @@ from httptools import (
 )
 
 from .exchange import HELD, Exchange
-from .heads import HOP_BY_HOP, Headers, field_lines
+from .heads import HOP_BY_HOP, REQUEST_ID_PREFIX, Headers, field_lines
 
 if TYPE_CHECKING:
     from .server import Ingress
@@ -71,7 +71,7 @@ def reason_phrase(status: int) -> bytes:
 class Http1Server(asyncio.Protocol):
     __slots__ = (
         "body_paused", "broken", "chunked", "current", "first", "head_bytes", "headers",
-        "http10", "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
+        "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
         "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "transport", "tunneling",
         "url", "write_paused",
     )
@@ -90,7 +90,6 @@ class Http1Server(asyncio.Protocol):
         self.out: list[bytes] = []
         self.peer = b""
         self.keep_alive = True
-        self.http10 = False
         self.chunked = False  # the current response is chunked by us
         self.tunneling = False
         self.idle_since = 0.0
@@ -216,20 +215,19 @@ class Http1Server(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
-        self.keep_alive = self.keep_alive and parser.should_keep_alive()
-        self.http10 = parser.get_http_version() == "1.0"
+        if not parser.should_keep_alive():
+            self.keep_alive = False
         ingress = self.ingress
-        host = b""
-        request_id = b""
+        host = request_id = upgrade = b""
         forwarded_for = b""
         length: int | None = None
         chunked = expect = False
-        upgrade = b""
         drop = HOP_BY_HOP
         if self.head_bytes > MAX_HEAD and len(self.url) + sum(
                 len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD:
             raise _TooLarge()  # (this read may hold a body too: only then are fields counted)
         headers: Headers = []
+        append = headers.append
         for raw, value in self.headers:
             name = raw.lower()
             if name in drop:
@@ -239,15 +237,16 @@ class Http1Server(asyncio.Protocol):
                     if tokens:
                         drop = drop | tokens
                         headers = [(n, v) for n, v in headers if n not in tokens]
+                        append = headers.append
                 elif name == b"transfer-encoding":
                     chunked = True
                 elif name == b"upgrade":
                     upgrade = value.strip().lower()
                 elif name == b"te" and value.strip().lower() == b"trailers":
-                    headers.append((name, value))
+                    append((name, value))
             elif name == b"host":
                 host = value
-                headers.append((name, value))
+                append((name, value))
             elif name == b"content-length":
                 length = int(value)  # llhttp checked it is one valid number
             elif name == b"x-request-id":
@@ -258,23 +257,26 @@ class Http1Server(asyncio.Protocol):
                 # answered here: 100 Continue is sent when the request is forwarded
                 expect = value.lower() == b"100-continue"
             elif name != b"x-forwarded-proto":
-                headers.append((name, value))
-        headers.append((b"x-forwarded-for", forwarded_for + self.peer))
-        headers.append((b"x-forwarded-proto", b"http"))
-        headers.append((b"x-request-id", request_id or ingress.request_id()))
-        wants_body = chunked or bool(length)
+                append((name, value))
+        if not request_id:
+            ingress.request_seq += 1
+            request_id = b"%s%012x" % (REQUEST_ID_PREFIX, ingress.request_seq)
+        headers += ((b"x-forwarded-for", forwarded_for + self.peer),
+                    (b"x-forwarded-proto", b"http"), (b"x-request-id", request_id))
         if upgrade == b"h2c":  # an h2c upgrade is not taken: served as HTTP/1.1
             upgrade = b""
         elif upgrade:
-            headers.append((b"connection", b"upgrade"))
-            headers.append((b"upgrade", upgrade))
+            headers += ((b"connection", b"upgrade"), (b"upgrade", upgrade))
         self.head_bytes = 0
         ex = Exchange(ingress, self, parser.get_method(), self.url, host, headers,
-                      None if chunked else length, wants_body, bool(upgrade))
+                      None if chunked else length, chunked or bool(length), bool(upgrade))
         self.parsing = ex
         if self.current is None:
             self.current = ex
-            self._start(ex, expect)
+            self.chunked = False
+            if expect and not ex.body_done:
+                self.out.append(b"HTTP/1.1 100 Continue\r\n\r\n")
+            ingress.start(ex)
         else:
             self.queue.append(ex)
             if not self.pipeline_paused:
@@ -345,7 +347,7 @@ class Http1Server(asyncio.Protocol):
         if length is not None:
             lines.append(b"content-length: %d\r\n" % length)
         elif body:
-            if self.http10:
+            if self.parser.get_http_version() == "1.0":
                 self.keep_alive = False  # close-delimited
             else:
                 self.chunked = True

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import Callable, Mapping
 
@@ -39,6 +38,7 @@ from ..spec.keys import RevisionKey
 from .counters import RevisionCounters
 from .exchange import DONE, Exchange
 from .h2upstream import H2Pool
+from .heads import REQUEST_ID_PREFIX
 from .http1 import Http1Server
 from .http2 import Http2Server
 from .upstream import H1Pool
@@ -47,8 +47,6 @@ log = logging.getLogger("paasd.ingress")
 
 KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default; also bounds a slow request head
 SWEEP_EVERY = 0.1  # seconds between timeout checks
-# X-Request-Id: random per process, then a counter (unique, and cheaper than uuid4)
-_ID_PREFIX = os.urandom(10).hex().encode()
 _DEFAULT_SETTINGS = RevisionSettings()
 
 
@@ -90,7 +88,7 @@ class Ingress:
         self._paths: dict[RevisionKey, _Path] = {}
         self._hosts: dict[bytes, _Path] = {}  # Host as sent → a route's only revision
         self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
-        self._request_seq = 0
+        self.request_seq = 0
         self.in_flight = 0
         self.draining = False
         self._idle_event: trio.Event | None = None
@@ -237,8 +235,8 @@ class Ingress:
     # -- the request path (host loop callbacks) -----------------------------------------
 
     def request_id(self) -> bytes:
-        self._request_seq += 1
-        return b"%s%012x" % (_ID_PREFIX, self._request_seq)
+        self.request_seq += 1
+        return b"%s%012x" % (REQUEST_ID_PREFIX, self.request_seq)
 
     def start(self, ex: Exchange) -> None:
         """Route `ex` and take a slot for it: at once, or through the activator's hold."""
