@@ -88,7 +88,12 @@ class Throttler:
         """Wait for a slot (in trio); raises QueueFull when the queue is at its bound."""
         token = trio.lowlevel.current_trio_token()
         event = trio.Event()
-        waiter = self.wait(lambda _ep: token.run_sync_soon(event.set))
+
+        def wake(_: Endpoint) -> None:  # maybe from a host-loop callback: through the token
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(event.set)
+
+        waiter = self.wait(wake)
         try:
             await event.wait()
         except BaseException:
