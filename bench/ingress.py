@@ -11,7 +11,12 @@ One run starts, all on 127.0.0.1 and in a temporary directory:
 then runs `wrk --latency` against the backend directly, through paasd and
 through the nginx proxy, in alternating order over several rounds, and prints
 the median over rounds of requests/s, p50 and p99 per target and the ratios
-paasd/nginx and paasd/direct.
+paasd/nginx and paasd/direct. Then, the same way: the latency at a fixed
+1 000 req/s over 16 keep-alive connections (`bench/fixedrate.py`, an
+open-loop generator), and, with two more services started by paasd (a
+WebSocket echo and a gRPC echo whose port is named h2c, `bench/apps/`), a
+WebSocket message round trip and a gRPC unary call through paasd and straight
+to the app.
 
 Both proxies are single processes with one event loop: paasd is one Python
 process; the proxy nginx has `worker_processes 1`. wrk runs one thread by
@@ -28,6 +33,7 @@ the quietest attempt. The proxy's CPU time per request is the least
 noise-sensitive figure of the lot.
 
     .venv/bin/python bench/ingress.py [--duration 10] [--connections 50] [--threads 1]
+        [--rate 1000] [--rate-connections 16] [--no-protocols]
 
 Needs `nginx` and `wrk` (Debian: apt-get install -y nginx-light wrk).
 """
@@ -128,6 +134,22 @@ domain = "example.com"
 [[service]]
 name = "bench"
 command = ["/bin/sh", "-c", {command}]
+min_scale = 1
+max_scale = 1
+{extra}"""
+
+# --protocols: a WebSocket echo and a gRPC echo (port named h2c) beside the nginx backend
+PROTOCOL_SERVICES = """
+[[service]]
+name = "ws"
+command = [{python}, {ws_app}]
+min_scale = 1
+max_scale = 1
+
+[[service]]
+name = "grpc"
+command = [{python}, {grpc_app}]
+port_name = "h2c"
 min_scale = 1
 max_scale = 1
 """
@@ -252,6 +274,7 @@ class Bench:
     paasd: str
     paasctl: str
     started: list[Started] = field(default_factory=list)
+    paasd_socket: Path = Path("/nonexistent")
     orphans: list[int] = field(default_factory=list)  # process groups started by paasd
 
     def spawn(self, name: str, argv: list[str], term: int = signal.SIGTERM) -> Started:
@@ -299,9 +322,9 @@ class Bench:
         path.write_text(_NGINX_COMMON.format(dir=self.dir, name=name, body=body))
         return path
 
-    def start_paasd(self) -> tuple[Started, int, int, int]:
+    def start_paasd(self, protocols: bool = False) -> tuple[Started, int, int, int]:
         """paasd with the backend as its one service: (paasd, ingress port, backend port,
-        backend master pid)."""
+        backend master pid); with `protocols`, the WebSocket and gRPC echo apps too."""
         template = self.nginx_conf("backend", BACKEND_SERVER.format(
             body=BODY.replace("\n", "\\n")))
         conf = self.dir / "backend-run.conf"
@@ -310,23 +333,19 @@ class Bench:
                    f'exec {self.nginx} -p {self.dir} -c {conf}')
         port = free_port()
         config = self.dir / "paasd.toml"
+        apps = Path(__file__).resolve().parent / "apps"
+        extra = PROTOCOL_SERVICES.format(
+            python=json.dumps(sys.executable), ws_app=json.dumps(str(apps / "ws_echo.py")),
+            grpc_app=json.dumps(str(apps / "grpc_echo.py"))) if protocols else ""
         config.write_text(PAASD_CONFIG.format(dir=self.dir, port=port,
-                                              command=json.dumps(command)))
+                                              command=json.dumps(command), extra=extra))
         paasd = self.spawn("paasd", [self.paasd, "--config", str(config)])
         sock = self.dir / "paasd.sock"
 
+        self.paasd_socket = sock
+
         def ready_instance() -> tuple[int, int] | None:
-            if not sock.exists():
-                return None
-            out = subprocess.run([self.paasctl, "--socket", str(sock), "instance", "list",
-                                  "-o", "json"], capture_output=True, text=True, timeout=10)
-            if out.returncode != 0:
-                return None
-            for item in json.loads(out.stdout).get("items", []):
-                if item.get("phase") == "ready" and item.get("address"):
-                    _, _, p = str(item["address"]).rpartition(":")
-                    return int(p), int(item["pid"])
-            return None
+            return self.instance_of("bench")
 
         found = wait_until("paasd's backend instance ready", ready_instance, 30,
                            lambda: self.exited(paasd))
@@ -338,6 +357,21 @@ class Bench:
         wait_until(f"paasd ingress routing {SERVICE_HOST} on port {port}",
                    lambda: http_ok(port, SERVICE_HOST), 30, lambda: self.exited(paasd))
         return paasd, port, backend_port, backend_pid
+
+    def instance_of(self, service: str) -> tuple[int, int] | None:
+        """(port, pid) of a ready instance of `service`, if there is one."""
+        if not self.paasd_socket.exists():
+            return None
+        out = subprocess.run([self.paasctl, "--socket", str(self.paasd_socket), "instance",
+                              "list", "-o", "json"], capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        for item in json.loads(out.stdout).get("items", []):
+            if item.get("revision", "").startswith(service + "-") and \
+                    item.get("phase") == "ready" and item.get("address"):
+                _, _, p = str(item["address"]).rpartition(":")
+                return int(p), int(item["pid"])
+        return None
 
     def start_trio_relay(self, backend_port: int) -> tuple[Started, int]:
         port = free_port()
@@ -511,6 +545,75 @@ def group_pids(leader: int) -> Iterator[int]:
                     yield int(entry.name)
 
 
+def fixed_rate(args: argparse.Namespace, targets: list[tuple[str, int, str | None]]
+               ) -> None:
+    """Latency at a fixed request rate (bench/fixedrate.py), rounds interleaved as above."""
+    script = Path(__file__).resolve().parent / "fixedrate.py"
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in targets}
+    print(f"latency at a fixed {args.rate:g} req/s over {args.rate_connections} keep-alive "
+          f"connections ({args.rate_duration:g}s per run, {args.rounds} round(s)):", flush=True)
+    for rnd in range(args.rounds):
+        order = targets if rnd % 2 == 0 else list(reversed(targets))
+        for name, port, host in order:
+            argv = [sys.executable, str(script), "--port", str(port), "--rate", str(args.rate),
+                    "--connections", str(args.rate_connections), "--duration",
+                    str(args.rate_duration), "--json"]
+            if host:
+                argv += ["--host", host]
+            out = subprocess.run(argv, capture_output=True, text=True,
+                                 timeout=args.rate_duration + 60)
+            if not out.stdout.strip():
+                raise BenchError(f"fixedrate.py failed:\n{out.stderr}")
+            r = json.loads(out.stdout)
+            runs[name].append(r)
+            print(f"  round {rnd + 1}  {name:<10} p50 {r['p50_ms']:7.3f} ms  p90 "
+                  f"{r['p90_ms']:7.3f}  p99 {r['p99_ms']:7.3f}  p99.9 {r['p999_ms']:7.3f}  "
+                  f"max {r['max_ms']:7.3f}  errors {r['errors']} lost {r['lost']}",
+                  flush=True)
+    med = {name: {k: statistics.median(float(r[k]) for r in rs)
+                  for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms")}
+           for name, rs in runs.items()}
+    print()
+    print(f"{'target':<10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9}   "
+          "added p50 / p99 vs direct")
+    for name, m in med.items():
+        added = (f"{m['p50_ms'] - med['direct']['p50_ms']:+.3f} / "
+                 f"{m['p99_ms'] - med['direct']['p99_ms']:+.3f} ms"
+                 if name != "direct" else "-")
+        print(f"{name:<10} {m['p50_ms']:>8.3f} {m['p90_ms']:>8.3f} {m['p99_ms']:>8.3f} "
+              f"{m['p999_ms']:>9.3f}   {added}")
+
+
+def protocol_round_trips(bench: Bench, args: argparse.Namespace, paasd_port: int) -> None:
+    """A WebSocket message and a gRPC unary call, through paasd and straight to the app."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import protocols as p
+
+    ws = wait_until("the WebSocket echo instance", lambda: bench.instance_of("ws"), 30)
+    grpc_app = wait_until("the gRPC echo instance", lambda: bench.instance_of("grpc"), 30)
+    assert isinstance(ws, tuple) and isinstance(grpc_app, tuple)
+    cases: list[tuple[str, Callable[[], dict[str, float]]]] = [
+        ("websocket direct", lambda: p.websocket_rtt(ws[0], "127.0.0.1")),
+        ("websocket paasd", lambda: p.websocket_rtt(paasd_port, "ws.default.example.com")),
+        ("grpc direct", lambda: p.grpc_unary(grpc_app[0], None)),
+        ("grpc paasd", lambda: p.grpc_unary(paasd_port, "grpc.default.example.com")),
+    ]
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in cases}
+    print(f"round trips, one connection, sequential ({args.rounds} round(s)):", flush=True)
+    for rnd in range(args.rounds):
+        for name, fn in (cases if rnd % 2 == 0 else list(reversed(cases))):
+            r = fn()
+            runs[name].append(r)
+            print(f"  round {rnd + 1}  {name:<17} p50 {r['p50_ms']:7.3f} ms  p99 "
+                  f"{r['p99_ms']:7.3f} ms  {r['per_s']:8.0f}/s", flush=True)
+    print()
+    print(f"{'case':<17} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
+    for name, rs in runs.items():
+        print(f"{name:<17} {statistics.median(r['p50_ms'] for r in rs):>8.3f} "
+              f"{statistics.median(r['p99_ms'] for r in rs):>8.3f} "
+              f"{statistics.median(r['per_s'] for r in rs):>8.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -527,6 +630,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retries", type=int, default=2,
                     help="measure again (up to this many times) when other processes took "
                          f"more than {NOISE_LIMIT} of a core during a measurement (2)")
+    ap.add_argument("--rate", type=float, default=1000,
+                    help="requests/s of the fixed-rate latency run (1000; 0: skip it)")
+    ap.add_argument("--rate-connections", type=int, default=16,
+                    help="keep-alive connections of the fixed-rate run (16)")
+    ap.add_argument("--rate-duration", type=float, default=10,
+                    help="seconds per fixed-rate run (10)")
+    ap.add_argument("--no-protocols", action="store_true",
+                    help="skip the WebSocket round trip and the gRPC unary call")
     ap.add_argument("--floor", action="store_true",
                     help="also measure a bare trio TCP relay (no HTTP parsing): the floor "
                          "under any trio proxy")
@@ -560,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(tmp, nginx, wrk, paasd_bin, paasctl_bin)
     try:
         print("starting paasd with an nginx backend service ...", flush=True)
-        paasd, paasd_port, backend_port, backend_pid = bench.start_paasd()
+        protocols = not args.no_protocols
+        paasd, paasd_port, backend_port, backend_pid = bench.start_paasd(protocols)
         print("starting the nginx reverse proxy ...", flush=True)
         proxy, proxy_port = bench.start_nginx_proxy(backend_port)
         targets = [("direct", backend_port, None), ("paasd", paasd_port, SERVICE_HOST),
@@ -657,6 +769,12 @@ def main(argv: list[str] | None = None) -> int:
             cost = {n: agg[n].proxy_cpu / agg[n].rps for n in ("paasd", "nginx")}
             print(f"proxy CPU per request, nginx/paasd: {cost['nginx'] / cost['paasd']:.2f} "
                   "(paasd/nginx req/s if each proxy were CPU-bound on a core of its own)")
+        if args.rate > 0:
+            print()
+            fixed_rate(args, targets)
+        if protocols:
+            print()
+            protocol_round_trips(bench, args, paasd_port)
         worst = max(r.other_cpu for rs in results.values() for r in rs)
         if worst > NOISE_LIMIT:
             print(f"\nwarning: other processes used up to {worst:.2f} of {ncpu} cores during a "

@@ -5,11 +5,18 @@ A request takes a slot on the least-loaded ready instance; with
 once. When no slot is free (no instance yet, or all busy) the request waits
 in a bounded FIFO queue and is handed a slot the moment one frees up or an
 instance becomes ready — no polling.
+
+The throttler belongs to no event loop: a waiter is a callback, called with
+the slot it was handed (the slot is taken before the call, so the counts stay
+exact whoever waits). The hot path's asyncio callbacks and trio tasks (the
+activator's `acquire`) wait on it alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
+from collections.abc import Callable
 
 import trio
 
@@ -21,11 +28,13 @@ class QueueFull(Exception):
     pass
 
 
-class _Waiter:
-    __slots__ = ("endpoint", "event")
+class Waiter:
+    """A place in the queue; `on_slot` is called once, with the slot it was handed."""
 
-    def __init__(self) -> None:
-        self.event = trio.Event()
+    __slots__ = ("endpoint", "on_slot")
+
+    def __init__(self, on_slot: Callable[[Endpoint], None]) -> None:
+        self.on_slot = on_slot
         self.endpoint: Endpoint | None = None
 
 
@@ -36,7 +45,7 @@ class Throttler:
         self.balancer = Balancer()
         self.capacity = capacity  # per instance; 0 = unlimited
         self.queue_depth = queue_depth
-        self.waiters: deque[_Waiter] = deque()
+        self.waiters: deque[Waiter] = deque()
 
     @property
     def full(self) -> bool:
@@ -46,7 +55,10 @@ class Throttler:
         """A slot now, or None. Queued requests go first (FIFO fairness)."""
         if self.waiters:
             return None
-        return self._take()
+        ep = self.balancer.pick(self.capacity)
+        if ep is not None:
+            ep.in_flight += 1
+        return ep
 
     def _take(self) -> Endpoint | None:
         ep = self.balancer.pick(self.capacity)
@@ -54,19 +66,38 @@ class Throttler:
             ep.in_flight += 1
         return ep
 
-    async def acquire(self) -> Endpoint:
-        """Wait for a slot; raises QueueFull when the queue is at its bound."""
+    def wait(self, on_slot: Callable[[Endpoint], None]) -> Waiter:
+        """Queue for a slot: `on_slot(endpoint)` once one is handed over (the caller then
+        owns it and must `release` it). Raises QueueFull when the queue is at its bound."""
         if len(self.waiters) >= self.queue_depth:
             raise QueueFull()
-        waiter = _Waiter()
+        waiter = Waiter(on_slot)
         self.waiters.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            if waiter.endpoint is not None:  # handed a slot just as we were cancelled
-                self.release(waiter.endpoint)
-            else:
+        return waiter
+
+    def withdraw(self, waiter: Waiter) -> None:
+        """Leave the queue; a slot handed over meanwhile is given back."""
+        if waiter.endpoint is not None:
+            self.release(waiter.endpoint)
+            waiter.endpoint = None
+        else:
+            with contextlib.suppress(ValueError):
                 self.waiters.remove(waiter)
+
+    async def acquire(self) -> Endpoint:
+        """Wait for a slot (in trio); raises QueueFull when the queue is at its bound."""
+        token = trio.lowlevel.current_trio_token()
+        event = trio.Event()
+
+        def wake(_: Endpoint) -> None:  # maybe from a host-loop callback: through the token
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(event.set)
+
+        waiter = self.wait(wake)
+        try:
+            await event.wait()
+        except BaseException:
+            self.withdraw(waiter)  # handed a slot just as we were cancelled: give it back
             raise
         assert waiter.endpoint is not None
         return waiter.endpoint
@@ -96,4 +127,4 @@ class Throttler:
                 return
             waiter = self.waiters.popleft()
             waiter.endpoint = ep
-            waiter.event.set()
+            waiter.on_slot(ep)

@@ -29,8 +29,9 @@ from .runtimes import RuntimeSchema, RuntimeSchemas, field_acceptance
 
 NUL = "contains a NUL character, which no process or container can be given; remove it"
 
-SERVICE_KEYS = ("name", "namespace", "image", "command", "args", "env", "port", "working_dir",
-                "min_scale", "max_scale", "container_concurrency", "timeout_seconds",
+SERVICE_KEYS = ("name", "namespace", "image", "command", "args", "env", "port", "port_name",
+                "working_dir", "min_scale", "max_scale", "container_concurrency",
+                "timeout_seconds", "response_start_timeout_seconds", "idle_timeout_seconds",
                 "readiness_path", "annotations", "source")
 
 
@@ -212,14 +213,21 @@ def _service(raw: Any, i: int, problems: Problems, schema: RuntimeSchema,
         fail("image", runnable_problem(schema, schemas))
     if image is None and not schema.runs_commands and "command" in raw and "source" not in raw:
         fail("command", image_problem(schema, schemas))
+    port_name = raw.get("port_name")
+    if port_name is not None and port_name not in ("http1", "h2c"):
+        fail("port_name", f'must be "http1" or "h2c" (HTTP/2, gRPC), got {port_name!r}')
+    response_start = integer("response_start_timeout_seconds", 0, 3600)
+    idle = integer("idle_timeout_seconds", 0, 3600)
     if len(problems.items) > before:
         return None
     template = Template(
         container=Container(image=image, command=command, args=args, env=tuple(env),
                             port=integer("port", 1, 65535), working_dir=working_dir,
-                            readiness_probe=probe),
+                            readiness_probe=probe, port_name=port_name),
         annotations=tuple(sorted(annotations.items())),
         container_concurrency=integer("container_concurrency", 0, 1000) or 0,
         timeout_seconds=integer("timeout_seconds", 1, 3600) or 300,
+        response_start_timeout_seconds=response_start,
+        idle_timeout_seconds=idle,
     )
     return ServiceSpec(name=name, namespace=namespace, template=template)

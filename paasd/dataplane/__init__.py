@@ -6,8 +6,9 @@ each revision's settings (`set_revision`), and which instances are ready
 `stats()` snapshots. Requests that find no free instance are the activator's
 (`paasd.activator`): it reports demand for a revision at zero and each cold
 start as `DataPlaneEvent`s on a channel the daemon gives it. Whatever carries
-the bytes behind this (trio and h11 today, callbacks on another loop
-tomorrow) can change without the rest noticing.
+the bytes behind this (asyncio protocol callbacks on the host loop that trio
+runs on as a guest: `paasd.dataplane.hostloop`) can change without the rest
+noticing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ class RevisionSettings:
     """What the data plane needs to know of a revision to serve it."""
 
     container_concurrency: int = 0  # per instance; 0 = unlimited
+    # Knative's three request timeouts (the queue-proxy's), counted from when the request
+    # leaves for an instance: the whole request, the wait for the response head (0: none
+    # but the whole request's) and the instance's silence (0: none)
     timeout_seconds: float = 300.0
+    response_start_timeout_seconds: float = 0.0
+    idle_timeout_seconds: float = 0.0
+    protocol: str = "http1"  # what the instance speaks: "http1" or "h2c" (its port's name)
 
 
 @dataclass(frozen=True)

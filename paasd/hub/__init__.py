@@ -303,9 +303,13 @@ class Hub:
         latest = self._latest.get(rev.service_key)
         if latest is None or rev.generation > latest.generation:
             self._latest[rev.service_key] = rev
+        t = rev.template
         self.dataplane.set_revision(rev.key, RevisionSettings(
-            container_concurrency=rev.template.container_concurrency,
-            timeout_seconds=rev.template.timeout_seconds))
+            container_concurrency=t.container_concurrency,
+            timeout_seconds=t.timeout_seconds,
+            response_start_timeout_seconds=t.response_start_timeout_seconds or 0,
+            idle_timeout_seconds=t.idle_timeout_seconds or 0,
+            protocol=t.container.protocol))
         if rev.key not in self._instances_of:
             self._push_unready(rev.key)
 

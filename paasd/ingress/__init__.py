@@ -1,8 +1,10 @@
-"""The ingress: Host → route → revision → instance, proxied over pooled HTTP/1.1.
+"""The ingress: Host → route → revision → instance, on asyncio protocol callbacks.
 
-`Ingress` implements the data-plane seam (`paasd.dataplane.DataPlane`).
+`Ingress` implements the data-plane seam (`paasd.dataplane.DataPlane`):
+HTTP/1.1 (httptools) and HTTP/2 (h2c, `h2`) from clients, to instances over
+pooled HTTP/1.1 or h2c, WebSocket upgrades relayed, Knative's timeouts.
 """
 
-from .server import Ingress
+from .server import DataPlaneError, Ingress
 
-__all__ = ["Ingress"]
+__all__ = ["DataPlaneError", "Ingress"]

@@ -1,68 +1,73 @@
-"""The ingress: an HTTP/1.1 reverse proxy behind the data-plane seam.
+"""The ingress: the data plane behind its seam, on the asyncio host loop.
 
-Hot path notes: one h11 connection per client connection, pooled h11
-connections per upstream instance (`Forwarder`), headers rewritten in a
-single pass, no body ever buffered whole. Routing state (the `RouteTable`,
-the activator's endpoints) is updated by the hub between requests; the proxy
-only reads it.
+The daemon is trio, running as a guest on an asyncio loop (uvloop when
+installed; `paasd.dataplane.hostloop`). The requests' hot path is asyncio
+protocol callbacks (`Http1Server`, `Http2Server`, `H1Upstream`, `H2Upstream`)
+with httptools and h2; it never enters trio for a request that finds a free
+slot. What it shares with trio lives on the same thread and is plain data:
+the routing table, the activator's throttlers (loop-agnostic waiters), the
+per-revision counters (the autoscaler's exact concurrency meter) — timed on
+trio's own clock object, so the autoscaler's snapshots and the hot path agree.
+
+Crossings, each one way:
+- a request with no free slot is handed to the activator's `hold` in trio
+  (`run_sync_soon` on the trio token); its outcome comes back with
+  `loop.call_soon`; a client that hangs up cancels the hold the same way;
+- the hub's updates (`update_routes`, `endpoint_ready`...) are plain calls made
+  between callbacks;
+- draining waits in trio for the in-flight count, told of zero through the token.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import os
 import socket
-from collections.abc import Mapping
-from functools import partial
+from collections.abc import Callable, Mapping
 
-import h11
 import trio
 
-from ..activator import Activator, Unavailable
+from ..activator import Activator, Throttler, Unavailable
 from ..config import IngressSettings
 from ..dataplane import DataPlaneEvent, RevisionSettings, RevisionStats, Route, RouteTable
 from ..dataplane.endpoint import Endpoint
-from ..net.http1 import linger, next_event, send_simple
+from ..dataplane.hostloop import on_host
+from ..errors import PaasdError
 from ..spec.keys import RevisionKey
 from .counters import RevisionCounters
-from .forwarder import HOP_BY_HOP, NETWORK_ERRORS, Forwarder
+from .exchange import DONE, Exchange
+from .h2upstream import H2Pool
+from .heads import REQUEST_ID_PREFIX
+from .http1 import Http1Server
+from .http2 import Http2Server
+from .upstream import H1Pool
 
 log = logging.getLogger("paasd.ingress")
 
-KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default
-FAIRNESS_EVERY = 16  # requests served on one connection between forced checkpoints
-# X-Request-Id: random per process, then a counter (unique, and cheaper than uuid4)
-_ID_PREFIX = os.urandom(10).hex().encode()
+KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default; also bounds a slow request head
+SWEEP_EVERY = 0.1  # seconds between timeout checks
+_DEFAULT_SETTINGS = RevisionSettings()
 
 
-# Headers a `Connection:` list may not remove: the proxy needs them end to end.
-KEPT_END_TO_END = frozenset({b"close", b"keep-alive", b"host", b"content-length"})
+class DataPlaneError(PaasdError):
+    pass
 
 
-def origin_form(target: bytes) -> tuple[bytes, bytes | None]:
-    """(origin-form target, authority) of a request target: an absolute-form one
-    (`http://host/path?q`) is split, an origin-form one (`/path`) is kept as is."""
-    scheme, sep, rest = target.partition(b"://")
-    if not sep or scheme.lower() not in (b"http", b"https"):
-        return target, None
-    cut = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
-    path = rest[cut:]
-    return (path if path.startswith(b"/") else b"/" + path), rest[:cut].rpartition(b"@")[2]
+class _Path:
+    """What the hot path needs of one revision, looked up once; any change to the
+    revision (or to the routes) drops it and the next request looks again."""
 
+    __slots__ = ("counters", "pool", "revision", "settings", "throttler")
 
-async def _cancel_when_client_leaves(stream: trio.SocketStream,
-                                     scope: trio.CancelScope) -> None:
-    """While a request is held, notice the client hanging up (EOF) and give up its slot.
-    Data instead of EOF (a body, a pipelined request) ends the watch: the hold timeout
-    still bounds the wait."""
-    sock = stream.socket
-    await trio.lowlevel.wait_readable(sock)
-    try:
-        data = await sock.recv(1, socket.MSG_PEEK)
-    except OSError:
-        data = b""
-    if not data:
-        scope.cancel()
+    def __init__(self, revision: RevisionKey, settings: RevisionSettings,
+                 counters: RevisionCounters, throttler: Throttler | None,
+                 pool: H1Pool | H2Pool) -> None:
+        self.revision = revision
+        self.settings = settings
+        self.counters = counters
+        self.throttler = throttler
+        self.pool = pool
 
 
 class Ingress:
@@ -74,43 +79,72 @@ class Ingress:
         self.settings = settings
         self.table = RouteTable()
         self.activator = Activator(events)
-        self.forwarder = Forwarder()
+        self.pool = H1Pool()
+        self.h2pool = H2Pool()
         self.counters: dict[RevisionKey, RevisionCounters] = {}
+        self.revisions: dict[RevisionKey, RevisionSettings] = {}
+        self.connections: set[Http1Server | Http2Server] = set()
+        self.active: set[Exchange] = set()  # started and not finished: timeouts, drain
+        self._paths: dict[RevisionKey, _Path] = {}
+        self._hosts: dict[bytes, _Path] = {}  # Host as sent → a route's only revision
         self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
-        self._request_seq = 0
+        self.request_seq = 0
         self.in_flight = 0
         self.draining = False
-        self._drained = trio.Event()
         self._idle_event: trio.Event | None = None
-        self._idle_scopes: set[trio.CancelScope] = set()
-        self._accept_scope = trio.CancelScope()
+        self._drained = trio.Event()
         self._port = settings.port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._clock: trio.abc.Clock | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._holds: trio.Nursery | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeps = 0
 
     @property
     def port(self) -> int:
         return self._port
 
+    def now(self) -> float:
+        """Trio's clock, read from anywhere (a clock object is plain code)."""
+        clock = self._clock
+        return clock.current_time() if clock is not None else trio.current_time()
+
     # -- the seam: state in from the hub, stats out ---------------------------------------
+
+    def _changed(self, revision: RevisionKey | None = None) -> None:
+        self._hosts.clear()
+        if revision is not None:
+            self._paths.pop(revision, None)
 
     def update_routes(self, changes: Mapping[str, Route | None]) -> None:
         self.table.update(changes)
+        self._changed()
 
     def set_revision(self, revision: RevisionKey, settings: RevisionSettings) -> None:
+        self._changed(revision)
+        self.revisions[revision] = settings
         self.activator.set_capacity(revision, settings.container_concurrency)
 
     def forget_revision(self, revision: RevisionKey) -> None:
+        self._changed(revision)
         self.activator.forget(revision)
+        self.revisions.pop(revision, None)
         counters = self.counters.get(revision)
         if counters is not None and not counters.meter.in_flight:
             del self.counters[revision]
 
     def endpoint_ready(self, revision: RevisionKey, endpoint: Endpoint) -> None:
+        self._changed(revision)
         self.activator.add(revision, endpoint)
 
     def endpoint_gone(self, revision: RevisionKey, instance: str) -> None:
+        self._changed(revision)
         ep = self.activator.remove(revision, instance)
         if ep is not None:
-            self.forwarder.pool.drop(ep.host, ep.port)
+            self.pool.drop(ep.host, ep.port)
+            self.h2pool.drop(ep.host, ep.port)
             if ep.in_flight:
                 self._leaving[instance] = ep
 
@@ -125,8 +159,7 @@ class Ingress:
         counters = self.counters.get(revision)
         if counters is None:
             return None
-        return counters.snapshot(trio.current_time(), self.activator.waiting(revision),
-                                 latencies)
+        return counters.snapshot(self.now(), self.activator.waiting(revision), latencies)
 
     async def drain_instance(self, instance: str, timeout: float) -> None:
         """Wait (at most `timeout`) until requests in flight to a removed instance finish,
@@ -136,7 +169,8 @@ class Ingress:
             self._leaving.pop(instance, None)
             return
         idle = trio.Event()
-        ep.on_idle = idle.set
+        token = trio.lowlevel.current_trio_token()
+        ep.on_idle = lambda: _soon(token, idle.set)  # released on the host loop
         with trio.move_on_after(timeout):
             await idle.wait()
         self._leaving.pop(instance, None)
@@ -145,26 +179,49 @@ class Ingress:
 
     async def run(self, listeners: list[trio.SocketListener], *,
                   task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        self._port = listeners[0].socket.getsockname()[1]
-        async with trio.open_nursery() as handlers:
-            with self._accept_scope:  # cancelled by drain(): closes the listeners
-                async with trio.open_nursery() as acceptor:
-                    await acceptor.start(partial(trio.serve_listeners, self._handle, listeners,
-                                                 handler_nursery=handlers))
-                    task_status.started(self._port)
-            # accepting stopped (drain): finish in-flight requests, then close the rest
-            await self._drained.wait()
-            handlers.cancel_scope.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise DataPlaneError("the ingress runs on an asyncio host loop: start the daemon "
+                                 "with paasd.dataplane.hostloop.run") from None
+        self._loop = self.pool.loop = self.h2pool.loop = loop
+        self._token = trio.lowlevel.current_trio_token()
+        self._clock = trio.lowlevel.current_clock()
+        socks = [_take_socket(listener) for listener in listeners]
+        self._port = socks[0].getsockname()[1]
+        try:
+            for sock in socks:
+                self._servers.append(await on_host(loop, loop.create_server(
+                    lambda: Http1Server(self), sock=sock, backlog=1024)))
+            self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
+            async with trio.open_nursery() as holds:
+                self._holds = holds
+                task_status.started(self._port)
+                await self._drained.wait()
+                holds.cancel_scope.cancel()
+        finally:
+            self._close_all()
+
+    def _close_all(self) -> None:
+        for server in self._servers:
+            server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for conn in list(self.connections):
+            conn.close_now()
+        self.pool.close()
+        self.h2pool.close()
 
     async def drain(self, grace: float) -> bool:
         """Stop accepting, close idle keep-alive connections, wait for in-flight requests.
 
         True if everything finished within `grace` seconds.
         """
-        self.draining = self.forwarder.draining = True
-        self._accept_scope.cancel()
-        for scope in list(self._idle_scopes):
-            scope.cancel()
+        self.draining = True
+        for server in self._servers:
+            server.close()  # the listening sockets close now: new connections are refused
+        for conn in list(self.connections):
+            conn.close_idle()
         with trio.move_on_after(grace):
             while self.in_flight:
                 self._idle_event = trio.Event()
@@ -176,143 +233,139 @@ class Ingress:
         self._drained.set()
         return False
 
-    def _request_done(self) -> None:
-        self.in_flight -= 1
-        if self.draining and self.in_flight == 0 and self._idle_event is not None:
-            self._idle_event.set()
+    # -- the request path (host loop callbacks) -----------------------------------------
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        try:
-            peer = stream.socket.getpeername()[0].encode()
-        except OSError:
-            peer = b"unknown"
-        served = 0
-        try:
-            while not self.draining:
-                with trio.CancelScope(deadline=trio.current_time() + KEEPALIVE_IDLE) as idle:
-                    self._idle_scopes.add(idle)
-                    try:
-                        event = await next_event(conn, stream)
-                    finally:
-                        self._idle_scopes.discard(idle)
-                if idle.cancelled_caught or not isinstance(event, h11.Request):
-                    break
-                self.in_flight += 1
-                try:
-                    await self._serve(conn, stream, event, peer)
-                finally:
-                    self._request_done()
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-                served += 1
-                if served % FAIRNESS_EVERY == 0:  # reads that never block never yield
-                    await trio.lowlevel.checkpoint()
-        except h11.RemoteProtocolError as exc:
-            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                try:
-                    await send_simple(conn, stream, exc.error_status_hint,
-                                      f"bad request: {exc}\n".encode())
-                except (*NETWORK_ERRORS, h11.LocalProtocolError):
-                    pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
-                h11.LocalProtocolError):
-            pass
-        except Exception:  # a bug must cost one connection, never the daemon
-            log.exception("ingress: unexpected error; closing the connection")
-        finally:
-            if conn.their_state is h11.SEND_BODY and conn.our_state is h11.MUST_CLOSE:
-                await linger(stream)
-            stream.socket.close()
+    def request_id(self) -> bytes:
+        self.request_seq += 1
+        return b"%s%012x" % (REQUEST_ID_PREFIX, self.request_seq)
 
-    async def _serve(self, conn: h11.Connection, stream: trio.SocketStream,
-                     req: h11.Request, peer: bytes) -> None:
-        host = b""
-        request_id = b""
-        forwarded_for = b""
-        headers: list[tuple[bytes, bytes]] = []
-        drop = HOP_BY_HOP
-        target, authority = origin_form(req.target)
-        for name, value in req.headers:
-            if name == b"connection":
-                extra = {t.strip().lower() for t in value.split(b",")} - KEPT_END_TO_END
-                if extra:
-                    drop = drop | extra
-        for name, value in req.headers:
-            if name in drop:
-                if name == b"transfer-encoding":  # re-framed, but still a chunked body
-                    headers.append((b"transfer-encoding", b"chunked"))
-                continue
-            if name == b"host":
-                if authority is not None:  # RFC 9112 3.2.2: the target's authority wins
-                    value = authority
-                host = value
-            elif name == b"x-request-id":
-                request_id = value
-                continue
-            elif name == b"x-forwarded-for":
-                forwarded_for = value + b", "
-                continue
-            elif name == b"x-forwarded-proto":
-                continue
-            headers.append((name, value))
-        head = req.method == b"HEAD"
-        route = self.table.lookup(host.decode("latin-1"))
+    def start(self, ex: Exchange) -> None:
+        """Route `ex` and take a slot for it: at once, or through the activator's hold."""
+        path = self._hosts.get(ex.host)
+        if path is None:
+            path = self._route(ex)
+            if path is None:
+                return  # answered
+        ex.revision = path.revision
+        ex.settings = path.settings
+        ex.pool = path.pool
+        counters = ex.counters = path.counters
+        now = ex.started = self._clock.current_time()  # type: ignore[union-attr]
+        counters.meter.start(now)
+        self.in_flight += 1
+        self.active.add(ex)
+        throttler = path.throttler
+        endpoint = throttler.try_acquire() if throttler is not None else None
+        if endpoint is not None:
+            ex.throttler = throttler
+            ex.admitted(endpoint, now)
+        else:
+            assert self._token is not None
+            _soon(self._token, self._start_hold, ex)
+
+    def _route(self, ex: Exchange) -> _Path | None:
+        host = ex.host.decode("latin-1")
+        route = self.table.lookup(host)
         if route is None:
-            await send_simple(conn, stream, 404,
-                              f"no service for host {host.decode('latin-1')!r}\n".encode(),
-                              head=head)
-            return
+            ex.answer(404, f"no service for host {host!r}\n".encode())
+            return None
         revision = route.pick()
         if revision is None:
-            await send_simple(conn, stream, 503,
-                              f"service {route.service} has no revision to serve yet\n".encode(),
-                              extra=[(b"retry-after", b"1")], head=head)
-            return
-        headers.append((b"x-forwarded-for", forwarded_for + peer))
-        headers.append((b"x-forwarded-proto", b"http"))
-        if not request_id:
-            self._request_seq += 1
-            request_id = b"%s%012x" % (_ID_PREFIX, self._request_seq)
-        headers.append((b"x-request-id", request_id))
-        counters = self.counters.get(revision)
-        if counters is None:
-            counters = self.counters[revision] = RevisionCounters()
-        start = trio.current_time()
-        counters.meter.start(start)
-        try:
-            endpoint = self.activator.try_acquire(revision)
-            if endpoint is None:
-                endpoint = await self._hold(conn, stream, revision, head)
-                if endpoint is None:
-                    return
-            try:
-                await self.forwarder.forward(conn, stream, req, target, headers, endpoint)
-            finally:
-                self.activator.release(revision, endpoint)
-        finally:
-            now = trio.current_time()
-            counters.meter.finish(now)
-            counters.latencies.append(now - start)
+            ex.answer(503, f"service {route.service} has no revision to serve yet\n".encode(),
+                      [(b"retry-after", b"1")])
+            return None
+        path = self._paths.get(revision)
+        if path is None:
+            counters = self.counters.get(revision)
+            if counters is None:
+                counters = self.counters[revision] = RevisionCounters()
+            admission = self.activator.revisions.get(revision)
+            settings = self.revisions.get(revision, _DEFAULT_SETTINGS)
+            path = self._paths[revision] = _Path(
+                revision, settings, counters,
+                admission.throttler if admission is not None else None,
+                self.h2pool if settings.protocol == "h2c" else self.pool)
+        if sum(1 for t in route.targets if t.percent > 0) == 1:  # no split: remember
+            if len(self._hosts) > 4096:
+                self._hosts.clear()
+            self._hosts[ex.host] = path
+        return path
 
-    async def _hold(self, conn: h11.Connection, stream: trio.SocketStream,
-                    revision: RevisionKey, head: bool) -> Endpoint | None:
-        """The activator's hold, cancelled if the client hangs up. None: answered."""
-        endpoint: Endpoint | None = None
-        refused: Unavailable | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_when_client_leaves, stream, nursery.cancel_scope)
+    def _start_hold(self, ex: Exchange) -> None:
+        if ex.state != DONE and self._holds is not None:
+            self._holds.start_soon(self._hold, ex)
+
+    async def _hold(self, ex: Exchange) -> None:
+        """The activator's hold, in trio; cancelled if the client hangs up."""
+        assert ex.revision is not None and self._loop is not None and self._token is not None
+        loop, token = self._loop, self._token
+        with trio.CancelScope() as scope:
+            ex.hold_cancel = lambda: _soon(token, scope.cancel)
             try:
-                endpoint = await self.activator.hold(revision)
+                endpoint = await self.activator.hold(ex.revision)
             except Unavailable as exc:
-                refused = exc
-            nursery.cancel_scope.cancel()
-        if refused is not None:
-            await send_simple(conn, stream, refused.status, f"{refused.message}\n".encode(),
-                              extra=[(b"retry-after", str(refused.retry_after).encode())],
-                              head=head)
-        return endpoint  # None: the client went away while held, nothing to answer
+                loop.call_soon(ex.refused, exc.status, f"{exc.message}\n".encode(),
+                               exc.retry_after)
+                return
+            loop.call_soon(self._admit_held, ex, endpoint)
+
+    @staticmethod
+    def _admit_held(ex: Exchange, endpoint: Endpoint) -> None:
+        ex.admitted(endpoint)
+        if ex.up is not None:
+            ex.up.flush()
+        ex.down.flush()
+
+    def release(self, ex: Exchange, endpoint: Endpoint) -> None:
+        assert ex.revision is not None
+        self.activator.release(ex.revision, endpoint)
+
+    def exchange_finished(self, ex: Exchange) -> None:
+        now = ex.ended = self._clock.current_time()  # type: ignore[union-attr]
+        if ex.revision is None or ex.counters is None:
+            return  # answered before it was counted (404, 503 with no revision)
+        if ex.endpoint is not None:
+            endpoint, ex.endpoint = ex.endpoint, None
+            if ex.throttler is not None:
+                ex.throttler.release(endpoint)
+            else:
+                self.activator.release(ex.revision, endpoint)
+        counters = ex.counters
+        ex.counters = None
+        counters.meter.finish(now)
+        counters.latencies.append(now - ex.started)
+        self.in_flight -= 1
+        self.active.discard(ex)
+        if self.draining and self.in_flight == 0 and self._idle_event is not None:
+            assert self._token is not None
+            _soon(self._token, self._idle_event.set)
+
+    def _sweep(self) -> None:
+        """Every SWEEP_EVERY: requests past a timeout; every second: idle connections."""
+        assert self._loop is not None
+        now = self.now()
+        for ex in [e for e in self.active if e.deadline and now >= e.deadline]:
+            ex.expire(now)
+            ex.down.flush()
+        self._sweeps += 1
+        if self._sweeps % 10 == 0:
+            for conn in list(self.connections):
+                conn.sweep(now, KEEPALIVE_IDLE)
+        self._sweeper = self._loop.call_later(SWEEP_EVERY, self._sweep)
 
 
-__all__ = ["Ingress"]
+def _soon(token: trio.lowlevel.TrioToken, fn: Callable[..., object], *args: object) -> None:
+    """Run `fn(*args)` in trio, from a host-loop callback (a no-op once trio has ended:
+    the last connections close after the daemon's trio run)."""
+    with contextlib.suppress(trio.RunFinishedError):
+        token.run_sync_soon(fn, *args)
+
+
+def _take_socket(listener: trio.SocketListener) -> socket.socket:
+    """The listening socket, taken from trio's listener for the host loop's server."""
+    sock = listener.socket
+    fd = sock.detach()
+    return socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+
+
+__all__ = ["DataPlaneError", "Ingress"]

@@ -61,9 +61,8 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 _UNSUPPORTED = {
     "runtimeClassName", "initContainers", "enableServiceLinks",
     "dnsPolicy", "dnsConfig", "hostAliases", "priorityClassName", "schedulerName",
-    "topologySpreadConstraints", "automountServiceAccountToken", "idleTimeoutSeconds",
-    "responseStartTimeoutSeconds", "lifecycle", "terminationMessagePath",
-    "terminationMessagePolicy",
+    "topologySpreadConstraints", "automountServiceAccountToken", "lifecycle",
+    "terminationMessagePath", "terminationMessagePolicy",
 }
 QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -220,7 +219,8 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
     annotations = r.string_map(meta.get("annotations"), "spec.template.metadata.annotations")
     _check_annotations(r, annotations)
     spec = r.mapping(t.get("spec"), "spec.template.spec",
-                     ("containers", "containerConcurrency", "timeoutSeconds", "volumes",
+                     ("containers", "containerConcurrency", "timeoutSeconds",
+                      "responseStartTimeoutSeconds", "idleTimeoutSeconds", "volumes",
                       "securityContext", "serviceAccountName", "imagePullSecrets",
                       "nodeSelector", "tolerations", "affinity"))
     containers = spec.get("containers")
@@ -242,6 +242,13 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
             raise r.fail(f"spec.template.spec.containers[0].volumeMounts[{i}].name",
                          f"no volume named {mount.name!r} in spec.template.spec.volumes"
                          f"{nearest(mount.name, volumes)}")
+    response_start = idle = None
+    if spec.get("responseStartTimeoutSeconds") is not None:
+        response_start = r.integer(spec["responseStartTimeoutSeconds"],
+                                   "spec.template.spec.responseStartTimeoutSeconds", 0, 3600)
+    if spec.get("idleTimeoutSeconds") is not None:
+        idle = r.integer(spec["idleTimeoutSeconds"],
+                         "spec.template.spec.idleTimeoutSeconds", 0, 3600)
     return Template(
         container=container,
         annotations=annotations,
@@ -250,6 +257,8 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
         timeout_seconds=timeout,
         name=rev_name,
         pod=pod,
+        response_start_timeout_seconds=response_start,
+        idle_timeout_seconds=idle,
     )
 
 
@@ -371,21 +380,23 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
         if not isinstance(raw, str):
             raise r.fail(f"{p}.value", f'must be a string; quote it: "{raw}"')
         env.append(EnvVar(ename, r.string(raw, f"{p}.value")))
-    port = None
+    port = port_name = None
     ports = c.get("ports") or []
     if not isinstance(ports, list):
         raise r.fail(f"{path}.ports", f"must be a list, got {_kind(ports)}")
     for i, item in enumerate(ports):
         p = f"{path}.ports[{i}]"
         entry = r.mapping(item, p, ("containerPort", "name", "protocol"))
-        number = r.integer(entry.get("containerPort"), f"{p}.containerPort", 1, 65535)
-        if port is not None:
+        number = None
+        if entry.get("containerPort") is not None or "name" not in entry:
+            number = r.integer(entry.get("containerPort"), f"{p}.containerPort", 1, 65535)
+        if i > 0:
             what = "duplicate port" if number == port else "a second port"
             raise r.fail(p, f"{what} {number}: a Knative container declares at most one port")
-        name = entry.get("name", "http1")
-        if name not in ("http1", "h2c"):
+        name = entry.get("name")
+        if name is not None and name not in ("http1", "h2c"):
             raise r.fail(f"{p}.name", f"port name must be http1 or h2c, got {name!r}")
-        port = number
+        port, port_name = number, name
     working_dir = None
     if c.get("workingDir") is not None:
         working_dir = r.string(c["workingDir"], f"{path}.workingDir")
@@ -425,6 +436,7 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
             sub_path=r.string(m["subPath"], f"{p}.subPath") if "subPath" in m else None))
     return Container(
         image=image, command=command, args=args, env=tuple(env), port=port,
+        port_name=port_name,
         working_dir=working_dir, readiness_probe=probes["readinessProbe"],
         liveness_probe=probes["livenessProbe"], startup_probe=probes["startupProbe"],
         resources=_resources(r, c["resources"], f"{path}.resources")
@@ -599,8 +611,13 @@ def container_to_document(c: Container) -> dict[str, Any]:
                             for e in c.env]
     if c.env_from:
         container["envFrom"] = [thaw_json(e) for e in c.env_from]
-    if c.port:
-        container["ports"] = [{"containerPort": c.port}]
+    if c.port or c.port_name:
+        port: dict[str, Any] = {}
+        if c.port_name:
+            port["name"] = c.port_name
+        if c.port:
+            port["containerPort"] = c.port
+        container["ports"] = [port]
     if c.working_dir:
         container["workingDir"] = c.working_dir
     for key, probe in (("readinessProbe", c.readiness_probe),
@@ -662,6 +679,10 @@ def service_to_document(spec: ServiceSpec) -> dict[str, Any]:
         tspec["containerConcurrency"] = t.container_concurrency
     if t.timeout_seconds != 300:
         tspec["timeoutSeconds"] = t.timeout_seconds
+    if t.response_start_timeout_seconds is not None:
+        tspec["responseStartTimeoutSeconds"] = t.response_start_timeout_seconds
+    if t.idle_timeout_seconds is not None:
+        tspec["idleTimeoutSeconds"] = t.idle_timeout_seconds
     pod_to_document(t.pod, tspec)
     template: dict[str, Any] = {"spec": tspec}
     if tmeta:

@@ -102,6 +102,13 @@ class Container:
     env_from: tuple[Json, ...] = ()  # `envFrom` entries (configMapRef / secretRef)
     volume_mounts: tuple[VolumeMount, ...] = ()
     security_context: Json | None = None
+    # the port's name, Knative's way to choose the protocol: "h2c" (HTTP/2 without TLS,
+    # gRPC) or "http1"; None when not given (HTTP/1.1)
+    port_name: str | None = None
+
+    @property
+    def protocol(self) -> str:
+        return "h2c" if self.port_name == "h2c" else "http1"
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,10 @@ class Template:
     timeout_seconds: int = 300
     name: str | None = None  # user-chosen revision name
     pod: PodOptions = PodOptions()
+    # Knative's other two request timeouts; None: not given (Knative's defaults: the
+    # response start bounded by timeoutSeconds only, no idle timeout)
+    response_start_timeout_seconds: int | None = None
+    idle_timeout_seconds: int | None = None
 
     def annotation(self, key: str, default: str | None = None) -> str | None:
         for k, v in self.annotations:
@@ -136,9 +147,41 @@ class Template:
         return default
 
     def digest(self) -> str:
-        """A stable hash of the template: equal digests mean no new revision."""
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """A stable hash of the template: equal digests mean no new revision. Fields added
+        after the first release count only when set, so a stored revision keeps its digest
+        across upgrades (re-applying the same spec never makes a new revision)."""
+        data = _without_later_defaults(asdict(self))
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Fields added after the first release, with the value they have when not given.
+_LATER_TEMPLATE = {"pod": asdict(PodOptions()), "response_start_timeout_seconds": None,
+                   "idle_timeout_seconds": None}
+_LATER_CONTAINER = {"liveness_probe": None, "startup_probe": None, "resources": None,
+                    "image_pull_policy": None, "env_from": (), "volume_mounts": (),
+                    "security_context": None, "port_name": None}
+_LATER_PROBE = {"port": None, "command": (), "initial_delay_seconds": None,
+                "failure_threshold": None, "document": None}
+
+
+def _prune(data: dict[str, Any], later: dict[str, Any]) -> None:
+    for key, default in later.items():
+        if key in data and data[key] == default:
+            del data[key]
+
+
+def _without_later_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    _prune(data, _LATER_TEMPLATE)
+    container = data["container"]
+    _prune(container, _LATER_CONTAINER)
+    for env in container.get("env", ()):
+        if env.get("value_from") is None:
+            env.pop("value_from", None)
+    for name in ("readiness_probe", "liveness_probe", "startup_probe"):
+        if isinstance(container.get(name), dict):
+            _prune(container[name], _LATER_PROBE)
+    return data
 
 
 @dataclass(frozen=True)
@@ -276,6 +319,7 @@ def template_from_json(data: dict[str, Any]) -> Template:
         port=c.get("port"),
         working_dir=c.get("working_dir"),
         readiness_probe=_probe_from_json(c.get("readiness_probe")),
+        port_name=c.get("port_name"),
         liveness_probe=_probe_from_json(c.get("liveness_probe")),
         startup_probe=_probe_from_json(c.get("startup_probe")),
         resources=Resources(_pairs(res.get("limits")), _pairs(res.get("requests")))
@@ -303,6 +347,8 @@ def template_from_json(data: dict[str, Any]) -> Template:
         timeout_seconds=data.get("timeout_seconds", 300),
         name=data.get("name"),
         pod=pod,
+        response_start_timeout_seconds=data.get("response_start_timeout_seconds"),
+        idle_timeout_seconds=data.get("idle_timeout_seconds"),
     )
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 
+from paasd.dataplane import hostloop
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,3 +186,19 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
         d.stop()
     for pid in d.app_pids():  # never leak an app process past a test
         os.kill(pid, signal.SIGKILL)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Tests marked `guest` run as the daemon does: trio as a guest on the asyncio host
+    loop that the data plane's callbacks use (with a MockClock if the test asks for one)."""
+    if pyfuncitem.get_closest_marker("guest") is None:
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    clock = next((v for v in args.values() if isinstance(v, trio.abc.Clock)), None)
+
+    async def test() -> None:
+        await pyfuncitem.obj(**args)
+
+    hostloop.run(test, clock=clock)
+    return True

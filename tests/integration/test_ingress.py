@@ -16,7 +16,7 @@ from paasd.ingress import Ingress
 from paasd.net.http1 import next_event
 from paasd.spec.keys import RevisionKey, ServiceKey
 
-pytestmark = [pytest.mark.trio, pytest.mark.integration]
+pytestmark = [pytest.mark.guest, pytest.mark.integration]
 
 HOST = "app.default.example.com"
 APP = RevisionKey("default", "app-00001")

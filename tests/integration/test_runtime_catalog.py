@@ -156,7 +156,7 @@ def test_the_config_validates_a_new_runtime_through_its_schema() -> None:
         parse_config(text, "p.toml", runtimes=schemas(BUILTIN))
 
 
-@pytest.mark.trio
+@pytest.mark.guest  # as `paasd` runs it: trio as a guest on the data plane's host loop
 async def test_the_daemon_runs_a_new_runtime_it_knows_nothing_about(tmp_path: Path) -> None:
     text = (f'[daemon]\nruntime = "stub"\nsocket = "{tmp_path}/s.sock"\n'
             f'state_dir = "{tmp_path}/state"\n[ingress]\nlisten = "127.0.0.1:0"\n'

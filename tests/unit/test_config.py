@@ -96,6 +96,20 @@ def test_services_are_translated() -> None:
     assert svc.template.annotation(MIN_SCALE) == "2"
 
 
+def test_service_timeouts_and_port_name() -> None:
+    config = parse_config(
+        '[[service]]\nname = "grpc"\ncommand = ["app"]\nport_name = "h2c"\n'
+        'timeout_seconds = 20\nresponse_start_timeout_seconds = 5\n'
+        'idle_timeout_seconds = 3\n', "/x/paasd.toml")
+    (svc,) = config.services
+    t = svc.template
+    assert t.container.protocol == "h2c"
+    assert (t.timeout_seconds, t.response_start_timeout_seconds, t.idle_timeout_seconds) \
+        == (20, 5, 3)
+    (problem,) = problems('[[service]]\nname = "x"\ncommand = ["app"]\nport_name = "h3"\n')
+    assert "service[0].port_name" in problem and "h2c" in problem
+
+
 def test_service_problems_name_the_table_and_line() -> None:
     text = ('[[service]]\nname = "ok"\ncommand = ["x"]\n\n'
             '[[service]]\nname = "second"\ncomand = ["x"]\n')

@@ -148,3 +148,38 @@ def test_exported_document_is_knative_v1() -> None:
     container = doc["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"] == [{"containerPort": 8080}]
     assert container["readinessProbe"] == {"httpGet": {"path": "/healthz"}}
+
+
+def test_timeouts_and_the_h2c_port_name_are_kept_and_exported() -> None:
+    spec = parse("""\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: grpc
+spec:
+  template:
+    spec:
+      timeoutSeconds: 20
+      responseStartTimeoutSeconds: 5
+      idleTimeoutSeconds: 3
+      containers:
+        - command: ["app"]
+          ports:
+            - name: h2c
+              containerPort: 8080
+""")
+    t = spec.template
+    assert (t.timeout_seconds, t.response_start_timeout_seconds, t.idle_timeout_seconds) == \
+        (20, 5, 3)
+    assert t.container.port_name == "h2c" and t.container.protocol == "h2c"
+    out = service_to_document(spec)["spec"]["template"]["spec"]
+    assert out["responseStartTimeoutSeconds"] == 5 and out["idleTimeoutSeconds"] == 3
+    assert out["containers"][0]["ports"] == [{"name": "h2c", "containerPort": 8080}]
+
+
+def test_unset_new_fields_leave_the_template_digest_as_it_was() -> None:
+    """Revisions made before timeouts, port names and the extended Knative fields were
+    kept keep their digests: the literal is what the first release computed."""
+    from paasd.spec.model import Container, Template
+
+    assert Template(container=Container(command=("x",))).digest() == "f1cbb74e7439772c"

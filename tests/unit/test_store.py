@@ -75,3 +75,15 @@ def test_delete_removes_revisions(tmp_path: Path) -> None:
     assert store.services() == [] and store.revisions() == []
     with pytest.raises(NotFound, match="paasctl service list"):
         store.delete("default", "hello")
+
+
+def test_a_template_keeps_its_digest_across_upgrades() -> None:
+    """Fields added after the first release count only when set: re-applying a stored
+    spec after an upgrade must not make a new revision. The literal is what paasd 0.1.0's
+    first release computed for this template."""
+    from paasd.spec.model import Container, EnvVar, Probe, Template
+
+    t = Template(container=Container(command=("python3", "app.py"),
+                                     env=(EnvVar("TARGET", "World"),),
+                                     readiness_probe=Probe(path="/")))
+    assert t.digest() == "f953ac2592634ef5"
