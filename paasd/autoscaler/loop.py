@@ -66,13 +66,14 @@ class Autoscaler:
         self.settings = settings
         self.dormant.clear()  # a global min-scale may wake them
 
-    def ensure(self, revision: RevisionKey, template: Template, instances: int
-               ) -> RevisionScaler:
+    def ensure(self, revision: RevisionKey, template: Template, instances: int,
+               ever_ready: bool = False) -> RevisionScaler:
         scaler = self.scalers.get(revision)
         if scaler is None:
             self.dormant.pop(revision, None)
             now = trio.current_time()
-            scaler = RevisionScaler(resolve(template, self.settings), now, instances)
+            scaler = RevisionScaler(resolve(template, self.settings), now, instances,
+                                    ever_ready)
             self.scalers[revision] = scaler
             stats = self.source.stats(revision)
             self._seen[revision] = ((now, stats.requests, stats.concurrency_area)
@@ -115,7 +116,7 @@ class Autoscaler:
     def tick(self, now: float, active: Mapping[RevisionKey, ActiveRevision],
              on_change: ChangeListener) -> None:
         for revision, info in active.items():
-            scaler = self.ensure(revision, info.template, info.instances)
+            scaler = self.ensure(revision, info.template, info.instances, info.ever_ready)
             scaler.update(resolve(info.template, self.settings))
             stats = self.source.stats(revision)
             old = scaler.desired

@@ -101,13 +101,17 @@ class ScaleDecision:
 class RevisionScaler:
     """One revision's autoscaler: metric window, KPA state, and the rules around it."""
 
-    def __init__(self, scaling: Scaling, now: float, instances: int) -> None:
+    def __init__(self, scaling: Scaling, now: float, instances: int,
+                 ever_ready: bool = False) -> None:
         self.scaling = scaling
         self.window = MetricWindow(scaling.decider.stable_window, scaling.panic_window)
         self.state: KpaState = new_state(scaling.decider, instances, now)
-        self.desired = max(instances, scaling.initial_scale)
+        # initial scale is for a revision that has never served (as Knative's): a scaler
+        # made again for one that has (after a restart, or on waking) starts where it is
+        self.desired = instances if ever_ready else max(instances, scaling.initial_scale)
         self.zero_since: float | None = None
-        self.last = ScaleDecision(self.desired, "initial scale", self.state.in_panic, None, None)
+        reason = "current scale" if ever_ready else "initial scale"
+        self.last = ScaleDecision(self.desired, reason, self.state.in_panic, None, None)
 
     def update(self, scaling: Scaling) -> None:
         if scaling != self.scaling:

@@ -380,15 +380,16 @@ class Hub:
 
         def add(rkey: RevisionKey, routed: bool) -> None:
             insts = self._instances_of.get(rkey)
-            if rkey in active or (not insts and dormant.get(rkey) == routed):
-                return
+            alive = any(i.alive for i in insts.values()) if insts else False
+            if rkey in active or (not alive and dormant.get(rkey) == routed):
+                return  # (what is left of a dormant one is terminating: it stays asleep)
             rev = self.revisions.get(rkey)
             if rev is None:
                 return
             ready = sum(1 for i in insts.values() if i.phase == "ready") if insts else 0
             # a terminating instance is on its way out: it is not one the revision has
-            alive = sum(1 for i in insts.values() if i.alive) if insts else 0
-            active[rkey] = ActiveRevision(rev.template, routed, ready, alive,
+            count = sum(1 for i in insts.values() if i.alive) if insts else 0
+            active[rkey] = ActiveRevision(rev.template, routed, ready, count,
                                           rkey in self.ever_ready)
 
         for key, revisions in self._active_of.items():
@@ -407,7 +408,8 @@ class Hub:
         wake it (a Deployment at zero replicas), it does not remove it."""
         want = {rkey: 0 for revisions in self._active_of.values() for rkey in revisions}
         for rkey, info in self.active().items():
-            want[rkey] = self.autoscaler.ensure(rkey, info.template, info.instances).desired
+            want[rkey] = self.autoscaler.ensure(rkey, info.template, info.instances,
+                                                info.ever_ready).desired
         return want
 
     def scaled(self, revision: RevisionKey, old: int, decision: ScaleDecision) -> None:

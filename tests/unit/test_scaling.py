@@ -180,6 +180,17 @@ def test_initial_scale_until_first_ready() -> None:
     assert scaler.tick(2, 0, routed=False, ever_ready=False).desired == 2
 
 
+def test_a_scaler_made_again_for_a_revision_that_served_starts_where_it_is() -> None:
+    """Initial scale is for a revision that never served: after a restart, or when a
+    dormant revision is looked after again while its last instance terminates, the new
+    scaler must not start it up again (that flapped: 0 → 1 → 0 → 1 ...)."""
+    settings = AutoscalerSettings(stable_window=6, scale_to_zero_grace_period=0)
+    scaling = resolve(template(initial_scale="2"), settings)
+    assert RevisionScaler(scaling, 0, 0, ever_ready=True).desired == 0
+    assert RevisionScaler(scaling, 0, 3, ever_ready=True).desired == 3
+    assert RevisionScaler(scaling, 0, 0, ever_ready=False).desired == 2
+
+
 def test_trace_replay_whole_sequence() -> None:
     """A generated trace — idle, a 30-concurrency burst for 20 s, idle — at target 10 ×
     70 %, stable window 12 s (panic window 1.2 s → 1 bucket), grace 4 s."""

@@ -142,11 +142,15 @@ async def test_an_idle_revision_at_zero_goes_dormant_and_a_poke_wakes_it(
     def on_change(rev: RevisionKey, old: int, d: ScaleDecision) -> None:
         changes.append(d.desired)
 
+    served: list[bool] = []  # as the hub: ready once, it has served
+
     def active() -> dict[RevisionKey, ActiveRevision]:
         if APP in scaler.dormant:  # as the hub: a dormant revision is left out
             return {}
-        n = scaler.desired(APP)
-        return {APP: ActiveRevision(tmpl, True, n, n, True)}
+        n = scaler.desired(APP) if APP in scaler.scalers else 0
+        if n:
+            served.append(True)
+        return {APP: ActiveRevision(tmpl, True, n, n, bool(served))}
 
     async with trio.open_nursery() as nursery:
         await nursery.start(scaler.run, active, on_change)
