@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -22,6 +23,7 @@ from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import DEFAULT_NAMESPACE, ServiceSpec
+from ..spec.objects import ObjectKey, ObjectKinds
 from ..spec.yamlpos import Located, load_documents
 from .builds import BuildApi
 from .httpd import (
@@ -73,6 +75,14 @@ class ControlApi:
             ("GET", re.compile(r"/v1/config"), self.config_get),
             ("PUT", re.compile(r"/v1/config"), self.config_put),
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
+            # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...)
+            ("GET", re.compile(r"/v1/objects/(?P<plural>[a-z]+)"), self.list_objects),
+            ("GET", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}"),
+             self.get_object),
+            ("DELETE", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}"),
+             self.delete_object),
+            ("GET", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}/export"),
+             self.export_object),
         ]
         self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
 
@@ -119,13 +129,23 @@ class ControlApi:
         json_body = "json" in request.headers.get("content-type", "")
         # parsing a big or hostile document takes a while: off the event loop, bounded
         accept = self.hub.acceptance()  # the extended fields the runtime honours
-        specs = await trio.to_thread.run_sync(_parse_services, text, source, json_body, accept)
-        results = await self.hub.apply_all(specs, source="api")  # all of them, or none
-        return Response(body={"results": [{
+        specs, objects = await trio.to_thread.run_sync(
+            _parse_documents, text, source, json_body, accept, self.hub.objects.kinds)
+        before = {key: self.hub.objects.items.get(key) for key, _ in objects}
+        results = await self.hub.apply_all(specs, "api", objects)  # all of them, or none
+        answer = [{
             "kind": "Service", "namespace": spec.namespace, "name": spec.name,
             "outcome": result.outcome,
             "revision": result.revision.name if result.revision else None,
-        } for spec, result in zip(specs, results, strict=True)]})
+        } for spec, result in zip(specs, results, strict=True)]
+        for key, _ in objects:
+            now, then = self.hub.objects.items.get(key), before[key]
+            outcome = "created" if then is None else (
+                "unchanged" if now is not None and now.generation == then.generation
+                else "configured")
+            answer.append({"kind": key.kind, "namespace": key.namespace, "name": key.name,
+                           "outcome": outcome, "revision": None})
+        return Response(body={"results": answer})
 
     async def export(self, request: Request, ns: str, name: str) -> Response:
         return Response(body=service_to_document(self.hub.stored_spec(ns, name)))
@@ -134,7 +154,44 @@ class ControlApi:
         ns = request.query.get("namespace")
         items = [service_to_document(s.spec) for s in self.hub.services.values()
                  if ns is None or s.spec.namespace == ns]
+        for key in self.hub.objects.sorted_keys(namespace=ns):
+            doc = self.hub.objects.document(key)
+            if doc is not None:
+                items.append(doc)
         return Response(body={"items": items})
+
+    # -- other kinds ---------------------------------------------------------------------
+
+    def _object_key(self, plural: str, ns: str, name: str) -> ObjectKey:
+        kind = self.hub.objects.by_plural.get(plural)
+        if kind is None:
+            raise NotFound(f"no such kind {plural!r}; this paasd knows: services, revisions"
+                           + "".join(f", {p}" for p in sorted(self.hub.objects.by_plural)))
+        return ObjectKey(kind.kind, ns, name)
+
+    async def list_objects(self, request: Request, plural: str) -> Response:
+        kind = self._object_key(plural, "", "").kind
+        items = [self.hub.objects.view(key) for key in self.hub.objects.sorted_keys(
+            kind, request.query.get("namespace"))]
+        return Response(body={"kind": f"{kind}List", "items": items})
+
+    async def get_object(self, request: Request, ns: str, plural: str, name: str
+                         ) -> Response:
+        return Response(body=self.hub.object_view(self._object_key(plural, ns, name)))
+
+    async def delete_object(self, request: Request, ns: str, plural: str, name: str
+                            ) -> Response:
+        key = self._object_key(plural, ns, name)
+        await self.hub.delete_object(key, source="api")
+        return Response(body={"deleted": f"{ns}/{name}", "kind": key.kind})
+
+    async def export_object(self, request: Request, ns: str, plural: str, name: str
+                            ) -> Response:
+        key = self._object_key(plural, ns, name)
+        doc = self.hub.objects.document(key)
+        if doc is None:
+            raise NotFound(f"{key.kind} {name!r} not found in namespace {ns!r}")
+        return Response(body=doc)
 
     async def rollback(self, request: Request, ns: str, name: str) -> Response:
         body = json_object(request.body)
@@ -257,17 +314,37 @@ class ControlApi:
         return Response(body={"ok": True, "services": len(config.services)})
 
 
-def _parse_services(text: str, source: str, json_body: bool, accept: Acceptance
-                    ) -> list[ServiceSpec]:
-    """Every document of an apply as a spec: all valid, or an `InvalidSpec`. `accept`: the
-    extended Knative fields the runtime honours (the others are refused with their line)."""
+Parsed = tuple[list[ServiceSpec], list[tuple[ObjectKey, Any]]]
+
+
+def _parse_documents(text: str, source: str, json_body: bool, accept: Acceptance,
+                     kinds: ObjectKinds) -> Parsed:
+    """Every document of an apply: Services as specs, other kinds as (key, body). All
+    valid, or an `InvalidSpec` naming the first problem's file, line and field. `accept`:
+    the extended Knative fields the runtime honours (the others are refused there)."""
     if json_body:
         docs = [Located(json_value(text, source), source=source)]
     else:
         docs = load_documents(text, source)
     if not docs:
         raise InvalidSpec(f"{source}: no documents to apply")
-    return [service_from_document(d, accept) for d in docs]
+    specs: list[ServiceSpec] = []
+    objects: list[tuple[ObjectKey, Any]] = []
+    for doc in docs:
+        top = doc.value if isinstance(doc.value, dict) else {}
+        api_version, kind_name = top.get("apiVersion"), top.get("kind")
+        kind = kinds.get((api_version, kind_name)) \
+            if isinstance(api_version, str) and isinstance(kind_name, str) else None
+        if kind is None:
+            specs.append(service_from_document(doc, accept, known=_known(kinds)))
+            continue
+        namespace, name, body = kind.parse(doc)
+        objects.append((ObjectKey(kind.kind, namespace, name), body))
+    return specs, objects
+
+
+def _known(kinds: ObjectKinds) -> tuple[str, ...]:
+    return tuple(sorted({f"{version} {kind}" for version, kind in kinds}))
 
 
 def _write_atomically(path: Path, text: str) -> None:

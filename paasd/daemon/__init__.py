@@ -34,10 +34,12 @@ from ..reconciler import loop as reconciler
 from ..reconciler.wakeup import CountingWakeup
 from ..runtime import Catalog, Runtime, RuntimeContext, schemas
 from ..runtime.catalog import BUILTIN
+from ..spec.objects import ObjectKinds
 from ..store import Store
 from ..systemd import sdnotify
 from ..systemd.activation import adopt
 from ..systemd.watchdog import supervise
+from .kinds import BUILTIN_KINDS
 from .listeners import DaemonError, open_ingress, open_metrics, open_unix_listener
 
 log = logging.getLogger("paasd")
@@ -48,7 +50,8 @@ __all__ = ["Daemon", "DaemonError", "run"]
 
 
 class Daemon:
-    def __init__(self, config: Config, catalog: Catalog = BUILTIN) -> None:
+    def __init__(self, config: Config, catalog: Catalog = BUILTIN,
+                 kinds: ObjectKinds = BUILTIN_KINDS) -> None:
         self.config = config
         self.catalog = catalog
         self.schemas = schemas(catalog)
@@ -60,7 +63,7 @@ class Daemon:
         self.autoscaler = Autoscaler(config.autoscaler, self.ingress)
         self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
-                       self.schemas, events_out)
+                       self.schemas, events_out, kinds)
         self.engine = Engine(config.engine_url)  # the builder's and the runtimes'
         self.runtime: Runtime = kind.create(RuntimeContext(
             settings=config.runtime_settings, state_dir=state_dir,

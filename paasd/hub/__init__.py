@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,10 @@ from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
+from ..spec.objects import ObjectKey, ObjectKinds, StoredObject
 from ..spec.yamlpos import Located
-from ..store import ApplyResult, Loaded, Store
+from ..store import ApplyResult, Loaded, ObjectResult, Store
+from .objects import Objects
 from .rollouts import Rollouts
 from .views import (
     instance_view,
@@ -88,8 +90,10 @@ WRITE_BUFFER = 1000
 class Hub:
     def __init__(self, config: Config, store: Store, dataplane: DataPlane,
                  autoscaler: Autoscaler, wakeup: Wakeup, runtimes: RuntimeSchemas,
-                 events: trio.MemoryReceiveChannel[DataPlaneEvent]) -> None:
+                 events: trio.MemoryReceiveChannel[DataPlaneEvent],
+                 kinds: ObjectKinds | None = None) -> None:
         self.config = config
+        self.objects = Objects(kinds or {})
         self.store = store
         self.dataplane = dataplane
         self.autoscaler = autoscaler
@@ -133,11 +137,16 @@ class Hub:
         schema = self.runtimes[self.config.daemon.runtime]
         accept = self.acceptance()
         for item in loaded.unreadable:
-            key = ServiceKey(item.namespace, item.name) if item.kind == "service" else None
             log.error("stored %s %s/%s cannot be read and is skipped: %s", item.kind,
                       item.namespace, item.name, item.problem)
-            if key is not None:
+            if item.kind == "service":
+                key = ServiceKey(item.namespace, item.name)
                 self.invalid[key] = InvalidService(key, None, item.problem)
+            elif item.kind != "revision":
+                self.objects.unreadable(ObjectKey(item.kind, item.namespace, item.name),
+                                        item.problem)
+        for row in loaded.objects:
+            self.objects.load(row)
         for svc in loaded.services:
             problem = stored_problem(svc.spec, accept, lambda s: check_runnable(
                 s, schema, self.runtimes))
@@ -253,18 +262,40 @@ class Hub:
     async def apply(self, spec: ServiceSpec, source: str = "api") -> ApplyResult:
         return (await self.apply_all([spec], source))[0]
 
-    async def apply_all(self, specs: list[ServiceSpec], source: str = "api"
-                        ) -> list[ApplyResult]:
-        """Apply every spec, or none: each is checked first, then all are stored in one
-        transaction (a revision-name collision in any of them refuses them all)."""
+    async def apply_all(self, specs: list[ServiceSpec], source: str = "api",
+                        objects: Sequence[tuple[ObjectKey, Any]] = ()) -> list[ApplyResult]:
+        """Apply every spec (and object), or none: each is checked first, then all are
+        stored in one transaction (a revision-name collision in any of them refuses them
+        all)."""
         seen: set[ServiceKey] = set()
         for spec in specs:
             if spec.key in seen:
                 raise InvalidSpec(f"service {spec.key} appears twice")
             seen.add(spec.key)
             self.check_apply(spec, source)
-        results: list[ApplyResult] = await self._in_thread(self.store.apply_all, specs,
-                                                           source)
+        seen_objects: set[ObjectKey] = set()
+        rows: list[tuple[ObjectKey, Any]] = []
+        for key, body in objects:
+            kind = self.objects.by_name.get(key.kind)
+            if kind is None:
+                raise InvalidSpec(f"this paasd does not know the kind {key.kind}")
+            if key in seen_objects:
+                raise InvalidSpec(f"{key.kind} {key.namespace}/{key.name} appears twice")
+            seen_objects.add(key)
+            rows.append((key, kind.to_json(body)))
+        applied: tuple[list[ApplyResult], list[ObjectResult]] = await self._in_thread(
+            self.store.apply_batch, specs, rows, source)
+        results, object_results = applied
+        for (key, body), done in zip(objects, object_results, strict=True):
+            row = done.row
+            self.objects.put(StoredObject(key, body, row.source, row.generation,
+                                          row.created_at, row.updated_at))
+            if done.outcome != "unchanged":
+                self.record(key.namespace, f"{key.kind.lower()}/{key.name}",
+                            "Created" if done.outcome == "created" else "Updated",
+                            f"{key.kind} {key.name} {done.outcome}")
+                self.watches.emit("ADDED" if done.outcome == "created" else "MODIFIED",
+                                  key.kind, self.objects.view(key))
         for spec in specs:
             if spec.key in self.invalid:  # valid again: its stored revisions come back too
                 revisions = await self._in_thread(self.store.revisions, *spec.key)
@@ -749,6 +780,28 @@ class Hub:
                            "see `paasctl service list`")
         return svc
 
+    async def delete_object(self, key: ObjectKey, source: str = "api") -> None:
+        await self._in_thread(self.store.delete_object, key, source)
+        if self.objects.drop(key):
+            self.watches.emit("DELETED", key.kind, {"metadata": {"name": key.name,
+                                                                 "namespace": key.namespace}})
+        self.record(key.namespace, f"{key.kind.lower()}/{key.name}", "Deleted",
+                    f"{key.kind} {key.name} deleted")
+
+    def set_object_status(self, key: ObjectKey, status: dict[str, Any]) -> None:
+        """A component's word on one of its objects (conditions, addresses): shown in its
+        view, sent to watchers when it changes."""
+        if key not in self.objects.items or self.objects.status.get(key) == status:
+            return
+        self.objects.status[key] = status
+        self.watches.emit("MODIFIED", key.kind, self.objects.view(key))
+
+    def object_view(self, key: ObjectKey) -> Message:
+        if key not in self.objects.items and key not in self.objects.invalid:
+            raise NotFound(f"{key.kind} {key.name!r} not found in namespace "
+                           f"{key.namespace!r}")
+        return self.objects.view(key)
+
     def stored_spec(self, namespace: str, name: str) -> ServiceSpec:
         """The spec as stored, also for an invalid service (so it can be exported and fixed)."""
         bad = self.invalid.get(ServiceKey(namespace, name))
@@ -841,6 +894,9 @@ class Hub:
             for inst in list(self.instances.values()):
                 yield json.dumps({"type": "ADDED", "kind": "Instance",
                                   "object": instance_view(inst)}).encode() + b"\n"
+            for okey in self.objects.sorted_keys():
+                yield json.dumps({"type": "ADDED", "kind": okey.kind,
+                                  "object": self.objects.view(okey)}).encode() + b"\n"
 
         return listing(), receive
 

@@ -148,11 +148,13 @@ def _kind(value: Any) -> str:
             int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def service_from_document(doc: Located, accept: Acceptance | None = None) -> ServiceSpec:
+def service_from_document(doc: Located, accept: Acceptance | None = None,
+                          known: tuple[str, ...] = ()) -> ServiceSpec:
     """Translate one Knative Service document, or raise `InvalidSpec`.
 
     `accept` says which extended fields (`paasd.spec.fields`) the runtime in view
-    honours; with none, every one of them is refused by name."""
+    honours; with none, every one of them is refused by name. `known`: the other kinds
+    ("apiVersion Kind") an apply would take, named when a document is none of them."""
     r = _Reader(doc, accept or Acceptance())
     top = doc.value
     if not isinstance(top, dict):
@@ -160,9 +162,11 @@ def service_from_document(doc: Located, accept: Acceptance | None = None) -> Ser
     api_version = top.get("apiVersion")
     kind = top.get("kind")
     if kind != "Service" or api_version not in API_VERSIONS:
+        others = f"; or one of: {', '.join(known)}" if known else ""
         raise InvalidSpec(
             f"{doc.where('kind')}: not a Knative Service (apiVersion {api_version!r}, kind "
             f"{kind!r}); expected apiVersion {' or '.join(API_VERSIONS)} with kind Service"
+            f"{others}"
         )
     r.mapping(top, "", ("apiVersion", "kind", "metadata", "spec", "status"))
     meta = r.mapping(top.get("metadata"), "metadata",

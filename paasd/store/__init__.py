@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from ..spec.model import (
     template_from_json,
 )
 from ..spec.model import to_jsonable as jsonable
+from ..spec.objects import ObjectKey
 from .files import create_private, private_dir
 
 Outcome = Literal["created", "configured", "unchanged"]
@@ -52,6 +53,17 @@ CREATE TABLE IF NOT EXISTS revisions (
     PRIMARY KEY (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS revisions_by_service ON revisions (namespace, service, generation);
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    body TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (kind, namespace, name)
+);
 CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -87,10 +99,29 @@ class Unreadable:
 
 
 @dataclass(frozen=True)
+class ObjectRow:
+    """A stored object as the store knows it: its body as plain JSON (its kind decodes it)."""
+
+    key: ObjectKey
+    body: Any
+    source: str
+    generation: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    outcome: Outcome
+    row: ObjectRow
+
+
+@dataclass(frozen=True)
 class Loaded:
     services: list[StoredService]
     revisions: list[Revision]
     unreadable: list[Unreadable]
+    objects: list[ObjectRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,9 +156,52 @@ class Store:
     def apply_all(self, specs: list[ServiceSpec], source: str, now: float | None = None
                   ) -> list[ApplyResult]:
         """Apply every spec in one transaction: all of them, or (on any error) none."""
+        return self.apply_batch(specs, [], source, now)[0]
+
+    def apply_batch(self, specs: list[ServiceSpec], objects: list[tuple[ObjectKey, Any]],
+                    source: str, now: float | None = None
+                    ) -> tuple[list[ApplyResult], list[ObjectResult]]:
+        """Services and other objects (their bodies as plain JSON) in one transaction."""
         now = time.time() if now is None else now
         with self._lock, self._transaction():
-            return [self._apply(spec, source, now) for spec in specs]
+            return ([self._apply(spec, source, now) for spec in specs],
+                    [self._apply_object(key, body, source, now) for key, body in objects])
+
+    def _apply_object(self, key: ObjectKey, body: Any, source: str, now: float
+                      ) -> ObjectResult:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        row = self._db.execute(
+            "SELECT source, body, generation, created_at FROM objects "
+            "WHERE kind=? AND namespace=? AND name=?", tuple(key)).fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO objects VALUES (?,?,?,?,?,?,?,?)",
+                             (*key, source, text, 1, now, now))
+            return ObjectResult("created", ObjectRow(key, body, source, 1, now, now))
+        old_source, old_text, generation, created_at = row
+        if old_source == "config" and source == "api":
+            raise Conflict(f"{key.kind} {key.namespace}/{key.name} is declared in paasd.toml; "
+                           "edit the file and reload (paasctl config reload) instead")
+        if old_text == text and old_source == source:
+            return ObjectResult("unchanged", ObjectRow(key, body, source, generation,
+                                                       created_at, now))
+        self._db.execute("UPDATE objects SET source=?, body=?, generation=?, updated_at=? "
+                         "WHERE kind=? AND namespace=? AND name=?",
+                         (source, text, generation + 1, now, *key))
+        return ObjectResult("configured", ObjectRow(key, body, source, generation + 1,
+                                                    created_at, now))
+
+    def delete_object(self, key: ObjectKey, source: str | None = None) -> None:
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT source FROM objects WHERE kind=? AND namespace=? "
+                                   "AND name=?", tuple(key)).fetchone()
+            if row is None:
+                raise NotFound(f"{key.kind} {key.name!r} not found in namespace "
+                               f"{key.namespace!r}")
+            if source == "api" and row[0] == "config":
+                raise Conflict(f"{key.kind} {key.namespace}/{key.name} is declared in "
+                               "paasd.toml; remove it from the file and reload instead")
+            self._db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?",
+                             tuple(key))
 
     def _apply(self, spec: ServiceSpec, source: str, now: float) -> ApplyResult:
         row = self._db.execute(
@@ -232,7 +306,18 @@ class Store:
                                           created_at=created))
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 unreadable.append(Unreadable("revision", ns, name, _problem(exc)))
-        return Loaded(services, revisions, unreadable)
+        objects: list[ObjectRow] = []
+        with self._lock:
+            orows = self._db.execute(
+                "SELECT kind, namespace, name, source, body, generation, created_at, "
+                "updated_at FROM objects ORDER BY kind, namespace, name").fetchall()
+        for kind, ns, name, source, body, gen, created, updated in orows:
+            try:
+                objects.append(ObjectRow(ObjectKey(kind, ns, name), json.loads(body), source,
+                                         gen, created, updated))
+            except ValueError as exc:
+                unreadable.append(Unreadable(kind, ns, name, _problem(exc)))
+        return Loaded(services, revisions, unreadable, objects)
 
     def services(self) -> list[StoredService]:
         with self._lock:

@@ -1,0 +1,14 @@
+"""The object kinds this build of paasd takes in an apply besides Services.
+
+Each comes from the package that owns it (eventing's Brokers and Triggers, the TLS
+package's DomainMappings, ...); the hub stores them and the API lists, shows,
+exports and deletes them, whatever they are.
+"""
+
+from __future__ import annotations
+
+from ..spec.objects import ObjectKinds, kinds_by_version
+
+BUILTIN_KINDS: ObjectKinds = kinds_by_version()
+
+__all__ = ["BUILTIN_KINDS"]
