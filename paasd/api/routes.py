@@ -75,7 +75,11 @@ class ControlApi:
             ("GET", re.compile(r"/v1/config"), self.config_get),
             ("PUT", re.compile(r"/v1/config"), self.config_put),
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
-            # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...)
+        ]
+        self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
+        # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...): last,
+        # so that the fixed routes above (builds, services, revisions) win
+        self.routes += [
             ("GET", re.compile(r"/v1/objects/(?P<plural>[a-z]+)"), self.list_objects),
             ("GET", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}"),
              self.get_object),
@@ -84,7 +88,6 @@ class ControlApi:
             ("GET", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}/export"),
              self.export_object),
         ]
-        self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
 
     async def handle(self, request: Request) -> Response:
         allowed = []

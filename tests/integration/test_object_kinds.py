@@ -114,6 +114,11 @@ async def test_a_new_kind_goes_through_apply_list_export_and_delete(tmp_path: Pa
         assert r.json()["results"][0]["outcome"] == "unchanged"
         r = await api(sock, "GET", "/v1/objects/gadgets")
         assert r.status_code == 404 and "widgets" in r.json()["error"]["message"]
+        # the fixed routes win over the generic one: a build is a build, not a kind
+        r = await api(sock, "GET", "/v1/namespaces/default/builds/nope")
+        assert r.status_code == 404 and "kind" not in r.json()["error"]["message"]
+        r = await api(sock, "GET", "/v1/namespaces/default/services/hello")
+        assert r.json()["kind"] == "Service"
         nursery.cancel_scope.cancel()
     # a restarted daemon has it again; then it is deleted
     async with trio.open_nursery() as nursery:
