@@ -6,6 +6,8 @@ Kept apart from the scaling logic so document validation (Knative YAML,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .durations import parse_duration
 
 PREFIX = "autoscaling.knative.dev/"
@@ -23,8 +25,11 @@ ACTIVATION_SCALE = PREFIX + "activation-scale"
 CLASS = PREFIX + "class"
 BURST = PREFIX + "target-burst-capacity"
 GRACE = "paasd.dev/scale-to-zero-grace-period"  # Knative has this only globally
+RETENTION = PREFIX + "scale-to-zero-pod-retention-period"
+AGGREGATION = PREFIX + "metric-aggregation-algorithm"
 
 KPA_CLASS = "kpa.autoscaling.knative.dev"
+AGGREGATIONS = ("linear", "weightedExponential")
 
 
 def _int(low: int, high: int) -> tuple[str, float, float]:
@@ -39,14 +44,64 @@ _RULES: dict[str, tuple[str, float, float]] = {
     PANIC_WINDOW: ("float", 1, 100), PANIC_THRESHOLD: ("float", 110, 1000),
     BURST: ("float", -1, 1_000_000),
     WINDOW: ("duration", 6, 3600), SCALE_DOWN_DELAY: ("duration", 0, 3600),
-    GRACE: ("duration", 0, 3600),
+    GRACE: ("duration", 0, 3600), RETENTION: ("duration", 0, 3600),
 }
+
+# The camelCase forms Knative still reads (its kmap.KeyPriority lists: the kebab-case key
+# first, then the older camelCase one). paasd reads them too, as the same annotation.
+ALIASES: dict[str, str] = {
+    PREFIX + "minScale": MIN_SCALE, PREFIX + "maxScale": MAX_SCALE,
+    PREFIX + "initialScale": INITIAL_SCALE, PREFIX + "activationScale": ACTIVATION_SCALE,
+    PREFIX + "targetUtilizationPercentage": UTILIZATION,
+    PREFIX + "panicWindowPercentage": PANIC_WINDOW,
+    PREFIX + "panicThresholdPercentage": PANIC_THRESHOLD,
+    PREFIX + "targetBurstCapacity": BURST, PREFIX + "scaleDownDelay": SCALE_DOWN_DELAY,
+    PREFIX + "scaleToZeroPodRetentionPeriod": RETENTION,
+    PREFIX + "metricAggregationAlgorithm": AGGREGATION,
+    "serving.knative.dev/rolloutDuration": "serving.knative.dev/rollout-duration",
+    "serving.knative.dev/progressDeadline": "serving.knative.dev/progress-deadline",
+}
+
+
+def canonical(key: str) -> str:
+    """The kebab-case name of an annotation Knative also reads in camelCase."""
+    return ALIASES.get(key, key)
+
+
+def canonical_map(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Annotations by their canonical names (aliases folded in; the kebab-case form wins,
+    as in Knative; a document setting both to different values is refused earlier)."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        name = canonical(key)
+        if name == key or name not in out:
+            out[name] = value
+    return out
+
+
+def alias_conflicts(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(alias, message) for each annotation set in both forms to different values."""
+    given = dict(pairs)
+    problems = []
+    for key, value in given.items():
+        name = ALIASES.get(key)
+        if name is not None and name in given and given[name] != value:
+            problems.append((key, f"{key}: {value!r} and {name}: {given[name]!r} are the same "
+                                  "annotation (the camelCase form is Knative's older name) "
+                                  "with different values; keep one"))
+    return problems
 
 
 def annotation_problems(annotations: dict[str, str]) -> list[tuple[str, str]]:
     """(annotation, message) for every invalid autoscaling annotation."""
-    problems: list[tuple[str, str]] = []
-    for key, value in annotations.items():
+    problems: list[tuple[str, str]] = alias_conflicts(annotations.items())
+    for written, value in annotations.items():
+        key = canonical(written)
+        if key == AGGREGATION:
+            if value not in AGGREGATIONS:
+                problems.append((written, f"must be one of {', '.join(AGGREGATIONS)}, "
+                                          f"got {value!r}"))
+            continue
         if key == METRIC:
             if value not in ("concurrency", "rps"):
                 problems.append((key, f'must be "concurrency" or "rps", got {value!r}'))
@@ -65,11 +120,11 @@ def annotation_problems(annotations: dict[str, str]) -> list[tuple[str, str]]:
         except ValueError:
             form = {"int": "a whole number", "float": "a number",
                     "duration": 'a duration like "60s" or "1m"'}[kind]
-            problems.append((key, f"must be {form}, got {value!r}"))
+            problems.append((written, f"must be {form}, got {value!r}"))
             continue
         if not low <= number <= high:
-            problems.append((key, f"must be from {low:g} to {high:g}, got {value!r}"))
-    values = dict(annotations)
+            problems.append((written, f"must be from {low:g} to {high:g}, got {value!r}"))
+    values = canonical_map(annotations.items())
     try:
         lo, hi = int(values.get(MIN_SCALE, "0")), int(values.get(MAX_SCALE, "0"))
         if hi and lo > hi:

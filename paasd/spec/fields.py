@@ -12,10 +12,11 @@ honours in its schema (`RuntimeSchema.knative_fields`), by these paths under
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .model import Probe, ServiceSpec, thaw_json
+from .knownkeys import annotation_warnings, label_warnings
+from .model import Container, Probe, ServiceSpec, thaw_json
 
 CONTAINER = "containers[]."
 
@@ -38,6 +39,8 @@ EXTENDED_FIELDS: dict[str, str] = {
     "nodeSelector": "nodeSelector",
     "tolerations": "tolerations",
     "affinity": "affinity",
+    "sidecars": "containers (more than one: sidecars)",
+    "initContainers": "initContainers",
 }
 ALL_EXTENDED = frozenset(EXTENDED_FIELDS)
 
@@ -49,9 +52,12 @@ class Acceptance:
     runtime: str = ""  # "" : no runtime in view (a bare parse): refuse every one
     honoured: frozenset[str] = frozenset()
     elsewhere: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # accepted although they mean nothing on this runtime: path → why (said as a warning
+    # by apply and as a condition by `service describe`)
+    warned: Mapping[str, str] = field(default_factory=dict)
 
     def accepts(self, path: str) -> bool:
-        return path in self.honoured
+        return path in self.honoured or path in self.warned
 
     def refusal(self, path: str) -> str:
         """Today's message for a Knative field paasd does not support, with where it is."""
@@ -71,13 +77,15 @@ class Acceptance:
 ACCEPT_ALL = Acceptance(runtime="*", honoured=ALL_EXTENDED)
 
 
-def acceptance(runtime: str, honours: Mapping[str, Collection[str]]) -> Acceptance:
-    """`honours`: every runtime's name → the extended fields it honours."""
+def acceptance(runtime: str, honours: Mapping[str, Collection[str]],
+               warned: Mapping[str, str] | None = None) -> Acceptance:
+    """`honours`: every runtime's name → the extended fields it honours; `warned`: the
+    fields `runtime` accepts with a warning, and why."""
     mine = frozenset(honours.get(runtime, ()))
     elsewhere = {path: tuple(name for name, fields in honours.items()
                              if name != runtime and path in fields)
                  for path in EXTENDED_FIELDS}
-    return Acceptance(runtime, mine, elsewhere)
+    return Acceptance(runtime, mine, elsewhere, dict(warned or {}))
 
 
 def _probe_fields(probe: Probe | None, name: str) -> Iterator[str]:
@@ -92,16 +100,33 @@ def _probe_fields(probe: Probe | None, name: str) -> Iterator[str]:
 def used_fields(spec: ServiceSpec) -> list[tuple[str, str]]:
     """(extended field path, where it is in the document) for each one `spec` uses."""
     t = spec.template
-    c = t.container
     p = t.pod
     base = "spec.template.spec"
-    ctr = f"{base}.containers[0]"
     out: list[tuple[str, str]] = []
 
     def use(path: str, present: object, where: str) -> None:
         if present:
             out.append((path, where))
 
+    for i, c in enumerate(t.containers):
+        _container_fields(c, f"{base}.containers[{i}]", use)
+    for i, c in enumerate(t.init_containers):
+        _container_fields(c, f"{base}.initContainers[{i}]", use)
+    use("sidecars", t.sidecars, f"{base}.containers[1]")
+    use("initContainers", t.init_containers, f"{base}.initContainers")
+
+    use("volumes", p.volumes, f"{base}.volumes")
+    use("securityContext", p.security_context, f"{base}.securityContext")
+    use("serviceAccountName", p.service_account_name, f"{base}.serviceAccountName")
+    use("imagePullSecrets", p.image_pull_secrets, f"{base}.imagePullSecrets")
+    use("nodeSelector", p.node_selector, f"{base}.nodeSelector")
+    use("tolerations", p.tolerations, f"{base}.tolerations")
+    use("affinity", p.affinity, f"{base}.affinity")
+    return out
+
+
+def _container_fields(c: Container, ctr: str, use: Callable[[str, object, str], None]
+                      ) -> None:
     use("containers[].resources", c.resources, f"{ctr}.resources")
     use("containers[].livenessProbe", c.liveness_probe, f"{ctr}.livenessProbe")
     use("containers[].startupProbe", c.startup_probe, f"{ctr}.startupProbe")
@@ -113,15 +138,31 @@ def used_fields(spec: ServiceSpec) -> list[tuple[str, str]]:
     use("containers[].volumeMounts", c.volume_mounts, f"{ctr}.volumeMounts")
     use("containers[].securityContext", c.security_context, f"{ctr}.securityContext")
     use("containers[].imagePullPolicy", c.image_pull_policy, f"{ctr}.imagePullPolicy")
-    use("volumes", p.volumes, f"{base}.volumes")
-    use("securityContext", p.security_context, f"{base}.securityContext")
-    use("serviceAccountName", p.service_account_name, f"{base}.serviceAccountName")
-    use("imagePullSecrets", p.image_pull_secrets, f"{base}.imagePullSecrets")
-    use("nodeSelector", p.node_selector, f"{base}.nodeSelector")
-    use("tolerations", p.tolerations, f"{base}.tolerations")
-    use("affinity", p.affinity, f"{base}.affinity")
+
+
+def field_warnings(spec: ServiceSpec, accept: Acceptance) -> list[str]:
+    """One line per extended field `spec` uses that the runtime accepts but cannot honour."""
+    seen: set[str] = set()
+    out = []
+    for path, where in used_fields(spec):
+        why = accept.warned.get(path)
+        if why is not None and where not in seen:
+            seen.add(where)
+            out.append(f"{where}: accepted but not enforced on the {accept.runtime} runtime: "
+                       f"{why}")
     return out
 
 
+def spec_warnings(spec: ServiceSpec, accept: Acceptance) -> list[str]:
+    """Everything in `spec` accepted but without effect here, one line each: fields the
+    runtime cannot honour, annotations and labels that mean nothing to paasd."""
+    return [*field_warnings(spec, accept),
+            *annotation_warnings(spec.annotations, "service", "metadata.annotations"),
+            *label_warnings(spec.labels, "metadata.labels"),
+            *annotation_warnings(spec.template.annotations, "template",
+                                 "spec.template.metadata.annotations"),
+            *label_warnings(spec.template.labels, "spec.template.metadata.labels")]
+
+
 __all__ = ["ACCEPT_ALL", "ALL_EXTENDED", "EXTENDED_FIELDS", "Acceptance", "acceptance",
-           "used_fields"]
+           "field_warnings", "spec_warnings", "used_fields"]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import InvalidSpec, nearest
-from .annotations import annotation_problems
+from .annotations import alias_conflicts, annotation_problems, canonical
+from .imageref import image_reference_problem
+from .knownkeys import knative_annotation_problems
 from .durations import parse_duration
 from .fields import Acceptance
 from .model import (
@@ -34,6 +36,8 @@ from .model import (
     thaw_json,
 )
 from .yamlpos import Located
+
+T = TypeVar("T")
 
 API_VERSIONS = ("serving.knative.dev/v1", "serving.knative.dev/v1alpha1")
 ROLLOUT_DURATION = "serving.knative.dev/rollout-duration"
@@ -74,16 +78,41 @@ VOLUME_KINDS = ("configMap", "secret", "emptyDir", "projected")
 
 
 class _Reader:
-    """Walks one located document, collecting the first error with its place."""
+    """Walks one located document, collecting every problem with its place.
+
+    A check that finds a problem raises `InvalidSpec`; `guard` runs one independent
+    part of the document (a field, a list entry), records what it raised and carries on
+    with a default, so one apply names all of a document's problems, as
+    `--check-config` does. `notes` collects what was read but ignored on purpose
+    (read-only metadata), said once at apply."""
 
     def __init__(self, doc: Located, accept: Acceptance) -> None:
         self.doc = doc
         self.accept = accept
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+
+    def guard(self, fn: Callable[..., T], *args: Any, default: T) -> T:
+        try:
+            return fn(*args)
+        except InvalidSpec as exc:
+            self.problems.append(str(exc))
+            return default
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(str(self.fail(path, message)))
+
+    def done(self) -> None:
+        """Raise every problem found, in document order, as one `InvalidSpec`."""
+        if self.problems:
+            seen: dict[str, None] = dict.fromkeys(self.problems)
+            raise InvalidSpec("\n".join(seen))
 
     def extended(self, field: str, path: str) -> None:
-        """`path` uses the extended field `field`: refused unless the runtime honours it."""
+        """`path` uses the extended field `field`: refused unless the runtime honours it
+        (or accepts it with a warning)."""
         if not self.accept.accepts(field):
-            raise self.fail(path, self.accept.refusal(field))
+            self.problem(path, self.accept.refusal(field))
 
     def fail(self, path: str, message: str) -> InvalidSpec:
         return InvalidSpec(f"{self.doc.where(path)}: {path}: {message}")
@@ -98,9 +127,10 @@ class _Reader:
             if key not in known:
                 child = f"{path}.{key}" if path else key
                 if key in _UNSUPPORTED:
-                    raise self.fail(child, f'field "{key}" is valid in Knative but not supported '
-                                           "by paasd; remove it")
-                raise self.fail(child, f'unknown field "{key}"{nearest(key, known)}')
+                    self.problem(child, f'field "{key}" is valid in Knative but not supported '
+                                        "by paasd; remove it")
+                else:
+                    self.problem(child, f'unknown field "{key}"{nearest(key, known)}')
         return value
 
     def string(self, value: Any, path: str) -> str:
@@ -148,13 +178,33 @@ def _kind(value: Any) -> str:
             int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
 
 
+READ_ONLY_META = ("selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+                  "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "ownerReferences", "finalizers")
+
+
+def _read_only(r: _Reader, meta: dict[str, Any], path: str) -> None:
+    """Metadata the API server writes (`kubectl get -o yaml` output has it): ignored,
+    with one note naming what was."""
+    found = [key for key in READ_ONLY_META if key in meta]
+    if found:
+        where = r.doc.where(f"{path}.{found[0]}")
+        r.notes.append(f"{where}: {path}: ignored the read-only field"
+                       f"{'s' if len(found) > 1 else ''} {', '.join(found)} "
+                       "(set by the server, not by you)")
+
+
 def service_from_document(doc: Located, accept: Acceptance | None = None,
-                          known: tuple[str, ...] = ()) -> ServiceSpec:
-    """Translate one Knative Service document, or raise `InvalidSpec`.
+                          known: tuple[str, ...] = (), notes: list[str] | None = None
+                          ) -> ServiceSpec:
+    """Translate one Knative Service document, or raise `InvalidSpec` naming every
+    problem in it (one `file:line: field: problem` per line).
 
     `accept` says which extended fields (`paasd.spec.fields`) the runtime in view
     honours; with none, every one of them is refused by name. `known`: the other kinds
-    ("apiVersion Kind") an apply would take, named when a document is none of them."""
+    ("apiVersion Kind") an apply would take, named when a document is none of them.
+    `notes`, when given, receives one line per thing read and ignored on purpose
+    (read-only metadata, a `status`)."""
     r = _Reader(doc, accept or Acceptance())
     top = doc.value
     if not isinstance(top, dict):
@@ -169,36 +219,67 @@ def service_from_document(doc: Located, accept: Acceptance | None = None,
             f"{others}"
         )
     r.mapping(top, "", ("apiVersion", "kind", "metadata", "spec", "status"))
-    meta = r.mapping(top.get("metadata"), "metadata",
-                     ("name", "namespace", "labels", "annotations", "generateName", "uid",
-                      "resourceVersion", "generation", "creationTimestamp"))
+    if "status" in top:
+        r.notes.append(f"{doc.where('status')}: status: ignored (the server's report, "
+                       "not part of what you declare)")
+    meta = r.guard(r.mapping, top.get("metadata"), "metadata",
+                   ("name", "namespace", "labels", "annotations", "generateName",
+                    *READ_ONLY_META), default={})
+    _read_only(r, meta, "metadata")
+    name = "invalid"
     if "name" not in meta:
-        raise r.fail("metadata", "metadata.name is required: give the service a name")
-    name = r.string(meta["name"], "metadata.name")
-    check_dns1035(name, "metadata.name", r.fail)
-    namespace = r.string(meta.get("namespace", DEFAULT_NAMESPACE), "metadata.namespace")
-    if len(namespace) > 63 or not DNS1123.match(namespace):
-        raise r.fail("metadata.namespace",
-                     f"{namespace!r} is not a valid namespace (lowercase letters, digits, '-')")
-    spec = r.mapping(top.get("spec"), "spec", ("template", "traffic"))
+        r.problem("metadata", "metadata.name is required: give the service a name")
+    else:
+        name = r.guard(_name, r, meta["name"], default="invalid")
+    namespace = r.guard(_namespace, r, meta.get("namespace", DEFAULT_NAMESPACE),
+                        default=DEFAULT_NAMESPACE)
+    spec = r.guard(r.mapping, top.get("spec"), "spec", ("template", "traffic"), default={})
+    template: Template | None = None
     if "template" not in spec:
-        raise r.fail("spec", "spec.template is required (it holds the container to run)")
-    template = _template(r, spec["template"], name)
-    annotations = r.string_map(meta.get("annotations"), "metadata.annotations")
+        r.problem("spec", "spec.template is required (it holds the container to run)")
+    else:
+        template = r.guard(_template, r, spec["template"], name, default=None)
+    annotations = r.guard(r.string_map, meta.get("annotations"), "metadata.annotations",
+                          default=())
     for key, value in annotations:
-        if key == ROLLOUT_DURATION:
+        if canonical(key) == ROLLOUT_DURATION:
             try:
                 parse_duration(value)
             except ValueError as exc:
-                raise r.fail(f"metadata.annotations.{key}", str(exc)) from None
+                r.problem(f"metadata.annotations.{key}", str(exc))
+    for key, message in alias_conflicts(annotations):
+        r.problem(f"metadata.annotations.{key}", message)
+    for key, message in knative_annotation_problems(annotations, "service"):
+        r.problem(f"metadata.annotations.{key}", message)
+    labels = r.guard(r.string_map, meta.get("labels"), "metadata.labels", default=())
+    traffic = r.guard(_traffic, r, spec.get("traffic"), template.name if template else None,
+                      default=DEFAULT_TRAFFIC)
+    r.done()
+    assert template is not None
+    if notes is not None:
+        notes.extend(r.notes)
     return ServiceSpec(
         name=name,
         namespace=namespace,
         template=template,
-        labels=r.string_map(meta.get("labels"), "metadata.labels"),
+        labels=labels,
         annotations=annotations,
-        traffic=_traffic(r, spec.get("traffic"), template.name),
+        traffic=traffic,
     )
+
+
+def _name(r: _Reader, value: Any) -> str:
+    name = r.string(value, "metadata.name")
+    check_dns1035(name, "metadata.name", r.fail)
+    return name
+
+
+def _namespace(r: _Reader, value: Any) -> str:
+    namespace = r.string(value, "metadata.namespace")
+    if len(namespace) > 63 or not DNS1123.match(namespace):
+        raise r.fail("metadata.namespace",
+                     f"{namespace!r} is not a valid namespace (lowercase letters, digits, '-')")
+    return namespace
 
 
 def check_dns1035(name: str, path: str, fail: Callable[[str, str], InvalidSpec]) -> None:
@@ -211,59 +292,115 @@ def check_dns1035(name: str, path: str, fail: Callable[[str, str], InvalidSpec])
 
 def _template(r: _Reader, value: Any, service: str) -> Template:
     t = r.mapping(value, "spec.template", ("metadata", "spec"))
-    meta = r.mapping(t.get("metadata"), "spec.template.metadata",
-                     ("name", "annotations", "labels", "generateName"))
-    rev_name = None
-    if "name" in meta:
-        rev_name = r.string(meta["name"], "spec.template.metadata.name")
-        check_dns1035(rev_name, "spec.template.metadata.name", r.fail)
-        if not rev_name.startswith(service + "-"):
-            raise r.fail("spec.template.metadata.name",
-                         f"revision name {rev_name!r} must start with {service + '-'!r}")
-    annotations = r.string_map(meta.get("annotations"), "spec.template.metadata.annotations")
+    meta = r.guard(r.mapping, t.get("metadata"), "spec.template.metadata",
+                   ("name", "annotations", "labels", "generateName", *READ_ONLY_META),
+                   default={})
+    _read_only(r, meta, "spec.template.metadata")
+    rev_name = r.guard(_revision_name, r, meta.get("name"), service, default=None)
+    annotations = r.guard(r.string_map, meta.get("annotations"),
+                          "spec.template.metadata.annotations", default=())
     _check_annotations(r, annotations)
-    spec = r.mapping(t.get("spec"), "spec.template.spec",
-                     ("containers", "containerConcurrency", "timeoutSeconds",
-                      "responseStartTimeoutSeconds", "idleTimeoutSeconds", "volumes",
-                      "securityContext", "serviceAccountName", "imagePullSecrets",
-                      "nodeSelector", "tolerations", "affinity"))
+    base = "spec.template.spec"
+    spec = r.guard(r.mapping, t.get("spec"), base,
+                   ("containers", "containerConcurrency", "timeoutSeconds",
+                    "responseStartTimeoutSeconds", "idleTimeoutSeconds", "initContainers",
+                    "enableServiceLinks", *POD_FIELDS), default={})
+    if spec.get("enableServiceLinks") not in (None, False):
+        r.problem(f"{base}.enableServiceLinks", "service links (Kubernetes' docker-link "
+                  "environment variables) are not supported; remove it or set it to false")
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
-        raise r.fail("spec.template.spec.containers",
-                     "exactly one container is required under spec.template.spec.containers")
+        raise r.fail(f"{base}.containers",
+                     "a container is required under spec.template.spec.containers")
+    cc = r.guard(r.integer, spec.get("containerConcurrency", 0),
+                 f"{base}.containerConcurrency", 0, 1000, default=0)
+    timeout = r.guard(r.integer, spec.get("timeoutSeconds", 300),
+                      f"{base}.timeoutSeconds", 1, 3600, default=300)
+    pod = r.guard(_pod, r, spec, base, default=PodOptions())
+    parsed = [r.guard(_container, r, c, f"{base}.containers[{i}]", default=None)
+              for i, c in enumerate(containers)]
+    serving = _serving_index(r, containers, base)
     if len(containers) > 1:
-        raise r.fail("spec.template.spec.containers[1]",
-                     "only one container per revision is supported (sidecars are not)")
-    cc = r.integer(spec.get("containerConcurrency", 0),
-                   "spec.template.spec.containerConcurrency", 0, 1000)
-    timeout = r.integer(spec.get("timeoutSeconds", 300),
-                        "spec.template.spec.timeoutSeconds", 1, 3600)
-    pod = _pod(r, spec, "spec.template.spec")
-    container = _container(r, containers[0], "spec.template.spec.containers[0]")
+        r.extended("sidecars", f"{base}.containers[{1 if serving == 0 else 0}]")
+    inits: list[Container | None] = []
+    raw_inits = spec.get("initContainers")
+    if raw_inits is not None:
+        r.extended("initContainers", f"{base}.initContainers")
+        if not isinstance(raw_inits, list):
+            r.problem(f"{base}.initContainers", f"must be a list, got {_kind(raw_inits)}")
+        else:
+            inits = [r.guard(_container, r, c, f"{base}.initContainers[{i}]", True,
+                             default=None) for i, c in enumerate(raw_inits)]
+    names: dict[str, str] = {}
     volumes = {v.name for v in pod.volumes}
-    for i, mount in enumerate(container.volume_mounts):
-        if mount.name not in volumes:
-            raise r.fail(f"spec.template.spec.containers[0].volumeMounts[{i}].name",
-                         f"no volume named {mount.name!r} in spec.template.spec.volumes"
-                         f"{nearest(mount.name, volumes)}")
+    for group, items in (("containers", parsed), ("initContainers", inits)):
+        for i, c in enumerate(items):
+            if c is None:
+                continue
+            where = f"{base}.{group}[{i}]"
+            if c.name is not None:
+                if c.name in names:
+                    r.problem(f"{where}.name", f"duplicate container name {c.name!r} (also "
+                                               f"{names[c.name]})")
+                names[c.name] = where
+            for j, mount in enumerate(c.volume_mounts):
+                if mount.name not in volumes:
+                    r.problem(f"{where}.volumeMounts[{j}].name",
+                              f"no volume named {mount.name!r} in spec.template.spec.volumes"
+                              f"{nearest(mount.name, volumes)}")
     response_start = idle = None
     if spec.get("responseStartTimeoutSeconds") is not None:
-        response_start = r.integer(spec["responseStartTimeoutSeconds"],
-                                   "spec.template.spec.responseStartTimeoutSeconds", 0, 3600)
+        response_start = r.guard(r.integer, spec["responseStartTimeoutSeconds"],
+                                 f"{base}.responseStartTimeoutSeconds", 0, 3600, default=None)
     if spec.get("idleTimeoutSeconds") is not None:
-        idle = r.integer(spec["idleTimeoutSeconds"],
-                         "spec.template.spec.idleTimeoutSeconds", 0, 3600)
+        idle = r.guard(r.integer, spec["idleTimeoutSeconds"],
+                       f"{base}.idleTimeoutSeconds", 0, 3600, default=None)
+    labels = r.guard(r.string_map, meta.get("labels"), "spec.template.metadata.labels",
+                     default=())
+    main = parsed[serving]
+    if main is None or any(c is None for c in parsed) or any(c is None for c in inits):
+        raise InvalidSpec("\n".join(r.problems))  # the problems are said already
     return Template(
-        container=container,
+        container=main,
         annotations=annotations,
-        labels=r.string_map(meta.get("labels"), "spec.template.metadata.labels"),
+        labels=labels,
         container_concurrency=cc,
         timeout_seconds=timeout,
         name=rev_name,
         pod=pod,
         response_start_timeout_seconds=response_start,
         idle_timeout_seconds=idle,
+        sidecars=tuple(c for i, c in enumerate(parsed) if i != serving and c is not None),
+        init_containers=tuple(c for c in inits if c is not None),
     )
+
+
+def _serving_index(r: _Reader, containers: list[Any], base: str) -> int:
+    """Which container serves: the only one, or (Knative's rule with sidecars) the one
+    and only one that declares a port."""
+    if len(containers) == 1:
+        return 0
+    with_port = [i for i, c in enumerate(containers)
+                 if isinstance(c, dict) and c.get("ports")]
+    if len(with_port) != 1:
+        r.problem(f"{base}.containers",
+                  "with more than one container, exactly one must declare a port (the one "
+                  f"that serves requests); {len(with_port)} do"
+                  + (f": containers[{'], containers['.join(map(str, with_port))}]"
+                     if with_port else ""))
+        return with_port[0] if with_port else 0
+    return with_port[0]
+
+
+def _revision_name(r: _Reader, value: Any, service: str) -> str | None:
+    if value is None:
+        return None
+    rev_name = r.string(value, "spec.template.metadata.name")
+    check_dns1035(rev_name, "spec.template.metadata.name", r.fail)
+    if not rev_name.startswith(service + "-"):
+        raise r.fail("spec.template.metadata.name",
+                     f"revision name {rev_name!r} must start with {service + '-'!r}")
+    return rev_name
 
 
 def _json_mapping(r: _Reader, value: Any, path: str) -> Json:
@@ -332,60 +469,151 @@ def _pod(r: _Reader, spec: dict[str, Any], path: str) -> PodOptions:
 
 def _check_annotations(r: _Reader, annotations: tuple[tuple[str, str], ...]) -> None:
     for key, message in annotation_problems(dict(annotations)):
-        raise r.fail(f"spec.template.metadata.annotations.{key}", message)
+        r.problem(f"spec.template.metadata.annotations.{key}", message)
+    for key, message in knative_annotation_problems(annotations, "template"):
+        r.problem(f"spec.template.metadata.annotations.{key}", message)
 
 
-def _container(r: _Reader, value: Any, path: str) -> Container:
+def _container(r: _Reader, value: Any, path: str, init: bool = False) -> Container:
     c = r.mapping(value, path, ("name", "image", "command", "args", "env", "ports",
                                 "workingDir", "readinessProbe", "livenessProbe",
                                 "startupProbe", "resources", "envFrom", "volumeMounts",
                                 "securityContext", "imagePullPolicy"))
+    if c.get("resources") == {}:  # `kubectl get -o yaml` writes it: it says nothing
+        r.notes.append(f"{r.doc.where(path + '.resources')}: {path}.resources: ignored "
+                       "(empty)")
+        c = {k: v for k, v in c.items() if k != "resources"}
     for key in c:  # the first one in the document is the one named
         if key in CONTAINER_FIELDS and c[key] is not None:
             r.extended(f"containers[].{key}", f"{path}.{key}")
-    image = r.string(c["image"], f"{path}.image") if c.get("image") is not None else None
-    command = r.strings(c.get("command"), f"{path}.command")
-    args = r.strings(c.get("args"), f"{path}.args")
-    if image is None and not command:
-        raise r.fail(path, "give the container an image (docker, kubernetes runtimes) "
-                           "or a command (process runtime)")
+    name = None
+    if c.get("name") is not None:
+        name = r.guard(_container_name, r, c["name"], f"{path}.name", default=None)
+    image = None
+    if c.get("image") is not None:
+        image = r.guard(_image, r, c["image"], f"{path}.image", default=None)
+    command = r.guard(r.strings, c.get("command"), f"{path}.command", default=())
+    args = r.guard(r.strings, c.get("args"), f"{path}.args", default=())
+    if c.get("image") is None and not command:
+        r.problem(path, "give the container an image (docker, kubernetes runtimes) "
+                        "or a command (process runtime)")
+    env = r.guard(_env, r, c.get("env"), path, default=[])
+    port, port_name = r.guard(_ports, r, c.get("ports"), path, default=(None, None))
+    if init:
+        for key in ("ports", "readinessProbe", "livenessProbe", "startupProbe"):
+            if c.get(key) is not None:
+                r.problem(f"{path}.{key}", "an init container runs to completion before the "
+                                           f"others start: it has no {key}; remove it")
+    working_dir = None
+    if c.get("workingDir") is not None:
+        working_dir = r.guard(r.string, c["workingDir"], f"{path}.workingDir", default=None)
+    probes = {key: r.guard(_probe, r, c[key], f"{path}.{key}", key, default=None)
+              if c.get(key) is not None else None
+              for key in ("readinessProbe", "livenessProbe", "startupProbe")}
+    pull = None
+    if c.get("imagePullPolicy") is not None:
+        pull = r.guard(_pull_policy, r, c["imagePullPolicy"], f"{path}.imagePullPolicy",
+                       default=None)
+    env_from = r.guard(_env_from, r, c.get("envFrom"), path, default=[])
+    mounts = r.guard(_mounts, r, c.get("volumeMounts"), path, default=[])
+    resources = None
+    if c.get("resources") is not None:
+        resources = r.guard(_resources, r, c["resources"], f"{path}.resources", default=None)
+    security = None
+    if c.get("securityContext") is not None:
+        security = r.guard(_json_mapping, r, c["securityContext"], f"{path}.securityContext",
+                           default=None)
+    return Container(
+        image=image, command=command, args=args, env=tuple(env), port=port,
+        port_name=port_name,
+        working_dir=working_dir, readiness_probe=probes["readinessProbe"],
+        liveness_probe=probes["livenessProbe"], startup_probe=probes["startupProbe"],
+        resources=resources,
+        image_pull_policy=pull,
+        env_from=tuple(freeze_json(e) for e in env_from),
+        volume_mounts=tuple(mounts),
+        security_context=security,
+        name=name,
+    )
+
+
+def _container_name(r: _Reader, value: Any, path: str) -> str:
+    name = r.string(value, path)
+    if len(name) > 63 or not DNS1123.match(name):
+        raise r.fail(path, f"{name!r} is not a valid container name (a DNS-1123 label: "
+                           "lowercase letters, digits and '-')")
+    return name
+
+
+def _image(r: _Reader, value: Any, path: str) -> str:
+    image = r.string(value, path)
+    problem = image_reference_problem(image)
+    if problem is not None:
+        raise r.fail(path, problem)
+    return image
+
+
+def _pull_policy(r: _Reader, value: Any, path: str) -> str:
+    pull = r.string(value, path)
+    if pull not in PULL_POLICIES:
+        raise r.fail(path, f"must be one of {', '.join(PULL_POLICIES)}, got {pull!r}"
+                           f"{nearest(pull, PULL_POLICIES)}")
+    return pull
+
+
+def _env(r: _Reader, raw_env: Any, path: str) -> list[EnvVar]:
     env: list[EnvVar] = []
     seen: set[str] = set()
-    raw_env = c.get("env") or []
+    raw_env = raw_env or []
     if not isinstance(raw_env, list):
         raise r.fail(f"{path}.env", f"must be a list of {{name, value}}, got {_kind(raw_env)}")
     for i, item in enumerate(raw_env):
-        p = f"{path}.env[{i}]"
-        e = r.mapping(item, p, ("name", "value", "valueFrom"))
-        if "name" not in e:
-            raise r.fail(p, "env entry needs a name")
-        ename = r.string(e["name"], f"{p}.name")
-        problem = env_name_problem(ename)
-        if problem is not None:
-            raise r.fail(f"{p}.name", problem)
-        if ename in seen:
-            raise r.fail(f"{p}.name", f"duplicate env var {ename!r}")
-        seen.add(ename)
-        if e.get("valueFrom") is not None:
-            r.extended("containers[].env[].valueFrom", f"{p}.valueFrom")
-            if e.get("value") not in (None, ""):
-                raise r.fail(p, "give a value or a valueFrom, not both")
-            source = r.mapping(e["valueFrom"], f"{p}.valueFrom",
-                               ("configMapKeyRef", "secretKeyRef", "fieldRef",
-                                "resourceFieldRef"))
-            if len(source) != 1:
-                raise r.fail(f"{p}.valueFrom", "give exactly one of configMapKeyRef, "
-                                               "secretKeyRef, fieldRef, resourceFieldRef")
-            env.append(EnvVar(ename, "", _json_mapping(r, source, f"{p}.valueFrom")))
-            continue
-        raw = e.get("value", "")
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-            raise r.fail(f"{p}.value", f"must be a string, got {_kind(raw)}")
-        if not isinstance(raw, str):
-            raise r.fail(f"{p}.value", f'must be a string; quote it: "{raw}"')
-        env.append(EnvVar(ename, r.string(raw, f"{p}.value")))
+        var = r.guard(_env_var, r, item, f"{path}.env[{i}]", seen, default=None)
+        if var is not None:
+            env.append(var)
+    return env
+
+
+def _env_var(r: _Reader, item: Any, p: str, seen: set[str]) -> EnvVar:
+    e = r.mapping(item, p, ("name", "value", "valueFrom"))
+    if "name" not in e:
+        raise r.fail(p, "env entry needs a name")
+    ename = r.string(e["name"], f"{p}.name")
+    problem = env_name_problem(ename)
+    if problem is not None:
+        raise r.fail(f"{p}.name", problem)
+    if ename in seen:
+        raise r.fail(f"{p}.name", f"duplicate env var {ename!r}")
+    seen.add(ename)
+    if e.get("valueFrom") is not None:
+        r.extended("containers[].env[].valueFrom", f"{p}.valueFrom")
+        if e.get("value") not in (None, ""):
+            raise r.fail(p, "give a value or a valueFrom, not both")
+        source = r.mapping(e["valueFrom"], f"{p}.valueFrom",
+                           ("configMapKeyRef", "secretKeyRef", "fieldRef", "resourceFieldRef"))
+        if len(source) != 1:
+            raise r.fail(f"{p}.valueFrom", "give exactly one of configMapKeyRef, "
+                                           "secretKeyRef, fieldRef, resourceFieldRef")
+        for ref in ("configMapKeyRef", "secretKeyRef"):
+            if ref in source:
+                body = r.mapping(source[ref], f"{p}.valueFrom.{ref}",
+                                 ("name", "key", "optional"))
+                for key in ("name", "key"):
+                    if key not in body:
+                        raise r.fail(f"{p}.valueFrom.{ref}", f"{ref} needs {key}")
+                    r.string(body[key], f"{p}.valueFrom.{ref}.{key}")
+        return EnvVar(ename, "", _json_mapping(r, source, f"{p}.valueFrom"))
+    raw = e.get("value", "")
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise r.fail(f"{p}.value", f"must be a string, got {_kind(raw)}")
+    if not isinstance(raw, str):
+        raise r.fail(f"{p}.value", f'must be a string; quote it: "{raw}"')
+    return EnvVar(ename, r.string(raw, f"{p}.value"))
+
+
+def _ports(r: _Reader, ports: Any, path: str) -> tuple[int | None, str | None]:
     port = port_name = None
-    ports = c.get("ports") or []
+    ports = ports or []
     if not isinstance(ports, list):
         raise r.fail(f"{path}.ports", f"must be a list, got {_kind(ports)}")
     for i, item in enumerate(ports):
@@ -400,27 +628,35 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
         name = entry.get("name")
         if name is not None and name not in ("http1", "h2c"):
             raise r.fail(f"{p}.name", f"port name must be http1 or h2c, got {name!r}")
+        protocol = entry.get("protocol")
+        if protocol is not None and protocol != "TCP":
+            raise r.fail(f"{p}.protocol", f"must be TCP (Knative serves HTTP), got {protocol!r}")
         port, port_name = number, name
-    working_dir = None
-    if c.get("workingDir") is not None:
-        working_dir = r.string(c["workingDir"], f"{path}.workingDir")
-    probes = {key: _probe(r, c[key], f"{path}.{key}", key) if c.get(key) is not None else None
-              for key in ("readinessProbe", "livenessProbe", "startupProbe")}
-    pull = None
-    if c.get("imagePullPolicy") is not None:
-        pull = r.string(c["imagePullPolicy"], f"{path}.imagePullPolicy")
-        if pull not in PULL_POLICIES:
-            raise r.fail(f"{path}.imagePullPolicy", f"must be one of "
-                         f"{', '.join(PULL_POLICIES)}, got {pull!r}{nearest(pull, PULL_POLICIES)}")
-    env_from = c.get("envFrom") or []
+    return port, port_name
+
+
+def _env_from(r: _Reader, env_from: Any, path: str) -> list[Any]:
+    env_from = env_from or []
     if not isinstance(env_from, list):
         raise r.fail(f"{path}.envFrom", f"must be a list, got {_kind(env_from)}")
     for i, item in enumerate(env_from):
-        entry = r.mapping(item, f"{path}.envFrom[{i}]", ("configMapRef", "secretRef", "prefix"))
+        p = f"{path}.envFrom[{i}]"
+        entry = r.mapping(item, p, ("configMapRef", "secretRef", "prefix"))
         if ("configMapRef" in entry) == ("secretRef" in entry):
-            raise r.fail(f"{path}.envFrom[{i}]", "give one of configMapRef or secretRef")
+            raise r.fail(p, "give one of configMapRef or secretRef")
+        ref = "configMapRef" if "configMapRef" in entry else "secretRef"
+        body = r.mapping(entry[ref], f"{p}.{ref}", ("name", "optional"))
+        if "name" not in body:
+            raise r.fail(f"{p}.{ref}", f"{ref} needs a name")
+        r.string(body["name"], f"{p}.{ref}.name")
+        if "prefix" in entry:
+            r.string(entry["prefix"], f"{p}.prefix")
+    return env_from
+
+
+def _mounts(r: _Reader, raw_mounts: Any, path: str) -> list[VolumeMount]:
     mounts: list[VolumeMount] = []
-    raw_mounts = c.get("volumeMounts") or []
+    raw_mounts = raw_mounts or []
     if not isinstance(raw_mounts, list):
         raise r.fail(f"{path}.volumeMounts", f"must be a list, got {_kind(raw_mounts)}")
     for i, item in enumerate(raw_mounts):
@@ -438,19 +674,7 @@ def _container(r: _Reader, value: Any, path: str) -> Container:
         mounts.append(VolumeMount(
             name=r.string(m["name"], f"{p}.name"), mount_path=mount_path, read_only=read_only,
             sub_path=r.string(m["subPath"], f"{p}.subPath") if "subPath" in m else None))
-    return Container(
-        image=image, command=command, args=args, env=tuple(env), port=port,
-        port_name=port_name,
-        working_dir=working_dir, readiness_probe=probes["readinessProbe"],
-        liveness_probe=probes["livenessProbe"], startup_probe=probes["startupProbe"],
-        resources=_resources(r, c["resources"], f"{path}.resources")
-        if c.get("resources") is not None else None,
-        image_pull_policy=pull,
-        env_from=tuple(freeze_json(e) for e in env_from),
-        volume_mounts=tuple(mounts),
-        security_context=_json_mapping(r, c["securityContext"], f"{path}.securityContext")
-        if c.get("securityContext") is not None else None,
-    )
+    return mounts
 
 
 def _resources(r: _Reader, value: Any, path: str) -> Resources:
@@ -530,7 +754,8 @@ def _probe_port(r: _Reader, value: Any, path: str) -> int | None:
             raise r.fail(path, f"a named port must be the container's (http1 or h2c), "
                                f"got {value!r}")
         return None
-    return r.integer(value, path, 1, 65535)
+    port = r.integer(value, path, 0, 65535)
+    return port or None  # 0: the container's port (Knative's defaulting writes it)
 
 
 def _traffic(r: _Reader, value: Any, template_name: str | None
@@ -603,6 +828,8 @@ def probe_to_document(probe: Probe) -> dict[str, Any]:
 
 def container_to_document(c: Container) -> dict[str, Any]:
     container: dict[str, Any] = {}
+    if c.name:
+        container["name"] = c.name
     if c.image:
         container["image"] = c.image
     if c.command:
@@ -678,7 +905,10 @@ def service_to_document(spec: ServiceSpec) -> dict[str, Any]:
         tmeta["annotations"] = dict(t.annotations)
     if t.labels:
         tmeta["labels"] = dict(t.labels)
-    tspec: dict[str, Any] = {"containers": [container]}
+    tspec: dict[str, Any] = {"containers": [container, *(container_to_document(s)
+                                                         for s in t.sidecars)]}
+    if t.init_containers:
+        tspec["initContainers"] = [container_to_document(c) for c in t.init_containers]
     if t.container_concurrency:
         tspec["containerConcurrency"] = t.container_concurrency
     if t.timeout_seconds != 300:

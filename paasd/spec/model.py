@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .annotations import canonical_map
 from .keys import RevisionKey, ServiceKey
 
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
@@ -105,6 +106,7 @@ class Container:
     # the port's name, Knative's way to choose the protocol: "h2c" (HTTP/2 without TLS,
     # gRPC) or "http1"; None when not given (HTTP/1.1)
     port_name: str | None = None
+    name: str | None = None  # containers[].name (sidecars and init containers need one)
 
     @property
     def protocol(self) -> str:
@@ -139,12 +141,19 @@ class Template:
     # response start bounded by timeoutSeconds only, no idle timeout)
     response_start_timeout_seconds: int | None = None
     idle_timeout_seconds: int | None = None
+    # the other containers of the revision: sidecars run beside `container` (which is the
+    # one with the port); init containers run to completion, in order, before them
+    sidecars: tuple[Container, ...] = ()
+    init_containers: tuple[Container, ...] = ()
 
     def annotation(self, key: str, default: str | None = None) -> str | None:
-        for k, v in self.annotations:
-            if k == key:
-                return v
-        return default
+        """The annotation `key` (kebab-case), or its camelCase alias Knative reads too."""
+        return canonical_map(self.annotations).get(key, default)
+
+    @property
+    def containers(self) -> tuple[Container, ...]:
+        """Every container that runs for the life of an instance, serving one first."""
+        return (self.container, *self.sidecars)
 
     def digest(self) -> str:
         """A stable hash of the template: equal digests mean no new revision. Fields added
@@ -157,10 +166,10 @@ class Template:
 
 # Fields added after the first release, with the value they have when not given.
 _LATER_TEMPLATE = {"pod": asdict(PodOptions()), "response_start_timeout_seconds": None,
-                   "idle_timeout_seconds": None}
+                   "idle_timeout_seconds": None, "sidecars": (), "init_containers": ()}
 _LATER_CONTAINER = {"liveness_probe": None, "startup_probe": None, "resources": None,
                     "image_pull_policy": None, "env_from": (), "volume_mounts": (),
-                    "security_context": None, "port_name": None}
+                    "security_context": None, "port_name": None, "name": None}
 _LATER_PROBE = {"port": None, "command": (), "initial_delay_seconds": None,
                 "failure_threshold": None, "document": None}
 
@@ -207,10 +216,7 @@ class ServiceSpec:
     traffic: tuple[TrafficTarget, ...] = DEFAULT_TRAFFIC
 
     def annotation(self, key: str, default: str | None = None) -> str | None:
-        for k, v in self.annotations:
-            if k == key:
-                return v
-        return default
+        return canonical_map(self.annotations).get(key, default)
 
     @property
     def key(self) -> ServiceKey:
@@ -307,10 +313,9 @@ def _probe_from_json(data: dict[str, Any] | None) -> Probe | None:
     return Probe(**{**data, "command": tuple(data.get("command", ()))})
 
 
-def template_from_json(data: dict[str, Any]) -> Template:
-    c = data["container"]
+def _container_from_json(c: dict[str, Any]) -> Container:
     res = c.get("resources")
-    container = Container(
+    return Container(
         image=c.get("image"),
         command=tuple(c.get("command", ())),
         args=tuple(c.get("args", ())),
@@ -328,7 +333,12 @@ def template_from_json(data: dict[str, Any]) -> Template:
         env_from=tuple(c.get("env_from", ())),
         volume_mounts=tuple(VolumeMount(**m) for m in c.get("volume_mounts", ())),
         security_context=c.get("security_context"),
+        name=c.get("name"),
     )
+
+
+def template_from_json(data: dict[str, Any]) -> Template:
+    container = _container_from_json(data["container"])
     p = data.get("pod") or {}
     pod = PodOptions(
         volumes=tuple(Volume(**v) for v in p.get("volumes", ())),
@@ -349,6 +359,8 @@ def template_from_json(data: dict[str, Any]) -> Template:
         pod=pod,
         response_start_timeout_seconds=data.get("response_start_timeout_seconds"),
         idle_timeout_seconds=data.get("idle_timeout_seconds"),
+        sidecars=tuple(_container_from_json(c) for c in data.get("sidecars", ())),
+        init_containers=tuple(_container_from_json(c) for c in data.get("init_containers", ())),
     )
 
 

@@ -81,7 +81,8 @@ def test_the_kubernetes_runtime_honours_them_all_and_the_model_keeps_them() -> N
     assert [(v.name, v.kind) for v in pod.volumes] == [("conf", "configMap")]
     assert pod.service_account_name == "runner" and pod.image_pull_secrets == ("regcred",)
     assert {path for path, _ in used_fields(spec)} == ALL_EXTENDED - {
-        "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc"}
+        "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc", "sidecars",
+        "initContainers"}
     check_runnable(spec, RUNTIMES["kubernetes"], RUNTIMES)  # accepted
 
 
