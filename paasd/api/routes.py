@@ -19,7 +19,7 @@ from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
 from ..runtime import Runtime
-from ..spec.fields import Acceptance
+from ..spec.fields import Acceptance, spec_warnings
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import DEFAULT_NAMESPACE, ServiceSpec
@@ -34,6 +34,7 @@ from .httpd import (
     json_value,
     serve_connection,
 )
+from .warnings import add_warnings_condition
 
 log = logging.getLogger("paasd.api")
 
@@ -117,7 +118,11 @@ class ControlApi:
         return Response(raw=b'{"kind": "ServiceList", "items": [' + b", ".join(items) + b"]}\n")
 
     async def get_service(self, request: Request, ns: str, name: str) -> Response:
-        return Response(body=self.hub.service_view(ServiceKey(ns, name)))
+        view = self.hub.service_view(ServiceKey(ns, name))
+        svc = self.hub.services.get(ServiceKey(ns, name))
+        if svc is not None:
+            add_warnings_condition(view, spec_warnings(svc.spec, self.hub.acceptance()))
+        return Response(body=view)
 
     async def delete_service(self, request: Request, ns: str, name: str) -> Response:
         await self.hub.delete(ns, name, source="api")
@@ -132,15 +137,18 @@ class ControlApi:
         json_body = "json" in request.headers.get("content-type", "")
         # parsing a big or hostile document takes a while: off the event loop, bounded
         accept = self.hub.acceptance()  # the extended fields the runtime honours
+        notes: list[list[str]] = []
         specs, objects = await trio.to_thread.run_sync(
-            _parse_documents, text, source, json_body, accept, self.hub.objects.kinds)
+            _parse_documents, text, source, json_body, accept, self.hub.objects.kinds, notes)
         before = {key: self.hub.objects.items.get(key) for key, _ in objects}
         results = await self.hub.apply_all(specs, "api", objects)  # all of them, or none
         answer = [{
             "kind": "Service", "namespace": spec.namespace, "name": spec.name,
             "outcome": result.outcome,
             "revision": result.revision.name if result.revision else None,
-        } for spec, result in zip(specs, results, strict=True)]
+            # what was read and ignored on purpose, and what is accepted without effect
+            "notes": said, "warnings": spec_warnings(spec, accept),
+        } for spec, result, said in zip(specs, results, notes, strict=True)]
         for key, _ in objects:
             now, then = self.hub.objects.items.get(key), before[key]
             outcome = "created" if then is None else (
@@ -321,7 +329,7 @@ Parsed = tuple[list[ServiceSpec], list[tuple[ObjectKey, Any]]]
 
 
 def _parse_documents(text: str, source: str, json_body: bool, accept: Acceptance,
-                     kinds: ObjectKinds) -> Parsed:
+                     kinds: ObjectKinds, notes: list[list[str]] | None = None) -> Parsed:
     """Every document of an apply: Services as specs, other kinds as (key, body). All
     valid, or an `InvalidSpec` naming the first problem's file, line and field. `accept`:
     the extended Knative fields the runtime honours (the others are refused there)."""
@@ -339,7 +347,10 @@ def _parse_documents(text: str, source: str, json_body: bool, accept: Acceptance
         kind = kinds.get((api_version, kind_name)) \
             if isinstance(api_version, str) and isinstance(kind_name, str) else None
         if kind is None:
-            specs.append(service_from_document(doc, accept, known=_known(kinds)))
+            said: list[str] = []
+            specs.append(service_from_document(doc, accept, known=_known(kinds), notes=said))
+            if notes is not None:
+                notes.append(said)
             continue
         namespace, name, body = kind.parse(doc)
         objects.append((ObjectKey(kind.kind, namespace, name), body))

@@ -24,10 +24,12 @@ from ..spec.annotations import (
     MIN_SCALE,
     PANIC_THRESHOLD,
     PANIC_WINDOW,
+    RETENTION,
     SCALE_DOWN_DELAY,
     TARGET,
     UTILIZATION,
     WINDOW,
+    canonical_map,
 )
 from ..spec.durations import parse_duration
 from ..spec.model import Template
@@ -51,7 +53,7 @@ class Scaling:
 
 
 def resolve(template: Template, settings: AutoscalerSettings) -> Scaling:
-    a = dict(template.annotations)
+    a = canonical_map(template.annotations)  # camelCase aliases read as Knative does
     metric = a.get(METRIC, "concurrency")
     cc = template.container_concurrency
     if metric == "rps":
@@ -83,7 +85,10 @@ def resolve(template: Template, settings: AutoscalerSettings) -> Scaling:
         min_scale=int(a.get(MIN_SCALE, settings.min_scale)),
         max_scale=int(a.get(MAX_SCALE, settings.max_scale)),
         initial_scale=int(a.get(INITIAL_SCALE, settings.initial_scale)),
-        grace=parse_duration(a[GRACE]) if GRACE in a else settings.scale_to_zero_grace_period,
+        # Knative's per-revision scale-to-zero-pod-retention-period: the last instance
+        # stays at least that long once the decision to go to zero is made
+        grace=max(parse_duration(a[GRACE]) if GRACE in a else settings.scale_to_zero_grace_period,
+                  parse_duration(a[RETENTION]) if RETENTION in a else 0.0),
         enable_scale_to_zero=settings.enable_scale_to_zero,
         container_concurrency=cc,
     )

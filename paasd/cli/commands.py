@@ -29,6 +29,10 @@ def cmd_apply(client: Client, args: argparse.Namespace) -> int:
     for r in results:
         rev = f" (revision {r['revision']})" if r.get("revision") else ""
         print(f"service.serving.knative.dev/{r['name']} {r['outcome']}{rev}")
+        for note in r.get("notes") or ():
+            print(f"note: {note}", file=sys.stderr)
+        for warning in r.get("warnings") or ():
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

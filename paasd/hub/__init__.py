@@ -708,7 +708,8 @@ class Hub:
         if ready and key.revision(ready) not in self.revisions:
             ready = None
         return traffic.resolve(svc.spec.traffic, ready, latest.name if latest else None,
-                               self.rollouts.get(key), time.time())
+                               self.rollouts.get(key), time.time(),
+                               lambda name: key.revision(name) in self.revisions)
 
     def routed(self, key: ServiceKey) -> dict[str, float]:
         """Revision name → percent for every revision that has traffic or a tag (as of the

@@ -122,7 +122,14 @@ def service_view(svc: StoredService, latest: Revision | None, latest_ready: str 
     pending = [r for r in resolved if r.revision is None or
                (r.revision == (latest.name if latest else None) and not latest_ever_ready
                 and r.percent > 0)]
-    if rollout is not None and rollout.failed:
+    missing = sorted({r.missing for r in resolved if r.missing})
+    if missing:
+        routes_ready = ("False", "RevisionMissing",
+                        f"revision{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(map(repr, missing))} named in spec.traffic "
+                        f"{'do' if len(missing) > 1 else 'does'} not exist (yet); the route is "
+                        "not ready until it does")
+    elif rollout is not None and rollout.failed:
         routes_ready = ("False", "RolloutFailed", rollout.failed)
     elif pending or not traffic:
         routes_ready = ("Unknown", "RevisionMissing", "waiting for a ready revision")

@@ -45,6 +45,7 @@ _RULES: dict[str, tuple[str, float, float]] = {
     BURST: ("float", -1, 1_000_000),
     WINDOW: ("duration", 6, 3600), SCALE_DOWN_DELAY: ("duration", 0, 3600),
     GRACE: ("duration", 0, 3600), RETENTION: ("duration", 0, 3600),
+    "serving.knative.dev/progress-deadline": ("duration", 1, 3600),
 }
 
 # The camelCase forms Knative still reads (its kmap.KeyPriority lists: the kebab-case key

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 from ..errors import InvalidSpec, nearest
 from .annotations import alias_conflicts, annotation_problems, canonical
-from .imageref import image_reference_problem
-from .knownkeys import knative_annotation_problems
 from .durations import parse_duration
 from .fields import Acceptance
+from .imageref import image_reference_problem
+from .knownkeys import knative_annotation_problems
 from .model import (
     DEFAULT_NAMESPACE,
     DEFAULT_TRAFFIC,
@@ -38,6 +38,7 @@ from .model import (
 from .yamlpos import Located
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 API_VERSIONS = ("serving.knative.dev/v1", "serving.knative.dev/v1alpha1")
 ROLLOUT_DURATION = "serving.knative.dev/rollout-duration"
@@ -92,7 +93,7 @@ class _Reader:
         self.problems: list[str] = []
         self.notes: list[str] = []
 
-    def guard(self, fn: Callable[..., T], *args: Any, default: T) -> T:
+    def guard(self, fn: Callable[..., T], *args: Any, default: D) -> T | D:
         try:
             return fn(*args)
         except InvalidSpec as exc:

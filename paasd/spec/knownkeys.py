@@ -20,6 +20,7 @@ from ..errors import nearest
 from .annotations import (
     ACTIVATION_SCALE,
     AGGREGATION,
+    ALIASES,
     BURST,
     CLASS,
     GRACE,
@@ -34,7 +35,6 @@ from .annotations import (
     TARGET,
     UTILIZATION,
     WINDOW,
-    ALIASES,
     canonical,
 )
 
@@ -112,7 +112,10 @@ def annotation_warnings(annotations: Iterable[tuple[str, str]], level: str, path
     out = []
     for key, value in annotations:
         name = canonical(key)
-        if name in WARNED:
+        if name == AGGREGATION and value == "weightedExponential":
+            out.append(f"{path}.{key}: accepted but not honoured: paasd averages the metric "
+                       "linearly over the window (Knative's default, linear)")
+        elif name in WARNED:
             out.append(f"{path}.{key}: accepted but has no effect: {WARNED[name]}")
         elif _knative(key):
             if level == "service" and name in TEMPLATE_KEYS:

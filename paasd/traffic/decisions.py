@@ -23,7 +23,8 @@ from .resolve import Rollout, rollout_done, rollout_percent
 
 def check_traffic(spec: ServiceSpec, mine: Collection[str],
                   owner_of: Callable[[str], str | None]) -> None:
-    """Every pinned revision must exist and belong to this service. `mine`: this service's
+    """Every pinned revision that exists must belong to this service (one that does not
+    exist yet is accepted: the route is not ready until it does). `mine`: this service's
     revision names; `owner_of(name)`: the service that owns a revision, if any."""
     names = set(mine)
     if spec.template.name:
@@ -32,7 +33,9 @@ def check_traffic(spec: ServiceSpec, mine: Collection[str],
         if t.revision_name is None or t.revision_name in names:
             continue
         other = owner_of(t.revision_name)
-        why = f"belongs to service {other!r}" if other is not None else "does not exist"
+        if other is None:
+            continue  # not yet: accepted as Knative does; the route waits for it
+        why = f"belongs to service {other!r}"
         known = ", ".join(sorted(names)) or "none yet"
         raise InvalidSpec(f"service {spec.key}: spec.traffic[{i}].revisionName: revision "
                           f"{t.revision_name!r} {why}; this service's revisions: {known}")

@@ -11,6 +11,7 @@ revision following `rollout_percent()`: 1 % first, then equal steps until
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..spec.model import TrafficTarget
@@ -35,6 +36,7 @@ class Resolved:
     percent: float
     tag: str | None = None
     latest: bool = False
+    missing: str | None = None  # a pinned revision that does not exist (yet): no route
 
 
 def rollout_schedule(duration: float) -> list[tuple[float, int]]:
@@ -68,13 +70,18 @@ def next_step_at(rollout: Rollout) -> list[float]:
 
 
 def resolve(targets: tuple[TrafficTarget, ...], latest_ready: str | None,
-            latest_created: str | None, rollout: Rollout | None, now: float
-            ) -> list[Resolved]:
+            latest_created: str | None, rollout: Rollout | None, now: float,
+            exists: Callable[[str], bool] | None = None) -> list[Resolved]:
     """Concrete (revision, percent, tag) entries, in spec order; a rollout splits the
-    latest-revision targets in two."""
+    latest-revision targets in two. A pinned revision that does not exist (`exists`)
+    resolves to no revision, `missing` naming it: as Knative, the traffic is accepted and
+    the route is not ready until the revision exists."""
     out: list[Resolved] = []
     for t in targets:
         if not t.latest_revision:
+            if exists is not None and t.revision_name and not exists(t.revision_name):
+                out.append(Resolved(None, t.percent, t.tag, missing=t.revision_name))
+                continue
             out.append(Resolved(t.revision_name, t.percent, t.tag))
             continue
         current = latest_ready or latest_created

@@ -41,8 +41,6 @@ def rev(generation: int, created_at: float = 0.0, no_gc: bool = False) -> Revisi
 # -- traffic checks ---------------------------------------------------------------------
 
 @pytest.mark.parametrize(("target", "owners", "message"), [
-    ("hello-00009", {}, "revision 'hello-00009' does not exist; this service's revisions: "
-                        "hello-00001"),
     ("bye-00001", {"bye-00001": "bye"}, "revision 'bye-00001' belongs to service 'bye'"),
 ])
 def test_a_pinned_revision_must_be_this_services(target: str, owners: dict[str, str],
@@ -51,6 +49,21 @@ def test_a_pinned_revision_must_be_this_services(target: str, owners: dict[str, 
     with pytest.raises(InvalidSpec, match=r"spec\.traffic\[0\]\.revisionName") as info:
         check_traffic(s, {"hello-00001"}, owners.get)
     assert message in str(info.value)
+
+
+def test_a_revision_that_does_not_exist_yet_is_accepted_as_knative_does() -> None:
+    check_traffic(spec(TrafficTarget(100, "hello-00009")), {"hello-00001"}, lambda n: None)
+
+
+def test_a_missing_pinned_revision_resolves_to_no_route_naming_it() -> None:
+    from paasd.traffic.resolve import resolve, weights
+
+    targets = (TrafficTarget(50, "hello-00001"), TrafficTarget(50, "hello-00009", tag="next"))
+    resolved = resolve(targets, "hello-00001", "hello-00001", None, 0.0,
+                       lambda name: name == "hello-00001")
+    assert [(r.revision, r.missing) for r in resolved] == [("hello-00001", None),
+                                                           (None, "hello-00009")]
+    assert weights(resolved) == {"hello-00001": 50}
 
 
 def test_a_revision_this_apply_names_may_be_pinned() -> None:

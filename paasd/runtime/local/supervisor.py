@@ -24,7 +24,9 @@ from typing import Any, Protocol
 
 import trio
 
+from ...spec.durations import parse_duration
 from ...spec.keys import RevisionKey
+from ...spec.knownkeys import PROGRESS_DEADLINE
 from ...spec.model import InstanceStatus, Revision
 from .. import RuntimeContext, RuntimeHealth
 from .probe import http_ready, probe_interval, tcp_ready
@@ -39,6 +41,14 @@ _STOP_ORDER = {"backoff": 0, "failed": 0, "starting": 1, "ready": 2}
 def instance_id(revision: str) -> str:
     """`hello-00001-x7k2p`: Kubernetes-style pod-like names."""
     return f"{revision}-{''.join(secrets.choice(_ALPHABET) for _ in range(5))}"
+
+
+def start_limit(rev: Revision | None, default: float) -> float:
+    """How long an instance may take to become ready: the revision's
+    `serving.knative.dev/progress-deadline` (Knative's per-revision deadline), else the
+    runtime's start_timeout."""
+    value = rev.template.annotation(PROGRESS_DEADLINE) if rev is not None else None
+    return parse_duration(value) if value else default
 
 
 def pick_to_stop(instances: Sequence[InstanceStatus], count: int) -> list[InstanceStatus]:
@@ -276,7 +286,8 @@ class LocalRuntime(ABC):
         rev = inst.revision
         probe = rev.template.container.readiness_probe if rev else None
         began = trio.current_time()
-        deadline = began + self.settings.start_timeout
+        limit = start_limit(rev, self.settings.start_timeout)
+        deadline = began + limit
         while True:
             status = inst.status
             ok = await tcp_ready(status.host, status.port)
@@ -286,8 +297,9 @@ class LocalRuntime(ABC):
                 self._set(inst, phase="ready", message="")
                 return
             if trio.current_time() > deadline:
-                self._set(inst, message=f"not ready within {self.settings.start_timeout:g}s "
-                                        f"(start_timeout); see `paasctl logs {status.service}`")
+                self._set(inst, message=f"not ready within {limit:g}s (start_timeout, or the "
+                                        f"revision's {PROGRESS_DEADLINE}); see "
+                                        f"`paasctl logs {status.service}`")
                 if inst.handle is not None:
                     await self._kill(inst)
                 return

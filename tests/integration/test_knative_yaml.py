@@ -1,0 +1,117 @@
+"""Bring your Knative YAML (issue 16) on a real daemon: camelCase aliases honoured,
+`kubectl get -o yaml` output applied unchanged with a note, every problem of a document
+at once, image references checked, warnings said by apply and shown by describe, and
+traffic to a revision that does not exist yet accepted with the route not ready."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Daemon
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+HOST = "hello.default.example.com"
+
+
+def describe(daemon: Daemon, name: str = "hello") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(daemon.ctl("service", "describe", name, "-o",
+                                                 "json").stdout)
+    return data
+
+
+def condition(view: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in view["status"]["conditions"] if c["type"] == kind)
+
+
+def test_a_camel_case_min_scale_is_honoured(daemon: Daemon) -> None:
+    daemon.apply(daemon.hello(annotations='        autoscaling.knative.dev/minScale: "2"\n'))
+    # no request is sent: only min-scale (read through its camelCase alias) starts two
+    wait_for("two ready instances", lambda: sum(
+        1 for i in daemon.instances() if i["phase"] == "ready") == 2, timeout=30)
+
+
+def test_both_forms_with_different_values_are_refused_naming_both(daemon: Daemon) -> None:
+    r = daemon.ctl("apply", "-f", "-", check=False, stdin=daemon.hello(annotations=(
+        '        autoscaling.knative.dev/minScale: "2"\n'
+        '        autoscaling.knative.dev/min-scale: "1"\n')))
+    assert r.returncode == 1
+    assert "autoscaling.knative.dev/minScale: '2'" in r.stderr
+    assert "autoscaling.knative.dev/min-scale: '1'" in r.stderr
+
+
+def test_kubectl_get_output_applies_unchanged_with_a_note(daemon: Daemon) -> None:
+    text = daemon.hello().replace("metadata:\n  name: hello\n", (
+        "metadata:\n  name: hello\n  namespace: default\n"
+        "  selfLink: /apis/serving.knative.dev/v1/namespaces/default/services/hello\n"
+        "  uid: 0b6a1c2e-1111-2222-3333-444455556666\n  resourceVersion: \"123\"\n"
+        "  generation: 3\n  creationTimestamp: \"2026-01-01T00:00:00Z\"\n"
+        "  managedFields:\n  - manager: kubectl\n    operation: Update\n"
+        "  annotations:\n    serving.knative.dev/creator: admin\n"), 1)
+    text = text.replace("  template:\n", "  template:\n    metadata:\n"
+                                         "      creationTimestamp: null\n", 1)
+    text = text.replace("          env:\n", "          resources: {}\n"
+                                             "          readinessProbe:\n"
+                                             "            successThreshold: 1\n"
+                                             "            tcpSocket:\n              port: 0\n"
+                                             "          env:\n", 1)
+    text += "status:\n  observedGeneration: 3\n  url: http://hello.default.example.com\n"
+    r = daemon.ctl("apply", "-f", "-", stdin=text)
+    assert r.stdout.startswith("service.serving.knative.dev/hello created")
+    assert "ignored the read-only fields selfLink, uid, resourceVersion, generation, " \
+           "creationTimestamp, managedFields" in r.stderr
+    assert "status: ignored" in r.stderr and "resources: ignored (empty)" in r.stderr
+    daemon.wait_served(HOST, "Hello World!")
+
+
+def test_every_problem_of_a_document_is_listed_at_once(daemon: Daemon) -> None:
+    text = daemon.hello().replace("        - command:", "        - image: ${REPO}/app\n"
+                                                     "          command:")
+    text = text.replace("  name: hello\n", "  name: hello\n  nmespace: x\n", 1)
+    text = text.replace("              value: \"World\"", "              value: 3")
+    r = daemon.ctl("apply", "-f", "-", stdin=text, check=False)
+    assert r.returncode == 1
+    assert 'metadata.nmespace: unknown field "nmespace" (did you mean "namespace"?)' \
+        in r.stderr
+    assert "containers[0].image: '${REPO}/app' is not an image reference" in r.stderr
+    assert "placeholder" in r.stderr
+    assert "env[0].value: must be a string; quote it" in r.stderr
+    assert json.loads(daemon.ctl("service", "list", "-o", "json").stdout)["items"] == []
+
+
+def test_warnings_are_said_by_apply_and_shown_by_describe(daemon: Daemon) -> None:
+    text = daemon.hello(annotations="        features.knative.dev/queueproxy-podinfo: "
+                                    "enabled\n")
+    text = text.replace("  name: hello\n", "  name: hello\n  labels:\n"
+                                           "    networking.knative.dev/visibility: "
+                                           "cluster-local\n", 1)
+    r = daemon.ctl("apply", "-f", "-", stdin=text)
+    assert "warning: spec.template.metadata.annotations.features.knative.dev/" \
+           "queueproxy-podinfo: accepted but has no effect" in r.stderr
+    assert "warning: metadata.labels.networking.knative.dev/visibility" in r.stderr
+    warned = condition(describe(daemon), "Warnings")
+    assert warned["severity"] == "Warning" and "queueproxy-podinfo" in warned["message"]
+    r = daemon.ctl("apply", "-f", "-", check=False, stdin=daemon.hello(
+        annotations='        autoscaling.knative.dev/minscale: "1"\n'))
+    assert r.returncode == 1 and "unknown Knative annotation" in r.stderr \
+        and "did you mean \"autoscaling.knative.dev/min-scale\"" in r.stderr
+
+
+def test_traffic_to_a_revision_not_yet_existing_waits_for_it(daemon: Daemon) -> None:
+    pinned = daemon.hello(target="blue").replace(
+        "  template:\n", "  template:\n    metadata:\n      name: hello-blue\n", 1) + (
+        "  traffic:\n    - revisionName: hello-green\n      percent: 100\n")
+    daemon.apply(pinned)
+    routes = condition(describe(daemon), "RoutesReady")
+    assert (routes["status"], routes["reason"]) == ("False", "RevisionMissing")
+    assert "'hello-green'" in routes["message"]
+    assert daemon.get(HOST).status_code != 200
+    green = pinned.replace("name: hello-blue", "name: hello-green").replace(
+        'value: "blue"', 'value: "green"')
+    daemon.apply(green)
+    daemon.wait_served(HOST, "Hello green!")
+    assert condition(describe(daemon), "RoutesReady")["status"] == "True"
