@@ -10,10 +10,11 @@ runtime is then one module that declares its schema: the config validates
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.fields import Acceptance, acceptance
+from ..spec.model import ServiceSpec
 from .reader import SectionReader
 
 
@@ -28,6 +29,12 @@ class RuntimeSchema:
     # The Knative fields beyond the core that it honours (paths of
     # `paasd.spec.fields.EXTENDED_FIELDS`); a spec using another is refused by name.
     knative_fields: frozenset[str] = frozenset()
+    # The extended fields it accepts although it cannot honour them here, and why (apply
+    # says it as a warning, `service describe` as a condition).
+    knative_warned: Mapping[str, str] = field(default_factory=dict)
+    # What else it cannot run in a spec whose fields it accepts (a volume type, a
+    # reference to something it does not have): one `where: problem` line each.
+    spec_problems: Callable[[ServiceSpec], list[str]] | None = None
     # Checks that matter only when this is the configured runtime, such as files its
     # settings name (a kubeconfig): (its section, its parsed settings) → problems
     # recorded on the section. Not run for the runtimes the config merely mentions.
@@ -39,4 +46,6 @@ RuntimeSchemas = Mapping[str, RuntimeSchema]
 
 def field_acceptance(runtime: str, schemas: RuntimeSchemas) -> Acceptance:
     """Which extended Knative fields `runtime` honours, and which other runtimes would."""
-    return acceptance(runtime, {name: s.knative_fields for name, s in schemas.items()})
+    mine = schemas.get(runtime)
+    return acceptance(runtime, {name: s.knative_fields for name, s in schemas.items()},
+                      mine.knative_warned if mine is not None else None)

@@ -63,6 +63,14 @@ def check_runnable(spec: ServiceSpec, schema: RuntimeSchema, schemas: RuntimeSch
     for path, where in used_fields(spec):
         if not accept.accepts(path):
             raise InvalidSpec(f"service {spec.key}: {where}: {accept.refusal(path)}")
+    for c in (*spec.template.containers, *spec.template.init_containers):
+        if not schema.runs_images and not c.command:
+            raise InvalidSpec(f"service {spec.key}: container {c.name or '(unnamed)'}: "
+                              f"{runnable_problem(schema, schemas)}")
+    if schema.spec_problems is not None:
+        problems = schema.spec_problems(spec)
+        if problems:
+            raise InvalidSpec("\n".join(f"service {spec.key}: {p}" for p in problems))
 
 
 def parse_services(raw_services: Any, problems: Problems, base: Path, schema: RuntimeSchema,

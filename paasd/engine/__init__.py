@@ -81,6 +81,8 @@ class ContainerSpec:
     working_dir: str | None = None
     network_mode: str | None = None
     ports: Mapping[str, tuple[str, int]] | None = None
+    # the SDK's other `containers.run` options (limits, user, mounts, capabilities...)
+    extra: Mapping[str, Any] | None = None
 
 
 class Engine:
@@ -181,6 +183,8 @@ class Engine:
             kwargs["network_mode"] = spec.network_mode
         if spec.ports:
             kwargs["ports"] = dict(spec.ports)
+        if spec.extra:
+            kwargs.update(spec.extra)
 
         def run(client: Any) -> str:
             import docker
@@ -230,6 +234,46 @@ class Engine:
                 client.api.remove_container(ref, force=True)
 
         await self._call(remove, f"removing container {ref}")
+
+    async def oom_killed(self, cid: str) -> bool:
+        """Whether the kernel's OOM killer ended the container (State.OOMKilled)."""
+        def inspect(client: Any) -> bool:
+            import docker
+
+            try:
+                return bool(client.api.inspect_container(cid)["State"].get("OOMKilled"))
+            except docker.errors.NotFound:
+                return False
+
+        return await self._call(inspect, f"inspecting container {cid[:12]}")
+
+    async def exec_ok(self, cid: str, command: list[str], timeout: float) -> bool:
+        """Run `command` in the container (an exec probe): True on exit code 0. A command
+        still running at `timeout` is a failure (its thread finishes on its own)."""
+        def run(client: Any) -> bool:
+            exec_id = client.api.exec_create(cid, command, stdout=False, stderr=False)["Id"]
+            client.api.exec_start(exec_id)
+            return bool(client.api.exec_inspect(exec_id).get("ExitCode") == 0)
+
+        with trio.move_on_after(timeout):
+            return bool(await self._call(run, f"exec in container {cid[:12]}", abandon=True))
+        return False
+
+    async def image_user(self, ref: str) -> str:
+        """The user an image runs as (Config.User; "" is root)."""
+        def get(client: Any) -> str:
+            return str(client.api.inspect_image(ref)["Config"].get("User") or "")
+
+        return await self._call(get, f"inspecting image {ref}")
+
+    async def remove_volume(self, name: str) -> None:
+        def remove(client: Any) -> None:
+            import docker
+
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_volume(name, force=True)
+
+        await self._call(remove, f"removing volume {name}")
 
     async def container_logs(self, cid: str, *, tail: int | str | None = None,
                              since: int | None = None) -> bytes:

@@ -26,10 +26,11 @@ from typing import Any
 import trio
 
 from ...engine import MANAGED, STATE, ContainerSpec, EngineError, state_label
-from ...spec.model import InstanceStatus
+from ...spec.model import Container, InstanceStatus, Revision
 from .. import RuntimeContext, RuntimeHealth
 from ..local import Instance, LocalRuntime
 from ..local.ports import free_port
+from .options import container_options
 from .settings import DockerSettings
 
 log = logging.getLogger("paasd.runtime.docker")
@@ -43,6 +44,7 @@ L_REVISION = "paasd.dev/revision"
 L_INSTANCE = "paasd.dev/instance"
 L_PORT = "paasd.dev/port"
 L_STARTED = "paasd.dev/started-at"
+L_ROLE = "paasd.dev/role"  # sidecar | init: a container beside the instance's own
 
 
 class DockerRuntime(LocalRuntime):
@@ -144,6 +146,11 @@ class DockerRuntime(LocalRuntime):
         found = await self.engine.containers({MANAGED: "true", STATE: self.state})
         for ctr in found:
             labels = ctr.labels
+            if labels.get(L_ROLE):  # a sidecar or init container: goes with its instance
+                if labels.get(L_INSTANCE, "") not in {c.labels.get(L_INSTANCE) for c in found
+                                                      if not c.labels.get(L_ROLE)}:
+                    await self._remove(ctr.id)
+                continue
             iid = labels.get(L_INSTANCE, "")
             status = InstanceStatus(
                 id=iid, revision=labels.get(L_REVISION, ""),
@@ -173,6 +180,24 @@ class DockerRuntime(LocalRuntime):
 
     async def _cleanup(self, inst: Instance) -> None:
         await self._remove(self._container_name(inst.status.id))
+        await self._remove_companions(inst)
+        if inst.revision is not None:
+            for volume in self._volumes(inst).values():
+                try:
+                    await self.engine.remove_volume(volume)
+                except EngineError as exc:
+                    log.debug("removing volume %s: %s", volume, exc)
+
+    async def _remove_companions(self, inst: Instance) -> None:
+        """The instance's sidecars (and any init container left by a crash)."""
+        try:
+            found = await self.engine.containers({STATE: self.state,
+                                                  L_INSTANCE: inst.status.id})
+        except EngineError:
+            return
+        for ctr in found:
+            if ctr.labels.get(L_ROLE):
+                await self._remove(ctr.id)
 
     async def _start(self, inst: Instance) -> tuple[Any, int] | None:
         try:
@@ -189,33 +214,124 @@ class DockerRuntime(LocalRuntime):
         return cid, port
 
     async def _after_run(self, inst: Instance, handle: Any) -> None:
+        try:
+            if await self.engine.oom_killed(str(handle)):
+                limit = ""
+                c = inst.revision.template.container if inst.revision else None
+                if c is not None and c.resources is not None:
+                    limit = dict(c.resources.limits).get("memory", "")
+                inst.exit_reason = "OOMKilled"
+                inst.exit_detail = ("OOMKilled: the container used more memory than its "
+                                    f"limit{f' ({limit})' if limit else ''}")
+        except EngineError as exc:
+            log.debug("inspecting container %s: %s", str(handle)[:12], exc)
+        await self._remove_companions(inst)
         await self._remove(str(handle))
+
+    async def _exec(self, inst: Instance, command: tuple[str, ...], timeout: float) -> bool:
+        if inst.handle is None:
+            return False
+        try:
+            return await self.engine.exec_ok(str(inst.handle), list(command), timeout)
+        except EngineError:
+            return False
+
+    async def _image(self, image: str, policy: str | None) -> None:
+        """Have `image` on the engine as `imagePullPolicy` says (IfNotPresent when not
+        given: a pull only when it is missing; Always: every start; Never: never)."""
+        present = await self.engine.image_id(image) is not None
+        if policy == "Never":
+            if not present:
+                raise EngineError(f"image {image} is not on this engine and its "
+                                  "imagePullPolicy is Never; build or load it")
+            return
+        if policy == "Always" or not present:
+            log.info("pulling %s", image)
+            with trio.fail_after(self.settings.pull_timeout):
+                await self.engine.pull(image)
+
+    async def _options(self, rev: Revision, c: Container, volumes: dict[str, str]
+                       ) -> dict[str, Any]:
+        """The container's limits, security and mounts as engine options; runAsNonRoot is
+        checked against the image's user here, as the kubelet does."""
+        opts = container_options(rev.template, c, volumes)
+        if opts.run_as_non_root:
+            user = opts.kwargs.get("user") or await self.engine.image_user(c.image or "")
+            if user.split(":")[0] in ("", "0", "root"):
+                raise EngineError(f"container {c.name or c.image} has runAsNonRoot and its "
+                                  "image will run as root: set runAsUser or use an image "
+                                  "with a non-root USER")
+        return opts.kwargs
+
+    def _volumes(self, inst: Instance) -> dict[str, str]:
+        """The instance's own engine volume for each emptyDir (shared by its containers)."""
+        assert inst.revision is not None
+        return {v.name: f"{self._container_name(inst.status.id)}-{v.name}"
+                for v in inst.revision.template.pod.volumes if v.kind == "emptyDir"}
 
     async def _create(self, inst: Instance) -> tuple[str, int]:
         assert inst.revision is not None
         rev = inst.revision
         c = rev.template.container
         assert c.image, "the docker runtime runs images"
-        if await self.engine.image_id(c.image) is None:
-            log.info("pulling %s", c.image)
-            with trio.fail_after(self.settings.pull_timeout):
-                await self.engine.pull(c.image)
+        for other in (*rev.template.init_containers, *rev.template.containers):
+            assert other.image, "the docker runtime runs images"
+            await self._image(other.image, other.image_pull_policy)
         host_port = free_port()
+        base_env = {"K_SERVICE": rev.service, "K_REVISION": rev.name,
+                    "K_CONFIGURATION": rev.service, "PAASD_INSTANCE": inst.status.id}
         env = {e.name: e.value for e in c.env}
-        env.update({"PORT": str(c.port or host_port), "K_SERVICE": rev.service,
-                    "K_REVISION": rev.name, "K_CONFIGURATION": rev.service,
-                    "PAASD_INSTANCE": inst.status.id})
+        env.update({"PORT": str(c.port or host_port), **base_env})
         labels = {MANAGED: "true", STATE: self.state, L_SERVICE: rev.service,
                   L_NAMESPACE: rev.namespace, L_REVISION: rev.name,
                   L_INSTANCE: inst.status.id, L_PORT: str(host_port),
                   L_STARTED: f"{time.time():.6f}"}
+        volumes = self._volumes(inst)
+        name = self._container_name(inst.status.id)
+        for i, init in enumerate(rev.template.init_containers):
+            await self._run_init(inst, init, i, {**labels, L_ROLE: "init"}, base_env, volumes)
         spec = ContainerSpec(
-            image=c.image, name=self._container_name(inst.status.id), environment=env,
+            image=c.image, name=name, environment=env,
             labels=labels, entrypoint=list(c.command) or None, command=list(c.args) or None,
             working_dir=c.working_dir or None,
             ports={f"{c.port}/tcp": ("127.0.0.1", host_port)} if c.port else None,
-            network_mode=None if c.port else "host")
-        return await self.engine.run_container(spec), host_port
+            network_mode=None if c.port else "host",
+            extra=await self._options(rev, c, volumes))
+        cid = await self.engine.run_container(spec)
+        for i, side in enumerate(rev.template.sidecars):
+            assert side.image
+            extra = await self._options(rev, side, volumes)
+            # a sidecar shares the serving container's network namespace (its loopback,
+            # as in a pod); the engine restarts it if it exits, as a kubelet would
+            extra["restart_policy"] = {"Name": "always"}
+            await self.engine.run_container(ContainerSpec(
+                image=side.image, name=f"{name}-{side.name or f'sidecar-{i + 1}'}",
+                environment={**{e.name: e.value for e in side.env}, **base_env},
+                labels={**labels, L_ROLE: "sidecar"}, entrypoint=list(side.command) or None,
+                command=list(side.args) or None, working_dir=side.working_dir or None,
+                network_mode=f"container:{cid}", extra=extra))
+        return cid, host_port
+
+    async def _run_init(self, inst: Instance, c: Container, index: int,
+                        labels: dict[str, str], base_env: dict[str, str],
+                        volumes: dict[str, str]) -> None:
+        """Run one init container to completion; a non-zero exit fails this start."""
+        assert inst.revision is not None and c.image
+        what = c.name or f"init-{index + 1}"
+        self._set(inst, message=f"running init container {what}")
+        cid = await self.engine.run_container(ContainerSpec(
+            image=c.image, name=f"{self._container_name(inst.status.id)}-{what}",
+            environment={**{e.name: e.value for e in c.env}, **base_env}, labels=labels,
+            entrypoint=list(c.command) or None, command=list(c.args) or None,
+            working_dir=c.working_dir or None, network_mode="host",
+            extra=await self._options(inst.revision, c, volumes)))
+        try:
+            code = await self.engine.wait_container(cid)
+        finally:
+            await self._remove(cid)
+        if code != 0:
+            raise EngineError(f"init container {what} exited with code {code}")
+        self._set(inst, message="")
 
     async def _wait(self, handle: Any) -> int | None:
         cid = str(handle)

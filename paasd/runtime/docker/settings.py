@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...config import RuntimeSchema, SectionReader
+from .options import spec_problems_of
 
 
 @dataclass(frozen=True)
@@ -40,4 +41,11 @@ SCHEMA = RuntimeSchema(
           "pull_timeout"),
     parse=parse, runs_images=True, runs_commands=False,
     summary="containers on the local Docker engine",
+    knative_fields=frozenset({
+        "containers[].resources", "containers[].livenessProbe", "containers[].startupProbe",
+        "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc",
+        "containers[].securityContext", "securityContext", "containers[].imagePullPolicy",
+        "sidecars", "initContainers", "volumes", "containers[].volumeMounts",
+    }),
+    spec_problems=lambda spec: spec_problems_of(spec.template),
 )

@@ -30,6 +30,7 @@ from ...spec.knownkeys import PROGRESS_DEADLINE
 from ...spec.model import InstanceStatus, Revision
 from .. import RuntimeContext, RuntimeHealth
 from .probe import http_ready, probe_interval, tcp_ready
+from .probes import ProbePlan, plan, run_handler
 
 log = logging.getLogger("paasd.runtime")
 
@@ -78,6 +79,10 @@ class Instance:
     handle: Any = None  # what runs now: a pid, a container id; None between runs
     exited: trio.Event = field(default_factory=trio.Event)
     gone: trio.Event = field(default_factory=trio.Event)
+    # why the last run ended, when paasd knows better than its exit code (a liveness
+    # probe that failed, the kernel's OOM killer): a one-word reason and a sentence
+    exit_reason: str | None = None
+    exit_detail: str = ""
 
 
 class LocalRuntime(ABC):
@@ -112,6 +117,10 @@ class LocalRuntime(ABC):
     async def _after_run(self, inst: Instance, handle: Any) -> None:
         """Clean up after one run (stragglers, a stopped container)."""
         return None
+
+    async def _exec(self, inst: Instance, command: tuple[str, ...], timeout: float) -> bool:
+        """Run an `exec` probe's command in the instance: True on exit code 0."""
+        return False
 
     async def _before_runs(self, inst: Instance) -> None:
         """Wait for whatever the runtime needs before anything can run."""
@@ -233,7 +242,10 @@ class LocalRuntime(ABC):
                     failures += 1
                     delay = min(self.settings.restart_backoff * 2 ** (failures - 1),
                                 self.settings.restart_backoff_max)
-                    if code is not None or not inst.status.message:
+                    if inst.exit_reason is not None:
+                        message = (f"{inst.exit_detail}; restarting in {delay:g}s; see "
+                                   f"`paasctl logs {inst.status.service}`")
+                    elif code is not None or not inst.status.message:
                         during = "" if inst.status.phase == "ready" else " during start"
                         detail = f" with code {code}" if code is not None else ""
                         message = (f"{self.noun} exited{detail}{during}; restarting in "
@@ -241,7 +253,8 @@ class LocalRuntime(ABC):
                     else:
                         message = f"{inst.status.message}; restarting in {delay:g}s"
                     self._set(inst, phase="backoff", restarts=inst.status.restarts + 1,
-                              exit_code=code, message=message)
+                              exit_code=code, message=message, reason=inst.exit_reason or "")
+                    inst.exit_reason, inst.exit_detail = None, ""
                     log.warning("%s: %s", inst.status.id, message)
                     await trio.sleep(delay)
         finally:
@@ -284,18 +297,27 @@ class LocalRuntime(ABC):
 
     async def _probe_until_ready(self, inst: Instance) -> None:
         rev = inst.revision
-        probe = rev.template.container.readiness_probe if rev else None
+        container = rev.template.container if rev else None
+        probe = container.readiness_probe if container else None
         began = trio.current_time()
         limit = start_limit(rev, self.settings.start_timeout)
         deadline = began + limit
+        if container is not None and container.startup_probe is not None and \
+                not await self._startup(inst, plan(container.startup_probe)):
+            return
+        handler = plan(probe) if probe is not None else None
         while True:
             status = inst.status
-            ok = await tcp_ready(status.host, status.port)
-            if ok and probe is not None and probe.path:
-                ok = await http_ready(status.host, status.port, probe.path)
+            if handler is not None and handler.handler in ("exec", "grpc"):
+                ok = await run_handler(handler, status.host, status.port,
+                                       lambda cmd, t: self._exec(inst, cmd, t))
+            else:
+                ok = await tcp_ready(status.host, status.port)
+                if ok and probe is not None and probe.path:
+                    ok = await http_ready(status.host, status.port, probe.path)
             if ok:
-                self._set(inst, phase="ready", message="")
-                return
+                self._set(inst, phase="ready", message="", reason="")
+                break
             if trio.current_time() > deadline:
                 self._set(inst, message=f"not ready within {limit:g}s (start_timeout, or the "
                                         f"revision's {PROGRESS_DEADLINE}); see "
@@ -304,6 +326,51 @@ class LocalRuntime(ABC):
                     await self._kill(inst)
                 return
             await trio.sleep(probe_interval(trio.current_time() - began))
+        if container is not None and container.liveness_probe is not None:
+            await self._liveness(inst, plan(container.liveness_probe))
+
+    async def _startup(self, inst: Instance, p: ProbePlan) -> bool:
+        """Kubernetes' startupProbe: every `period` until it succeeds; `failureThreshold`
+        failures in a row kill the instance (restarted with back-off)."""
+        await trio.sleep(p.initial_delay)
+        failures = 0
+        while True:
+            status = inst.status
+            if await run_handler(p, status.host, status.port,
+                                 lambda cmd, t: self._exec(inst, cmd, t)):
+                return True
+            failures += 1
+            if failures >= p.failure_threshold:
+                await self._probe_failed(inst, "StartupProbeFailed",
+                                         f"startup probe ({p.handler}) failed {failures} times")
+                return False
+            await trio.sleep(p.period)
+
+    async def _liveness(self, inst: Instance, p: ProbePlan) -> None:
+        """Kubernetes' livenessProbe on a ready instance: `failureThreshold` failures in a
+        row restart it (with back-off, as any exit)."""
+        await trio.sleep(p.initial_delay)
+        failures = 0
+        while True:
+            await trio.sleep(p.period)
+            status = inst.status
+            if await run_handler(p, status.host, status.port,
+                                 lambda cmd, t: self._exec(inst, cmd, t)):
+                failures = 0
+                continue
+            failures += 1
+            if failures >= p.failure_threshold:
+                await self._probe_failed(inst, "LivenessProbeFailed",
+                                         f"liveness probe ({p.handler}) failed {failures} "
+                                         "times in a row")
+                return
+
+    async def _probe_failed(self, inst: Instance, reason: str, detail: str) -> None:
+        log.warning("%s: %s: killing it", inst.status.id, detail)
+        inst.exit_reason, inst.exit_detail = reason, detail
+        self._set(inst, message=detail, reason=reason)
+        if inst.handle is not None:
+            await self._kill(inst)
 
     # -- helpers ---------------------------------------------------------------
 

@@ -96,18 +96,8 @@ class ProcessRuntime(LocalRuntime):
         rev = inst.revision
         c = rev.template.container
         port = free_port()
-        env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
-        env.update({e.name: e.value for e in c.env})
-        env.update({
-            "PORT": str(port),
-            "K_SERVICE": rev.service,
-            "K_REVISION": rev.name,
-            "K_CONFIGURATION": rev.service,
-            "PAASD_INSTANCE": inst.status.id,
-        })
-        cwd = Path(self.settings.working_dir)
-        if c.working_dir:
-            cwd = cwd / c.working_dir
+        env = self._environment(inst, port)
+        cwd = self._cwd(inst)
         log_path = self.log_dir / rev.namespace / rev.service / f"{inst.status.id}.log"
         fd = open_append(log_path)
         try:
@@ -117,6 +107,42 @@ class ProcessRuntime(LocalRuntime):
         finally:
             os.close(fd)
         return proc, port
+
+    def _environment(self, inst: Instance, port: int) -> dict[str, str]:
+        assert inst.revision is not None
+        rev = inst.revision
+        env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
+        env.update({e.name: e.value for e in rev.template.container.env})
+        env.update({
+            "PORT": str(port),
+            "K_SERVICE": rev.service,
+            "K_REVISION": rev.name,
+            "K_CONFIGURATION": rev.service,
+            "PAASD_INSTANCE": inst.status.id,
+        })
+        return env
+
+    def _cwd(self, inst: Instance) -> Path:
+        cwd = Path(self.settings.working_dir)
+        c = inst.revision.template.container if inst.revision else None
+        if c is not None and c.working_dir:
+            cwd = cwd / c.working_dir
+        return cwd
+
+    async def _exec(self, inst: Instance, command: tuple[str, ...], timeout: float) -> bool:
+        """An `exec` probe: the command as a child with the instance's environment and
+        working directory; exit code 0 within the timeout passes."""
+        if inst.revision is None:
+            return False
+        try:
+            with trio.fail_after(timeout):
+                done = await trio.run_process(
+                    list(command), check=False, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    cwd=str(self._cwd(inst)), env=self._environment(inst, inst.status.port))
+        except (OSError, trio.TooSlowError):
+            return False
+        return done.returncode == 0
 
     async def _wait(self, handle: Any) -> int | None:
         pid = int(handle)

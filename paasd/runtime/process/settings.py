@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...config import RuntimeSchema, SectionReader, resolve_path
+from .limits import process_warned
 
 
 @dataclass(frozen=True)
@@ -37,4 +38,9 @@ SCHEMA = RuntimeSchema(
           "restart_backoff_max"),
     parse=parse, runs_images=False, runs_commands=True,
     summary="local child processes",
+    knative_fields=frozenset({
+        "containers[].livenessProbe", "containers[].startupProbe",
+        "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc",
+    }),
+    knative_warned=process_warned(),
 )
