@@ -34,7 +34,7 @@ from .httpd import (
     json_value,
     serve_connection,
 )
-from .warnings import add_warnings_condition
+from .warnings import add_warnings_condition, dry_run_results
 
 log = logging.getLogger("paasd.api")
 
@@ -140,6 +140,9 @@ class ControlApi:
         notes: list[list[str]] = []
         specs, objects = await trio.to_thread.run_sync(
             _parse_documents, text, source, json_body, accept, self.hub.objects.kinds, notes)
+        if request.query.get("dryRun") == "All":  # kubectl's --dry-run=server
+            return Response(body={"results": dry_run_results(
+                self.hub, specs, objects, notes, accept)})
         before = {key: self.hub.objects.items.get(key) for key, _ in objects}
         results = await self.hub.apply_all(specs, "api", objects)  # all of them, or none
         answer = [{

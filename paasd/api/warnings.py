@@ -7,7 +7,13 @@ nothing is stored for them and they change when the runtime does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from ..errors import InvalidSpec
+from ..spec.fields import Acceptance, spec_warnings
+from ..spec.knative import service_to_document
+from ..spec.model import ServiceSpec
 
 WARNINGS = "Warnings"
 
@@ -22,4 +28,30 @@ def add_warnings_condition(view: dict[str, Any], warnings: list[str]) -> None:
                        "reason": "AcceptedWithoutEffect", "message": "; ".join(warnings)})
 
 
-__all__ = ["WARNINGS", "add_warnings_condition"]
+
+
+def dry_run_results(hub: Any, specs: Sequence[ServiceSpec], objects: Sequence[tuple[Any, Any]],
+                    notes: Sequence[list[str]], accept: Acceptance) -> list[dict[str, Any]]:
+    """`apply --dry-run`: every check a real apply makes before storing (the runtime can run
+    it, traffic, duplicates), nothing changed; each service with what it would become."""
+    seen: set[Any] = set()
+    out: list[dict[str, Any]] = []
+    for spec, said in zip(specs, notes, strict=True):
+        if spec.key in seen:
+            raise InvalidSpec(f"service {spec.key} appears twice")
+        seen.add(spec.key)
+        hub.check_apply(spec, "api")
+        svc = hub.services.get(spec.key)
+        outcome = "created" if svc is None else (
+            "unchanged" if svc.spec == spec else "configured")
+        out.append({"kind": "Service", "namespace": spec.namespace, "name": spec.name,
+                    "outcome": f"{outcome} (dry run)", "revision": None, "notes": said,
+                    "warnings": spec_warnings(spec, accept),
+                    "document": service_to_document(spec)})
+    for key, _ in objects:
+        out.append({"kind": key.kind, "namespace": key.namespace, "name": key.name,
+                    "outcome": "checked (dry run)", "revision": None})
+    return out
+
+
+__all__ = ["WARNINGS", "add_warnings_condition", "dry_run_results"]

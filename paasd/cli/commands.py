@@ -23,12 +23,14 @@ def cmd_apply(client: Client, args: argparse.Namespace) -> int:
                 text, name = f.read(), args.filename
         except OSError as exc:
             raise ApiError(f"cannot read {args.filename}: {exc.strerror}") from None
-    results = client.apply(text, name)
+    results = client.apply(text, name, dry_run=getattr(args, "dry_run", False))
     if emit({"results": results}, args.output):
         return 0
     for r in results:
         rev = f" (revision {r['revision']})" if r.get("revision") else ""
-        print(f"service.serving.knative.dev/{r['name']} {r['outcome']}{rev}")
+        kind = "service.serving.knative.dev" if r.get("kind", "Service") == "Service" \
+            else str(r["kind"]).lower()
+        print(f"{kind}/{r['name']} {r['outcome']}{rev}")
         for note in r.get("notes") or ():
             print(f"note: {note}", file=sys.stderr)
         for warning in r.get("warnings") or ():

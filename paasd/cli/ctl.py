@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apply", parents=[reads], help="create or update services from YAML")
     p.add_argument("-f", "--filename", required=True, help="Knative Service YAML, or - for stdin")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check everything the daemon would check, change nothing")
     p.set_defaults(fn=commands.cmd_apply)
 
     svc = sub.add_parser("service", aliases=["services", "svc", "ksvc"], help="services")

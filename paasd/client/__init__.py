@@ -100,8 +100,10 @@ class Client:
         result: dict[str, Any] = self.request("GET", "/v1/info")
         return result
 
-    def apply(self, text: str, filename: str = "<stdin>") -> list[dict[str, Any]]:
-        body = self.request("POST", "/v1/apply", params={"filename": filename},
+    def apply(self, text: str, filename: str = "<stdin>", dry_run: bool = False
+              ) -> list[dict[str, Any]]:
+        params = {"filename": filename, **({"dryRun": "All"} if dry_run else {})}
+        body = self.request("POST", "/v1/apply", params=params,
                             content=text.encode(), headers={"content-type": "application/yaml"})
         results: list[dict[str, Any]] = body["results"]
         return results
