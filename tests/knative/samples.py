@@ -62,7 +62,7 @@ def dropped(written: dict[str, Any], exported: dict[str, Any], said: list[str]) 
 
 def _noted(path: str, note: str) -> bool:
     """A note names the field (`metadata: ignored the read-only fields uid, ...`)."""
-    where, _, text = note.partition(": ")
+    _where, _, text = note.partition(": ")
     field, _, rest = text.partition(": ")
     if not path.startswith(field):
         return False
