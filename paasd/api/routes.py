@@ -19,7 +19,7 @@ from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
 from ..runtime import Runtime
-from ..spec.fields import Acceptance, spec_warnings
+from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.knative import service_from_document, service_to_document
 from ..spec.model import DEFAULT_NAMESPACE, ServiceSpec
@@ -34,7 +34,7 @@ from .httpd import (
     json_value,
     serve_connection,
 )
-from .warnings import add_warnings_condition, dry_run_results
+from .warnings import add_warnings_condition, apply_warnings, dry_run_results
 
 log = logging.getLogger("paasd.api")
 
@@ -121,7 +121,8 @@ class ControlApi:
         view = self.hub.service_view(ServiceKey(ns, name))
         svc = self.hub.services.get(ServiceKey(ns, name))
         if svc is not None:
-            add_warnings_condition(view, spec_warnings(svc.spec, self.hub.acceptance()))
+            add_warnings_condition(view, apply_warnings(self.hub, svc.spec,
+                                                        self.hub.acceptance()))
         return Response(body=view)
 
     async def delete_service(self, request: Request, ns: str, name: str) -> Response:
@@ -150,7 +151,7 @@ class ControlApi:
             "outcome": result.outcome,
             "revision": result.revision.name if result.revision else None,
             # what was read and ignored on purpose, and what is accepted without effect
-            "notes": said, "warnings": spec_warnings(spec, accept),
+            "notes": said, "warnings": apply_warnings(self.hub, spec, accept),
         } for spec, result, said in zip(specs, results, notes, strict=True)]
         for key, _ in objects:
             now, then = self.hub.objects.items.get(key), before[key]

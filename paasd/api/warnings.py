@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..configdata.resolve import missing
 from ..errors import InvalidSpec
 from ..spec.fields import Acceptance, spec_warnings
 from ..spec.knative import service_to_document
 from ..spec.model import ServiceSpec
+from ..spec.objects import ObjectKey
 
 WARNINGS = "Warnings"
 
@@ -28,6 +30,24 @@ def add_warnings_condition(view: dict[str, Any], warnings: list[str]) -> None:
                        "reason": "AcceptedWithoutEffect", "message": "; ".join(warnings)})
 
 
+
+
+def apply_warnings(hub: Any, spec: ServiceSpec, accept: Acceptance,
+                   pending: Sequence[tuple[Any, Any]] = ()) -> list[str]:
+    """What apply says and describe shows of `spec`: fields and annotations accepted
+    without effect, and the Secrets and ConfigMaps it names that do not exist (on a
+    runtime that resolves them itself). `pending`: objects of the same (dry-run) apply."""
+    out = spec_warnings(spec, accept)
+    if hub.runtimes[hub.config.daemon.runtime].passes_references:
+        return out
+    coming = {(key.kind, key.namespace, key.name) for key, _ in pending}
+
+    def lookup(kind: str, namespace: str, name: str) -> Any:
+        if (kind, namespace, name) in coming:
+            return True
+        return hub.objects.items.get(ObjectKey(kind, namespace, name))
+
+    return out + missing(spec.template, spec.namespace, lookup)
 
 
 def dry_run_results(hub: Any, specs: Sequence[ServiceSpec], objects: Sequence[tuple[Any, Any]],
@@ -46,7 +66,7 @@ def dry_run_results(hub: Any, specs: Sequence[ServiceSpec], objects: Sequence[tu
             "unchanged" if svc.spec == spec else "configured")
         out.append({"kind": "Service", "namespace": spec.namespace, "name": spec.name,
                     "outcome": f"{outcome} (dry run)", "revision": None, "notes": said,
-                    "warnings": spec_warnings(spec, accept),
+                    "warnings": apply_warnings(hub, spec, accept, objects),
                     "document": service_to_document(spec)})
     for key, _ in objects:
         out.append({"kind": key.kind, "namespace": key.namespace, "name": key.name,
@@ -54,4 +74,4 @@ def dry_run_results(hub: Any, specs: Sequence[ServiceSpec], objects: Sequence[tu
     return out
 
 
-__all__ = ["WARNINGS", "add_warnings_condition", "dry_run_results"]
+__all__ = ["WARNINGS", "add_warnings_condition", "apply_warnings", "dry_run_results"]

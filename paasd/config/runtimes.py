@@ -35,6 +35,9 @@ class RuntimeSchema:
     # What else it cannot run in a spec whose fields it accepts (a volume type, a
     # reference to something it does not have): one `where: problem` line each.
     spec_problems: Callable[[ServiceSpec], list[str]] | None = None
+    # A Secret or ConfigMap paasd does not have is the cluster's own (kubernetes): no
+    # warning that it is missing
+    passes_references: bool = False
     # Checks that matter only when this is the configured runtime, such as files its
     # settings name (a kubeconfig): (its section, its parsed settings) → problems
     # recorded on the section. Not run for the runtimes the config merely mentions.

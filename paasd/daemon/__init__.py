@@ -17,6 +17,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -34,7 +35,7 @@ from ..reconciler import loop as reconciler
 from ..reconciler.wakeup import CountingWakeup
 from ..runtime import Catalog, Runtime, RuntimeContext, schemas
 from ..runtime.catalog import BUILTIN
-from ..spec.objects import ObjectKinds
+from ..spec.objects import ObjectKey, ObjectKinds
 from ..store import Store
 from ..systemd import sdnotify
 from ..systemd.activation import adopt
@@ -69,7 +70,8 @@ class Daemon:
             settings=config.runtime_settings, state_dir=state_dir,
             owner=state_label(str(state_dir)), engine=self.engine,
             on_instance=self.hub.on_instance, lookup=self.hub.revision,
-            drain=self.ingress.drain_instance, on_health=self.hub.on_runtime_health))
+            drain=self.ingress.drain_instance, on_health=self.hub.on_runtime_health,
+            objects=self._object_body))
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
@@ -82,6 +84,26 @@ class Daemon:
 
     def _parse_config(self, text: str, source: str) -> Config:
         return parse_config(text, source, runtimes=self.schemas)
+
+    async def _follow_objects(self) -> None:
+        """Tell the runtime of every Secret and ConfigMap change (it rewrites the files it
+        mounted), from the hub's watch stream; a stream cut for falling behind is opened
+        again."""
+        while True:
+            async with self.hub.watches.subscribe() as changes:
+                async for message in changes:
+                    obj = message.get("object") or {}
+                    meta = obj.get("metadata") or {}
+                    if message.get("kind") in ("Secret", "ConfigMap") and \
+                            message.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        self.runtime.objects_changed(message["kind"],
+                                                     meta.get("namespace", ""),
+                                                     meta.get("name", ""))
+
+    def _object_body(self, kind: str, namespace: str, name: str) -> Any:
+        """What the runtime resolves Secrets and ConfigMaps against: the hub's objects."""
+        obj = self.hub.objects.items.get(ObjectKey(kind, namespace, name))
+        return obj.body if obj is not None else None
 
     def _apply_live_settings(self, config: Config) -> None:
         self.runtime.reconfigure(config.runtime_settings)
@@ -130,6 +152,7 @@ class Daemon:
                 async with trio.open_nursery() as root:
                     await root.start(self.hub.run)
                     await root.start(self.runtime.run)
+                    root.start_soon(self._follow_objects)
                     await root.start(self.builder.run)
                     self.builder.sync_sources(cfg.sources)
                     await root.start(self.autoscaler.run, self.hub.active, self.hub.scaled)

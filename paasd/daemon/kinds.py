@@ -7,8 +7,12 @@ exports and deletes them, whatever they are.
 
 from __future__ import annotations
 
+from ..configdata import KINDS as CONFIGDATA_KINDS
 from ..spec.objects import ObjectKinds, kinds_by_version
 
-BUILTIN_KINDS: ObjectKinds = kinds_by_version()
+BUILTIN_KINDS: ObjectKinds = {
+    **kinds_by_version(),
+    **CONFIGDATA_KINDS,  # v1 Secret, v1 ConfigMap
+}
 
 __all__ = ["BUILTIN_KINDS"]

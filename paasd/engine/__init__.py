@@ -300,14 +300,17 @@ class Engine:
 
         return await self._call(get, f"looking up image {ref}")
 
-    async def pull(self, ref: str) -> None:
+    async def pull(self, ref: str, auth: Mapping[str, str] | None = None) -> None:
+        """Pull `ref`; `auth`: registry credentials (from an imagePullSecret), never
+        logged."""
         repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
 
         def pull(client: Any) -> None:
             import docker
 
             try:
-                client.images.pull(repo, tag=tag or "latest")
+                client.images.pull(repo, tag=tag or "latest",
+                                   auth_config=dict(auth) if auth else None)
             except docker.errors.APIError as exc:
                 raise ImageMissing(
                     f"image {ref} is not on this engine and cannot be pulled "

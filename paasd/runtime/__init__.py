@@ -46,6 +46,10 @@ def _ignore(health: RuntimeHealth) -> None:
     return None
 
 
+def _no_object(kind: str, namespace: str, name: str) -> Any:
+    return None
+
+
 @dataclass(frozen=True)
 class RuntimeContext:
     """What a runtime gets at construction: its settings and its collaborators."""
@@ -60,6 +64,9 @@ class RuntimeContext:
     # Every change of the runtime's health (an API server or engine lost, and back), so
     # watchers (the TUI's header) hear of it; `health()` stays what is asked.
     on_health: Callable[[RuntimeHealth], None] = _ignore
+    # The daemon's Secrets and ConfigMaps (and any object kind): (kind, namespace, name)
+    # → its body, or None; what `env[].valueFrom`, `envFrom` and volumes resolve against.
+    objects: Callable[[str, str, str], Any] = _no_object
 
 
 class Runtime(Protocol):
@@ -74,6 +81,10 @@ class Runtime(Protocol):
 
     def remove(self, key: RevisionKey) -> None:
         """The revision is no longer wanted: drain and stop its instances, drop its objects."""
+
+    def objects_changed(self, kind: str, namespace: str, name: str) -> None:
+        """A Secret or ConfigMap (kind) changed or went: refresh what was made from it
+        (mounted files; a mirrored copy). Never a new revision."""
 
     def scales(self) -> Mapping[RevisionKey, int]:
         """Every revision the runtime has (asked for, or adopted) → its instance count."""

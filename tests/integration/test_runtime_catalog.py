@@ -101,6 +101,9 @@ class StubRuntime:
                 self.running[revision.key][index] = (status, scope)
                 self.ctx.on_instance(status.id, status)
 
+    def objects_changed(self, kind: str, namespace: str, name: str) -> None:
+        return None
+
     def remove(self, key: RevisionKey) -> None:
         for status, scope in self.running.pop(key, []):
             scope.cancel()

@@ -129,7 +129,7 @@ def test_check_runnable_refuses_what_the_runtime_does_not_honour(runtime: str) -
     with pytest.raises(InvalidSpec) as info:
         check_runnable(spec, RUNTIMES[runtime], RUNTIMES)
     first = {"process": "containers[0].env[1].valueFrom: field \"valueFrom\"",
-             "docker": "containers[0].env[1].valueFrom: field \"valueFrom\""}[runtime]
+             "docker": "serviceAccountName: field \"serviceAccountName\""}[runtime]
     assert str(info.value).startswith(
         f"service demo/web: spec.template.spec.{first} "
         f"is valid in Knative but not supported by paasd on the {runtime} runtime")

@@ -116,11 +116,15 @@ def volume_problems(template: Template) -> list[str]:
     """The volumes the docker runtime cannot provide, `where: why` each."""
     problems = []
     for i, v in enumerate(template.pod.volumes):
-        if v.kind != "emptyDir":
-            problems.append(
-                f"spec.template.spec.volumes[{i}] ({v.name}): a {v.kind} volume is not "
-                "supported on the docker runtime yet (emptyDir is); the kubernetes runtime "
-                "passes it to the cluster")
+        if v.kind != "projected":
+            continue
+        for j, part in enumerate((thaw_json(v.source) or {}).get("sources") or ()):
+            other = [k for k in part if k not in ("secret", "configMap")]
+            if other:
+                problems.append(
+                    f"spec.template.spec.volumes[{i}].projected.sources[{j}] ({v.name}): "
+                    f"a {other[0]} projection is not supported off a cluster (secret and "
+                    "configMap are); the kubernetes runtime passes it to the cluster")
     return problems
 
 
@@ -133,7 +137,14 @@ def mounts(template: Template, c: Container, instance_volume: dict[str, str]
     tmpfs: dict[str, str] = {}
     for m in c.volume_mounts:
         v = by_name.get(m.name)
-        if v is None or v.kind != "emptyDir":
+        if v is None:
+            continue
+        if v.kind != "emptyDir":  # secret, configMap, projected: files paasd keeps current
+            if m.name in instance_volume:
+                source_dir = instance_volume[m.name]
+                if m.sub_path:
+                    source_dir = f"{source_dir}/{m.sub_path}"
+                binds[source_dir] = {"bind": m.mount_path, "mode": "ro"}
             continue
         source = thaw_json(v.source) or {}
         if source.get("medium") == "Memory":
@@ -165,3 +176,39 @@ def spec_problems_of(template: Template) -> list[str]:
 
 __all__ = ["DockerOptions", "container_options", "quantity", "resources_options",
            "security", "security_options", "spec_problems_of", "volume_problems"]
+
+
+def registry_of(image: str) -> str:
+    """The registry host an image reference names (Docker Hub when none)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def registry_auth(image: str, configs: list[bytes]) -> dict[str, str] | None:
+    """Credentials for `image`'s registry from `kubernetes.io/dockerconfigjson` (or the
+    older `.dockercfg`) Secrets' contents, as the kubelet picks them; None when none
+    match."""
+    import base64
+    import json
+
+    host = registry_of(image)
+    names = {host, f"https://{host}", f"https://{host}/v1/", f"http://{host}"}
+    if host == "docker.io":
+        names |= {"index.docker.io", "https://index.docker.io/v1/"}
+    for raw in configs:
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            continue
+        auths = doc.get("auths", doc) if isinstance(doc, dict) else {}
+        for name, entry in auths.items():
+            if name not in names or not isinstance(entry, dict):
+                continue
+            user, password = entry.get("username"), entry.get("password")
+            if (not user or not password) and entry.get("auth"):
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            if user and password:
+                return {"username": str(user), "password": str(password)}
+    return None

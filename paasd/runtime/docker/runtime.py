@@ -25,12 +25,13 @@ from typing import Any
 
 import trio
 
+from ...configdata.resolve import Unresolved
 from ...engine import MANAGED, STATE, ContainerSpec, EngineError, state_label
 from ...spec.model import Container, InstanceStatus, Revision
 from .. import RuntimeContext, RuntimeHealth
 from ..local import Instance, LocalRuntime
 from ..local.ports import free_port
-from .options import container_options
+from .options import container_options, registry_auth
 from .settings import DockerSettings
 
 log = logging.getLogger("paasd.runtime.docker")
@@ -181,6 +182,7 @@ class DockerRuntime(LocalRuntime):
     async def _cleanup(self, inst: Instance) -> None:
         await self._remove(self._container_name(inst.status.id))
         await self._remove_companions(inst)
+        self._remove_volumes(inst)
         if inst.revision is not None:
             for volume in self._volumes(inst).values():
                 try:
@@ -236,7 +238,22 @@ class DockerRuntime(LocalRuntime):
         except EngineError:
             return False
 
-    async def _image(self, image: str, policy: str | None) -> None:
+    def _pull_auth(self, inst: Instance, image: str) -> dict[str, str] | None:
+        """Registry credentials for `image` from the revision's imagePullSecrets."""
+        assert inst.revision is not None
+        configs = []
+        for name in inst.revision.template.pod.image_pull_secrets:
+            body = self.ctx.objects("Secret", inst.status.namespace, name)
+            if body is None:
+                raise Unresolved(f"imagePullSecret {name!r} not found in namespace "
+                                 f"{inst.status.namespace!r}")
+            for key in (".dockerconfigjson", ".dockercfg"):
+                if body.get(key) is not None:
+                    configs.append(body.get(key))
+        return registry_auth(image, configs) if configs else None
+
+    async def _image(self, image: str, policy: str | None,
+                     auth: dict[str, str] | None = None) -> None:
         """Have `image` on the engine as `imagePullPolicy` says (IfNotPresent when not
         given: a pull only when it is missing; Always: every start; Never: never)."""
         present = await self.engine.image_id(image) is not None
@@ -248,7 +265,7 @@ class DockerRuntime(LocalRuntime):
         if policy == "Always" or not present:
             log.info("pulling %s", image)
             with trio.fail_after(self.settings.pull_timeout):
-                await self.engine.pull(image)
+                await self.engine.pull(image, auth)
 
     async def _options(self, rev: Revision, c: Container, volumes: dict[str, str]
                        ) -> dict[str, Any]:
@@ -276,17 +293,22 @@ class DockerRuntime(LocalRuntime):
         assert c.image, "the docker runtime runs images"
         for other in (*rev.template.init_containers, *rev.template.containers):
             assert other.image, "the docker runtime runs images"
-            await self._image(other.image, other.image_pull_policy)
+            await self._image(other.image, other.image_pull_policy,
+                              self._pull_auth(inst, other.image))
         host_port = free_port()
         base_env = {"K_SERVICE": rev.service, "K_REVISION": rev.name,
                     "K_CONFIGURATION": rev.service, "PAASD_INSTANCE": inst.status.id}
-        env = {e.name: e.value for e in c.env}
+        env = self._environment_of(inst, c)
         env.update({"PORT": str(c.port or host_port), **base_env})
         labels = {MANAGED: "true", STATE: self.state, L_SERVICE: rev.service,
                   L_NAMESPACE: rev.namespace, L_REVISION: rev.name,
                   L_INSTANCE: inst.status.id, L_PORT: str(host_port),
                   L_STARTED: f"{time.time():.6f}"}
         volumes = self._volumes(inst)
+        # secret, configMap and projected volumes: files on the host, bound read-only
+        # (0755 directories inside a 0700 one: readable in the container by any user)
+        files = self._write_volumes(inst, dir_mode=0o755)
+        volumes.update({name: str(path) for name, path in files.items()})
         name = self._container_name(inst.status.id)
         for i, init in enumerate(rev.template.init_containers):
             await self._run_init(inst, init, i, {**labels, L_ROLE: "init"}, base_env, volumes)
@@ -306,7 +328,7 @@ class DockerRuntime(LocalRuntime):
             extra["restart_policy"] = {"Name": "always"}
             await self.engine.run_container(ContainerSpec(
                 image=side.image, name=f"{name}-{side.name or f'sidecar-{i + 1}'}",
-                environment={**{e.name: e.value for e in side.env}, **base_env},
+                environment={**self._environment_of(inst, side), **base_env},
                 labels={**labels, L_ROLE: "sidecar"}, entrypoint=list(side.command) or None,
                 command=list(side.args) or None, working_dir=side.working_dir or None,
                 network_mode=f"container:{cid}", extra=extra))
@@ -321,7 +343,7 @@ class DockerRuntime(LocalRuntime):
         self._set(inst, message=f"running init container {what}")
         cid = await self.engine.run_container(ContainerSpec(
             image=c.image, name=f"{self._container_name(inst.status.id)}-{what}",
-            environment={**{e.name: e.value for e in c.env}, **base_env}, labels=labels,
+            environment={**self._environment_of(inst, c), **base_env}, labels=labels,
             entrypoint=list(c.command) or None, command=list(c.args) or None,
             working_dir=c.working_dir or None, network_mode="host",
             extra=await self._options(inst.revision, c, volumes)))

@@ -46,6 +46,7 @@ SCHEMA = RuntimeSchema(
         "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc",
         "containers[].securityContext", "securityContext", "containers[].imagePullPolicy",
         "sidecars", "initContainers", "volumes", "containers[].volumeMounts",
+        "containers[].env[].valueFrom", "containers[].envFrom", "imagePullSecrets",
     }),
     spec_problems=lambda spec: spec_problems_of(spec.template),
 )

@@ -146,6 +146,10 @@ class KubernetesRuntime:
             w.revision, w.replicas = revision, replicas
         self._kick(revision.key)
 
+    def objects_changed(self, kind: str, namespace: str, name: str) -> None:
+        """Not mirrored yet: a pod refers to the cluster's own Secret or ConfigMap."""
+        return None
+
     def remove(self, key: RevisionKey) -> None:
         w = self.wanted.get(key)
         if w is None:

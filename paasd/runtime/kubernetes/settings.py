@@ -161,5 +161,6 @@ SCHEMA = RuntimeSchema(
     parse=parse, runs_images=True, runs_commands=False,
     summary="a Deployment per revision on a Kubernetes cluster",
     knative_fields=ALL_EXTENDED,  # the cluster honours them all: they go into the pod
+    passes_references=True,
     check=check,
 )

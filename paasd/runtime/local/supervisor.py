@@ -14,20 +14,31 @@ start, wait for, stop, kill and clean up its kind of instance.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import string
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
 
+from ...configdata.files import VOLUME_DIR_MODE, remove_volumes, write_volume
+from ...configdata.resolve import (
+    Context,
+    Unresolved,
+    environment,
+    file_volumes,
+    references,
+    volume_files,
+)
 from ...spec.durations import parse_duration
 from ...spec.keys import RevisionKey
 from ...spec.knownkeys import PROGRESS_DEADLINE
-from ...spec.model import InstanceStatus, Revision
+from ...spec.model import Container, InstanceStatus, Revision
 from .. import RuntimeContext, RuntimeHealth
 from .probe import http_ready, probe_interval, tcp_ready
 from .probes import ProbePlan, plan, run_handler
@@ -117,6 +128,69 @@ class LocalRuntime(ABC):
     async def _after_run(self, inst: Instance, handle: Any) -> None:
         """Clean up after one run (stragglers, a stopped container)."""
         return None
+
+    # -- Secrets and ConfigMaps ------------------------------------------------------------
+
+    def _refs(self, inst: Instance) -> Context:
+        return Context(inst.status.namespace, inst.status.id, self.ctx.objects)
+
+    def _environment_of(self, inst: Instance, c: Container) -> dict[str, str]:
+        """The container's env with its references resolved (`Unresolved` if one cannot
+        be: the start fails, saying which, and is retried with back-off)."""
+        try:
+            return environment(c, self._refs(inst))
+        except Unresolved as exc:
+            inst.exit_reason, inst.exit_detail = Unresolved.reason, str(exc)
+            raise
+
+    def _volume_root(self, inst: Instance) -> Path:
+        return self.ctx.state_dir / "volumes" / inst.status.id
+
+    def _write_volumes(self, inst: Instance, dir_mode: int = VOLUME_DIR_MODE) -> dict[str, Path]:
+        """Write the instance's secret, configMap and projected volumes: name → directory."""
+        if inst.revision is None:
+            return {}
+        out = {}
+        private = self.ctx.state_dir / "volumes"
+        private.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(private, 0o700)  # what keeps others out of every volume below it
+        for v in file_volumes(inst.revision.template):
+            try:
+                files = volume_files(v, self._refs(inst))
+            except Unresolved as exc:
+                inst.exit_reason, inst.exit_detail = Unresolved.reason, str(exc)
+                raise
+            root = self._volume_root(inst) / v.name
+            write_volume(root, files)
+            os.chmod(root, dir_mode)
+            out[v.name] = root
+        return out
+
+    def objects_changed(self, kind: str, namespace: str, name: str) -> None:
+        """A Secret or ConfigMap changed: rewrite the mounted files of the instances that
+        use it, in place (no restart, no new revision; env values reach instances started
+        from now on)."""
+        for inst in list(self._instances.values()):
+            rev = inst.revision
+            if rev is None or inst.status.namespace != namespace or inst.stopping:
+                continue
+            if not any((k, n) == (kind, name) for k, n, _ in references(rev.template)):
+                continue
+            if not self._volume_root(inst).is_dir():
+                continue
+            try:
+                for v in file_volumes(rev.template):
+                    root = self._volume_root(inst) / v.name
+                    mode = root.stat().st_mode & 0o777
+                    if write_volume(root, volume_files(v, self._refs(inst))):
+                        os.chmod(root, mode)
+                        log.info("%s: updated volume %s (%s %s changed)", inst.status.id,
+                                 v.name, kind, name)
+            except (Unresolved, OSError) as exc:
+                log.warning("%s: cannot update its volumes: %s", inst.status.id, exc)
+
+    def _remove_volumes(self, inst: Instance) -> None:
+        remove_volumes(self._volume_root(inst))
 
     async def _exec(self, inst: Instance, command: tuple[str, ...], timeout: float) -> bool:
         """Run an `exec` probe's command in the instance: True on exit code 0."""
@@ -230,6 +304,10 @@ class LocalRuntime(ABC):
                     began = time.monotonic()
                     try:
                         code = await self._run_once(inst, adopted)
+                    except Unresolved as exc:  # a Secret or ConfigMap it needs: said, retried
+                        code = None
+                        inst.exit_reason, inst.exit_detail = Unresolved.reason, str(exc)
+                        self._set(inst, message=str(exc), reason=Unresolved.reason)
                     except Exception as exc:  # the boundary: it costs this instance only
                         log.exception("%s: its run failed", inst.status.id)
                         code = None
