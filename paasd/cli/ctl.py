@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..client import ApiError, Client, edits
-from . import commands
+from . import commands, configdata
 
 DEFAULT_NAMESPACE = "default"
 
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=commands.cmd_watch)
     p = sub.add_parser("tui", help="the terminal UI: watch and steer the daemon (docs/tui.md)")
     p.set_defaults(fn=commands.cmd_tui)
+
+    configdata.add_parsers(sub, common, reads)  # secret, configmap
 
     cfg = sub.add_parser("config", help="the daemon's config file")
     csub = cfg.add_subparsers(dest="verb", metavar="VERB", required=True)

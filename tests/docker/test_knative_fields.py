@@ -128,3 +128,73 @@ def test_a_sidecar_is_reachable_on_localhost_and_init_fills_an_empty_dir(
     assert roles == ["app", "sidecar"]
     ddaemon.ctl("service", "delete", "web")
     wait_for("every container removed", lambda: not ddaemon.containers(all=True), timeout=30)
+
+
+SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+stringData:
+  password: {value}
+---
+"""
+
+
+def test_a_secret_in_env_and_as_a_mounted_file_never_shown_in_clear(
+        ddaemon: DockerDaemon) -> None:
+    import threading
+
+    from paasd.client import Client
+
+    seen: list[str] = []
+
+    def watch() -> None:  # everything the watch stream says, while the test runs
+        with Client(ddaemon.socket, timeout=60) as client:
+            for message in client.watch():
+                seen.append(json.dumps(message))
+                if len(seen) > 500:
+                    return
+
+    threading.Thread(target=watch, daemon=True).start()
+    pod = ("      volumes:\n        - name: creds\n          secret:\n"
+           "            secretName: creds\n")
+    app = ("            - name: PASSWORD\n              valueFrom:\n"
+           "                secretKeyRef: {name: creds, key: password}\n"
+           '          command: ["sh", "-c", "mkdir -p /tmp/site; while true; do '
+           '{ echo env=$PASSWORD; echo file=$(cat /etc/creds/password); } '
+           '> /tmp/site/index.html; sleep 0.2; done & '
+           'exec httpd -f -p 127.0.0.1:$PORT -h /tmp/site"]\n'
+           "          volumeMounts:\n            - name: creds\n"
+           "              mountPath: /etc/creds\n")
+    # the Service first, the Secret after it in the same file: either order works
+    ddaemon.apply(service(ddaemon.tag, app, pod) + "---\n" + SECRET.format(value="s3cr3t-1"))
+    ddaemon.wait_served(HOST, "env=s3cr3t-1\nfile=s3cr3t-1")
+    # a change of the Secret: no new revision; the mounted file changes in place
+    ddaemon.apply(SECRET.format(value="s3cr3t-2"))
+    ddaemon.wait_served(HOST, "env=s3cr3t-1\nfile=s3cr3t-2")
+    revisions = json.loads(ddaemon.ctl("revision", "list", "-o", "json").stdout)["items"]
+    assert [r["metadata"]["name"] for r in revisions] == ["web-00001"]
+    shown = ddaemon.ctl("secret", "list", "-o", "json").stdout + \
+        ddaemon.ctl("service", "export", "--all").stdout + ddaemon.log() + \
+        ddaemon.ctl("logs", "web").stdout + "".join(seen)
+    assert "creds" in shown and "<redacted: 8 bytes>" in shown
+    for value in ("s3cr3t-1", "s3cr3t-2"):
+        import base64
+
+        assert value not in shown and base64.b64encode(value.encode()).decode() not in shown
+    assert any('"kind": "Secret"' in m for m in seen)
+
+
+def test_a_missing_secret_holds_the_instance_until_it_exists(ddaemon: DockerDaemon) -> None:
+    app = ("            - name: TOKEN\n              valueFrom:\n"
+           "                configMapKeyRef: {name: settings, key: token}\n" + serve("$TOKEN"))
+    r = ddaemon.ctl("apply", "-f", "-", stdin=service(ddaemon.tag, app))
+    assert "ConfigMap 'settings' does not exist (yet)" in r.stderr
+    inst = wait_for("the instance to say what it waits for", lambda: next(
+        (i for i in ddaemon.instances() if "ConfigMap 'settings' not found" in i["message"]),
+        None), timeout=30)
+    assert inst["phase"] in ("backoff", "starting")
+    ddaemon.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+                  "data:\n  token: from-the-configmap\n")
+    ddaemon.wait_served(HOST, "from-the-configmap", timeout=60)
