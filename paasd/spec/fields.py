@@ -148,8 +148,7 @@ def field_warnings(spec: ServiceSpec, accept: Acceptance) -> list[str]:
         why = accept.warned.get(path)
         if why is not None and where not in seen:
             seen.add(where)
-            out.append(f"{where}: accepted but not enforced on the {accept.runtime} runtime: "
-                       f"{why}")
+            out.append(f"{where}: on the {accept.runtime} runtime: {why}")
     return out
 
 

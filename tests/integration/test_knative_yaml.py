@@ -115,3 +115,40 @@ def test_traffic_to_a_revision_not_yet_existing_waits_for_it(daemon: Daemon) -> 
     daemon.apply(green)
     daemon.wait_served(HOST, "Hello green!")
     assert condition(describe(daemon), "RoutesReady")["status"] == "True"
+
+
+def test_secrets_and_configmaps_on_the_process_runtime(daemon: Daemon) -> None:
+    import sys
+
+    from tests.integration.conftest import HELLO_APP
+
+    objects = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n"
+               "stringData:\n  target: from-a-secret\n---\n"
+               "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n"
+               "data:\n  greeting: {greeting}\n---\n")
+    command = (f'["sh", "-c", "echo greeting=$(cat /etc/cfg/greeting) at $GREETING_AT; '
+               f'exec {sys.executable} {HELLO_APP}"]')
+    svc = daemon.hello(command=command).replace(
+        '            - name: TARGET\n              value: "World"\n',
+        "            - name: TARGET\n              valueFrom:\n"
+        "                secretKeyRef: {name: app, key: target}\n"
+        "            - name: GREETING_AT\n              value: /etc/cfg/greeting\n")
+    svc = svc.replace("      containers:\n", "      volumes:\n        - name: cfg\n"
+                                                "          configMap: {name: cfg}\n"
+                                                "      containers:\n")
+    svc += "          volumeMounts:\n            - name: cfg\n              mountPath: /etc/cfg\n"
+    r = daemon.ctl("apply", "-f", "-", stdin=objects.format(greeting="hi") + svc)
+    assert "volumeMounts: on the process runtime: a process has no mount namespace" in r.stderr
+    daemon.wait_served(HOST, "Hello from-a-secret!")
+    (inst,) = daemon.instances()
+    logs = wait_for("the file's content in the logs", lambda: (
+        out if "greeting=hi" in (out := daemon.ctl("logs", "hello").stdout) else None))
+    volume = daemon.state_dir / "volumes" / inst["id"] / "cfg"
+    assert f"at {volume}/greeting" in logs  # the mountPath, rewritten and said
+    assert (volume.parent.parent.stat().st_mode & 0o777) == 0o700
+    daemon.apply(objects.format(greeting="hello-again"))  # in place: no new revision
+    wait_for("the file rewritten", lambda: (volume / "greeting").read_bytes() == b"hello-again")
+    revisions = json.loads(daemon.ctl("revision", "list", "-o", "json").stdout)["items"]
+    assert len(revisions) == 1
+    listed = daemon.ctl("secret", "list").stdout
+    assert "app" in listed and "target" in listed and "from-a-secret" not in listed

@@ -37,13 +37,23 @@ def cgroup_v2_delegated(root: Path = CGROUP_ROOT) -> bool:
 
 def process_warned() -> dict[str, str]:
     """The extended fields the process runtime accepts with a warning here, and why."""
-    why = ("this machine has no cgroup v2 with the cpu and memory controllers delegated to "
-           "paasd (it is cgroup v1 or hybrid), so a process's limits cannot be enforced; "
-           "the docker and kubernetes runtimes enforce them")
+    why = ("not enforced: this machine has no cgroup v2 with the cpu and memory "
+           "controllers delegated to paasd (it is cgroup v1 or hybrid), so a process's "
+           "limits cannot be enforced; the docker and kubernetes runtimes enforce them")
     if cgroup_v2_delegated():
-        why = ("the process runtime does not put instances in cgroups of their own yet; "
-               "the docker and kubernetes runtimes enforce them")
-    return {"containers[].resources": why}
+        why = ("not enforced: the process runtime does not put instances in cgroups of "
+               "their own yet; the docker and kubernetes runtimes enforce them")
+    return {
+        "containers[].resources": why,
+        "containers[].volumeMounts": MOUNTS,
+        "imagePullSecrets": "not used: this runtime runs commands, not images",
+    }
+
+
+MOUNTS = ("a process has no mount namespace of its own: each volume is a private "
+          "per-instance directory under the state dir, and paasd rewrites the mountPath "
+          "where it appears in command, args, env values and workingDir (and sets "
+          "PAASD_MOUNT_<VOLUME> to it)")
 
 
 __all__ = ["cgroup_v2_delegated", "process_warned"]

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -35,6 +36,14 @@ from .settings import ProcessSettings
 log = logging.getLogger("paasd.runtime.process")
 
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME")
+
+
+def rewrite(text: str, mounts: list[tuple[str, str]]) -> str:
+    """`text` with each mountPath (as a whole path or a path prefix) replaced by the
+    instance's directory for it."""
+    for path, target in mounts:
+        text = re.sub(rf"(?<![\w./-]){re.escape(path)}(?=$|/|[^\w.-])", target, text)
+    return text
 
 
 def _start_time(pid: int) -> int | None:
@@ -96,13 +105,17 @@ class ProcessRuntime(LocalRuntime):
         rev = inst.revision
         c = rev.template.container
         port = free_port()
-        env = self._environment(inst, port)
-        cwd = self._cwd(inst)
+        mounts = self._mounts(inst)
+        env = {k: rewrite(v, mounts) for k, v in self._environment(inst, port).items()}
+        env.update({f"PAASD_MOUNT_{name.upper().replace('-', '_')}": str(path)
+                    for name, path in self._volume_dirs(inst).items()})
+        cwd = Path(rewrite(str(self._cwd(inst)), mounts))
+        command = [rewrite(part, mounts) for part in (*c.command, *c.args)]
         log_path = self.log_dir / rev.namespace / rev.service / f"{inst.status.id}.log"
         fd = open_append(log_path)
         try:
             proc = await trio.lowlevel.open_process(
-                [*c.command, *c.args], stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                command, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
                 cwd=str(cwd), env=env, start_new_session=True)
         finally:
             os.close(fd)
@@ -112,7 +125,7 @@ class ProcessRuntime(LocalRuntime):
         assert inst.revision is not None
         rev = inst.revision
         env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
-        env.update({e.name: e.value for e in rev.template.container.env})
+        env.update(self._environment_of(inst, rev.template.container))
         env.update({
             "PORT": str(port),
             "K_SERVICE": rev.service,
@@ -121,6 +134,29 @@ class ProcessRuntime(LocalRuntime):
             "PAASD_INSTANCE": inst.status.id,
         })
         return env
+
+    def _volume_dirs(self, inst: Instance) -> dict[str, Path]:
+        """Every volume of the instance as a private directory: secret, configMap and
+        projected ones written (and kept current), emptyDir ones empty at first."""
+        assert inst.revision is not None
+        dirs = self._write_volumes(inst)
+        for v in inst.revision.template.pod.volumes:
+            if v.kind == "emptyDir":
+                path = self._volume_root(inst) / v.name
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                dirs[v.name] = path
+        return dirs
+
+    def _mounts(self, inst: Instance) -> list[tuple[str, str]]:
+        """(mountPath, the directory standing for it), longest path first."""
+        assert inst.revision is not None
+        dirs = self._volume_dirs(inst)
+        out = []
+        for m in inst.revision.template.container.volume_mounts:
+            if m.name in dirs:
+                target = dirs[m.name] / m.sub_path if m.sub_path else dirs[m.name]
+                out.append((m.mount_path.rstrip("/") or "/", str(target)))
+        return sorted(out, key=lambda pair: -len(pair[0]))
 
     def _cwd(self, inst: Instance) -> Path:
         cwd = Path(self.settings.working_dir)
@@ -181,6 +217,7 @@ class ProcessRuntime(LocalRuntime):
 
     async def _cleanup(self, inst: Instance) -> None:
         self._pidfile(inst.status.id).unlink(missing_ok=True)
+        self._remove_volumes(inst)
 
     @staticmethod
     def _signal(pid: int, sig: int) -> None:

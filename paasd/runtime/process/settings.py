@@ -41,6 +41,7 @@ SCHEMA = RuntimeSchema(
     knative_fields=frozenset({
         "containers[].livenessProbe", "containers[].startupProbe",
         "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc",
+        "containers[].env[].valueFrom", "containers[].envFrom", "volumes",
     }),
     knative_warned=process_warned(),
 )
