@@ -11,7 +11,7 @@ zero starts an instance at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,13 +46,18 @@ class StatsSource(Protocol):
 
 
 ChangeListener = Callable[[RevisionKey, int, ScaleDecision], None]  # (revision, old, new)
+# a revision's instances' usage: (cumulative CPU seconds, resident bytes, instances
+# measured), or None; what the HPA class scales on (the runtime measures it)
+Usage = Callable[[RevisionKey], Awaitable[tuple[float, float, int] | None]]
 Active = Callable[[], Mapping[RevisionKey, ActiveRevision]]
 
 
 class Autoscaler:
-    def __init__(self, settings: AutoscalerSettings, source: StatsSource) -> None:
+    def __init__(self, settings: AutoscalerSettings, source: StatsSource,
+                 usage: Usage | None = None) -> None:
         self.settings = settings
         self.source = source
+        self.usage = usage
         self.scalers: dict[RevisionKey, RevisionScaler] = {}
         # Revisions at zero with nothing measured and nothing running: no scaler is kept
         # (nor ticked) for them until a request or a change of their routing wakes them.
@@ -113,6 +118,18 @@ class Autoscaler:
             self._seen[revision] = (stats.at, stats.requests, stats.concurrency_area)
             scaler.observe(now, concurrency, stats.requests - requests)
 
+    async def sample_usage(self, now: float) -> None:
+        """Read the usage of the HPA-class revisions' instances (only theirs: a KPA
+        revision costs nothing here)."""
+        if self.usage is None:
+            return
+        for revision, scaler in list(self.scalers.items()):
+            if scaler.scaling.hpa is None:
+                continue
+            reading = await self.usage(revision)
+            if reading is not None:
+                scaler.observe_usage(now, *reading)
+
     def tick(self, now: float, active: Mapping[RevisionKey, ActiveRevision],
              on_change: ChangeListener) -> None:
         for revision, info in active.items():
@@ -142,6 +159,7 @@ class Autoscaler:
             await trio.sleep_until(next_sample)
             now = trio.current_time()
             self.sample(now)
+            await self.sample_usage(now)
             next_sample += SAMPLE_INTERVAL
             if now >= next_tick:
                 self.tick(now, active(), on_change)

@@ -33,6 +33,7 @@ from ..spec.annotations import (
 )
 from ..spec.durations import parse_duration
 from ..spec.model import Template
+from .hpa import HpaPolicy, HpaState, hpa_policy
 from .kpa import DeciderSpec, KpaState, ScaleResult, decide, new_state
 from .metrics import MetricWindow
 
@@ -50,11 +51,15 @@ class Scaling:
     grace: float
     enable_scale_to_zero: bool
     container_concurrency: int
+    hpa: HpaPolicy | None = None  # the HPA class: scale on measured CPU or memory
 
 
 def resolve(template: Template, settings: AutoscalerSettings) -> Scaling:
     a = canonical_map(template.annotations)  # camelCase aliases read as Knative does
     metric = a.get(METRIC, "concurrency")
+    if metric not in ("concurrency", "rps"):  # cpu, memory: the HPA class decides
+        metric = "concurrency"
+        a = {k: v for k, v in a.items() if k != TARGET}
     cc = template.container_concurrency
     if metric == "rps":
         target = float(a.get(TARGET, settings.requests_per_second_target_default))
@@ -91,6 +96,7 @@ def resolve(template: Template, settings: AutoscalerSettings) -> Scaling:
                   parse_duration(a[RETENTION]) if RETENTION in a else 0.0),
         enable_scale_to_zero=settings.enable_scale_to_zero,
         container_concurrency=cc,
+        hpa=hpa_policy(template),
     )
 
 
@@ -115,6 +121,7 @@ class RevisionScaler:
         # made again for one that has (after a restart, or on waking) starts where it is
         self.desired = instances if ever_ready else max(instances, scaling.initial_scale)
         self.zero_since: float | None = None
+        self.hpa = HpaState()
         reason = "current scale" if ever_ready else "initial scale"
         self.last = ScaleDecision(self.desired, reason, self.state.in_panic, None, None)
 
@@ -135,9 +142,22 @@ class RevisionScaler:
                                       self.state.in_panic, None, None)
         return self.desired
 
+    def observe_usage(self, now: float, cpu_seconds: float, memory_bytes: float,
+                      measured: int) -> None:
+        """A reading of the instances' usage (the HPA class scales on it)."""
+        if self.scaling.hpa is not None:
+            self.hpa.observe(now, cpu_seconds, memory_bytes, measured, self.scaling.hpa)
+
     def tick(self, now: float, ready: int, routed: bool, ever_ready: bool,
              waiting: int = 0) -> ScaleDecision:
         s = self.scaling
+        if s.hpa is not None:  # as Knative's HPA class: on usage, never to zero
+            want, reason = self.hpa.decide(now, ready, s.hpa, s.min_scale, s.max_scale)
+            if not ever_ready and want < max(1, s.initial_scale):
+                want, reason = max(1, s.initial_scale), "initial scale"
+            self.desired = want
+            self.last = ScaleDecision(want, reason, False, None, None)
+            return self.last
         averages = self.window.averages(now, s.metric)
         stable, panic = averages if averages else (None, None)
         result: ScaleResult = decide(self.state, s.decider, ready, stable, panic, now)

@@ -35,6 +35,7 @@ from ..reconciler import loop as reconciler
 from ..reconciler.wakeup import CountingWakeup
 from ..runtime import Catalog, Runtime, RuntimeContext, schemas
 from ..runtime.catalog import BUILTIN
+from ..spec.keys import RevisionKey
 from ..spec.objects import ObjectKey, ObjectKinds
 from ..store import Store
 from ..systemd import sdnotify
@@ -61,7 +62,7 @@ class Daemon:
         self.store = Store(state_dir)
         events_in, events_out = trio.open_memory_channel[DataPlaneEvent](DATAPLANE_EVENTS)
         self.ingress = Ingress(config.ingress, events_in)
-        self.autoscaler = Autoscaler(config.autoscaler, self.ingress)
+        self.autoscaler = Autoscaler(config.autoscaler, self.ingress, self._usage)
         self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
                        self.schemas, events_out, kinds)
@@ -99,6 +100,10 @@ class Daemon:
                         self.runtime.objects_changed(message["kind"],
                                                      meta.get("namespace", ""),
                                                      meta.get("name", ""))
+
+    async def _usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
+        """The HPA class's reading of a revision's instances, from the runtime."""
+        return await self.runtime.usage(key)
 
     def _object_body(self, kind: str, namespace: str, name: str) -> Any:
         """What the runtime resolves Secrets and ConfigMaps against: the hub's objects."""

@@ -247,6 +247,23 @@ class Engine:
 
         return await self._call(inspect, f"inspecting container {cid[:12]}")
 
+    async def container_usage(self, cid: str) -> tuple[float, float] | None:
+        """(cumulative CPU seconds, memory in use less the page cache) of a container, from
+        one stats reading; None if it is gone."""
+        def stats(client: Any) -> tuple[float, float] | None:
+            import docker
+
+            try:
+                s = client.api.stats(cid, stream=False, one_shot=True)
+            except docker.errors.NotFound:
+                return None
+            cpu = ((s.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0)
+            mem = s.get("memory_stats") or {}
+            cache = (mem.get("stats") or {}).get("inactive_file", 0)
+            return cpu / 1e9, float(max(0, mem.get("usage", 0) - cache))
+
+        return await self._call(stats, f"reading the stats of container {cid[:12]}")
+
     async def exec_ok(self, cid: str, command: list[str], timeout: float) -> bool:
         """Run `command` in the container (an exec probe): True on exit code 0. A command
         still running at `timeout` is a failure (its thread finishes on its own)."""

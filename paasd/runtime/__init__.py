@@ -82,6 +82,10 @@ class Runtime(Protocol):
     def remove(self, key: RevisionKey) -> None:
         """The revision is no longer wanted: drain and stop its instances, drop its objects."""
 
+    async def usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
+        """The revision's ready instances' usage: (cumulative CPU seconds, resident bytes,
+        instances measured), or None where the runtime cannot measure (the HPA class)."""
+
     def objects_changed(self, kind: str, namespace: str, name: str) -> None:
         """A Secret or ConfigMap (kind) changed or went: refresh what was made from it
         (mounted files; a mirrored copy). Never a new revision."""

@@ -29,6 +29,7 @@ RETENTION = PREFIX + "scale-to-zero-pod-retention-period"
 AGGREGATION = PREFIX + "metric-aggregation-algorithm"
 
 KPA_CLASS = "kpa.autoscaling.knative.dev"
+HPA_CLASS = "hpa.autoscaling.knative.dev"
 AGGREGATIONS = ("linear", "weightedExponential")
 
 
@@ -104,12 +105,20 @@ def annotation_problems(annotations: dict[str, str]) -> list[tuple[str, str]]:
                                           f"got {value!r}"))
             continue
         if key == METRIC:
-            if value not in ("concurrency", "rps"):
-                problems.append((key, f'must be "concurrency" or "rps", got {value!r}'))
+            hpa = canonical_map(annotations.items()).get(CLASS) == HPA_CLASS
+            allowed = ("cpu", "memory") if hpa else ("concurrency", "rps")
+            if value not in allowed:
+                other = ("with the KPA class (the default), the metric is concurrency or rps; "
+                         f"cpu and memory need {CLASS}: {HPA_CLASS}") if value in (
+                    "cpu", "memory") else ("with the HPA class the metric is cpu or memory"
+                                           if hpa else "")
+                problems.append((written, f"must be {' or '.join(map(repr, allowed))}, got "
+                                          f"{value!r}" + (f" ({other})" if other else "")))
             continue
         if key == CLASS:
-            if value != KPA_CLASS:
-                problems.append((key, f"only {KPA_CLASS!r} is supported, got {value!r}"))
+            if value not in (KPA_CLASS, HPA_CLASS):
+                problems.append((written, f"must be {KPA_CLASS!r} or {HPA_CLASS!r}, got "
+                                          f"{value!r}"))
             continue
         rule = _RULES.get(key)
         if rule is None:
@@ -126,6 +135,8 @@ def annotation_problems(annotations: dict[str, str]) -> list[tuple[str, str]]:
         if not low <= number <= high:
             problems.append((written, f"must be from {low:g} to {high:g}, got {value!r}"))
     values = canonical_map(annotations.items())
+    if values.get(CLASS) == HPA_CLASS and values.get(METRIC) == "memory" and TARGET not in values:
+        problems.append((METRIC, f"metric memory needs {TARGET} (average MiB per instance)"))
     try:
         lo, hi = int(values.get(MIN_SCALE, "0")), int(values.get(MAX_SCALE, "0"))
         if hi and lo > hi:

@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ..errors import InvalidSpec, nearest
-from .annotations import alias_conflicts, annotation_problems, canonical
+from .annotations import (
+    CLASS,
+    HPA_CLASS,
+    METRIC,
+    alias_conflicts,
+    annotation_problems,
+    canonical,
+    canonical_map,
+)
 from .durations import parse_duration
 from .fields import Acceptance
 from .imageref import image_reference_problem
@@ -359,6 +367,13 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
     labels = r.guard(r.string_map, meta.get("labels"), "spec.template.metadata.labels",
                      default=())
     main = parsed[serving]
+    scaling = canonical_map(annotations)
+    if scaling.get(CLASS) == HPA_CLASS and scaling.get(METRIC, "cpu") == "cpu" and \
+            main is not None and "cpu" not in dict(main.resources.requests
+                                                   if main.resources else ()):
+        r.problem(f"{base}.containers[{serving}].resources.requests.cpu",
+                  "the HPA class scales on CPU as a percent of requests.cpu: give it "
+                  "(for example \"100m\")")
     if main is None or any(c is None for c in parsed) or any(c is None for c in inits):
         raise InvalidSpec("\n".join(r.problems))  # the problems are said already
     return Template(

@@ -104,6 +104,9 @@ class StubRuntime:
     def objects_changed(self, kind: str, namespace: str, name: str) -> None:
         return None
 
+    async def usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
+        return None
+
     def remove(self, key: RevisionKey) -> None:
         for status, scope in self.running.pop(key, []):
             scope.cancel()

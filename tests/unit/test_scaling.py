@@ -69,8 +69,10 @@ def test_container_concurrency_caps_the_target() -> None:
     ("autoscaling.knative.dev/target", "lots", "must be a number"),
     ("autoscaling.knative.dev/window", "3s", "from 6 to 3600"),
     ("autoscaling.knative.dev/window", "soon", "a duration"),
-    ("autoscaling.knative.dev/metric", "cpu", '"concurrency" or "rps"'),
-    ("autoscaling.knative.dev/class", "hpa.autoscaling.knative.dev", "only"),
+    ("autoscaling.knative.dev/metric", "cpu", "cpu and memory need autoscaling.knative.dev/"
+                                              "class: hpa.autoscaling.knative.dev"),
+    ("autoscaling.knative.dev/class", "my.autoscaler", "must be 'kpa.autoscaling.knative.dev' "
+                                                       "or 'hpa.autoscaling.knative.dev'"),
 ])
 def test_bad_annotations(key: str, value: str, needle: str) -> None:
     ((where, message),) = annotation_problems({key: value})

@@ -230,6 +230,14 @@ class DockerRuntime(LocalRuntime):
         await self._remove_companions(inst)
         await self._remove(str(handle))
 
+    async def _usage(self, inst: Instance) -> tuple[float, float] | None:
+        if inst.handle is None:
+            return None
+        try:
+            return await self.engine.container_usage(str(inst.handle))
+        except EngineError:
+            return None
+
     async def _exec(self, inst: Instance, command: tuple[str, ...], timeout: float) -> bool:
         if inst.handle is None:
             return False

@@ -150,6 +150,10 @@ class KubernetesRuntime:
         """Not mirrored yet: a pod refers to the cluster's own Secret or ConfigMap."""
         return None
 
+    async def usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
+        """The cluster's HorizontalPodAutoscaler measures (metrics-server): not paasd."""
+        return None
+
     def remove(self, key: RevisionKey) -> None:
         w = self.wanted.get(key)
         if w is None:

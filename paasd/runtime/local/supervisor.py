@@ -129,6 +129,24 @@ class LocalRuntime(ABC):
         """Clean up after one run (stragglers, a stopped container)."""
         return None
 
+    # -- usage (the HPA class) ---------------------------------------------------------------
+
+    async def usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
+        """Cumulative CPU seconds and resident bytes of the revision's ready instances."""
+        cpu = memory = 0.0
+        measured = 0
+        for inst in self._live(key):
+            if inst.status.phase != "ready" or inst.handle is None:
+                continue
+            reading = await self._usage(inst)
+            if reading is not None:
+                cpu, memory, measured = cpu + reading[0], memory + reading[1], measured + 1
+        return (cpu, memory, measured) if measured else None
+
+    async def _usage(self, inst: Instance) -> tuple[float, float] | None:
+        """One instance's (cumulative CPU seconds, resident bytes), if measurable."""
+        return None
+
     # -- Secrets and ConfigMaps ------------------------------------------------------------
 
     def _refs(self, inst: Instance) -> Context:

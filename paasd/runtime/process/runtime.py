@@ -46,6 +46,28 @@ def rewrite(text: str, mounts: list[tuple[str, str]]) -> str:
     return text
 
 
+def session_usage(sid: int) -> tuple[float, float] | None:
+    """(CPU seconds, resident bytes) of the processes in session `sid` (an instance runs
+    in its own session), summed from /proc/*/stat."""
+    ticks, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    cpu = rss = 0
+    found = False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) != sid:  # state ppid pgrp session ...
+            continue
+        found = True
+        cpu += int(fields[11]) + int(fields[12])  # utime stime
+        rss += int(fields[21])
+    return (cpu / ticks, float(rss * page)) if found else None
+
+
 def _start_time(pid: int) -> int | None:
     """The kernel's start time of `pid` (clock ticks since boot), None if gone."""
     try:
@@ -164,6 +186,10 @@ class ProcessRuntime(LocalRuntime):
         if c is not None and c.working_dir:
             cwd = cwd / c.working_dir
         return cwd
+
+    async def _usage(self, inst: Instance) -> tuple[float, float] | None:
+        """Every process of the instance's session (what it forked too), from /proc."""
+        return session_usage(int(inst.handle)) if inst.handle is not None else None
 
     async def _exec(self, inst: Instance, command: tuple[str, ...], timeout: float) -> bool:
         """An `exec` probe: the command as a child with the instance's environment and
