@@ -198,3 +198,22 @@ def test_a_missing_secret_holds_the_instance_until_it_exists(ddaemon: DockerDaem
     ddaemon.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
                   "data:\n  token: from-the-configmap\n")
     ddaemon.wait_served(HOST, "from-the-configmap", timeout=60)
+
+
+def test_an_hpa_class_service_scales_on_cpu(ddaemon: DockerDaemon) -> None:
+    notes = (MIN1 + "        autoscaling.knative.dev/class: hpa.autoscaling.knative.dev\n"
+                    "        autoscaling.knative.dev/metric: cpu\n"
+                    '        autoscaling.knative.dev/target: "50"\n'
+                    '        autoscaling.knative.dev/max-scale: "2"\n')
+    # each instance burns what its limit lets it (0.2 cores: 200 % of its request)
+    app = serve("busy", "while :; do :; done & ") + (
+        "          resources:\n            requests:\n              cpu: 100m\n"
+        "            limits:\n              cpu: 200m\n")
+    ddaemon.apply(service(ddaemon.tag, app, annotations=notes))
+    ddaemon.wait_served(HOST, "busy")
+    wait_for("a second instance for the CPU load", lambda: len(
+        [i for i in ddaemon.instances() if i["phase"] == "ready"]) == 2, timeout=60)
+    described = revision(ddaemon)
+    assert described["status"]["desiredReplicas"] == 2
+    ddaemon.ctl("service", "delete", "web")  # stop burning
+    wait_for("every container removed", lambda: not ddaemon.containers(all=True), timeout=30)
