@@ -115,6 +115,7 @@ class Cluster:
         self.api = client.ApiClient(cfg)
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
+        self.autoscaling = client.AutoscalingV2Api(self.api)
         self.limiter = trio.CapacityLimiter(16)
         self.timeout = settings.api_timeout
         context = settings.context or "its current context"

@@ -14,12 +14,15 @@ extended Knative fields the revision has, as written.
 
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from ...spec.annotations import MAX_SCALE, MIN_SCALE, canonical_map
+from ...spec.hpapolicy import MIB, hpa_policy
 from ...spec.keys import RevisionKey
 from ...spec.knative import container_to_document, pod_to_document, probe_to_document
 from ...spec.model import Probe, Revision
@@ -290,3 +293,53 @@ __all__ = [
     "pinned_image",
     "pod_state",
 ]
+
+
+# -- Secrets and ConfigMaps paasd mirrors; the HPA class's HorizontalPodAutoscaler ---------
+
+
+def mirrored_manifest(kind: str, name: str, namespace: str, body: Any, owner: str
+                      ) -> dict[str, Any]:
+    """A paasd Secret or ConfigMap as the cluster object paasd owns in the mapped
+    namespace, under the same name (so the pod's references find it)."""
+    meta = {"name": name, "namespace": namespace,
+            "labels": {**dict(body.labels), MANAGED_BY: "paasd", OWNER: owner}}
+    if kind == "Secret":
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": body.type,
+                "data": {k: base64.b64encode(v).decode() for k, v in body.data}}
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                           "data": dict(body.data)}
+    if body.binary:
+        doc["binaryData"] = {k: base64.b64encode(v).decode() for k, v in body.binary}
+    return doc
+
+
+def hpa_manifest(rev: Revision, *, owner: str, namespace: str, deployment: str, uid: str
+                 ) -> dict[str, Any] | None:
+    """The autoscaling/v2 HorizontalPodAutoscaler Knative makes for an HPA-class revision
+    (owned by its Deployment, so it goes with it), or None for the KPA class."""
+    policy = hpa_policy(rev.template)
+    if policy is None:
+        return None
+    a = canonical_map(rev.template.annotations)
+    low = max(1, int(a.get(MIN_SCALE, "1") or 1))
+    high = int(a.get(MAX_SCALE, "0") or 0) or 2**31 - 1  # as Knative: unbounded
+    if policy.metric == "cpu":
+        target: dict[str, Any] = {"type": "Utilization",
+                                  "averageUtilization": round(policy.target)}
+    else:
+        target = {"type": "AverageValue", "averageValue": str(round(policy.target * MIB))}
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": deployment, "namespace": namespace, "labels": labels(rev, owner),
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "name": deployment, "uid": uid,
+                                          "controller": True}]},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                    "name": deployment},
+                 "minReplicas": low, "maxReplicas": max(low, high),
+                 "metrics": [{"type": "Resource", "resource": {"name": policy.metric,
+                                                               "target": target}}],
+                 "behavior": {"scaleDown": {"stabilizationWindowSeconds":
+                                            round(policy.stabilization)}}},
+    }

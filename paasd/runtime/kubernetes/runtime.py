@@ -31,6 +31,8 @@ from typing import Any
 
 import trio
 
+from ...configdata.resolve import references
+from ...spec.hpapolicy import hpa_policy
 from ...spec.keys import RevisionKey
 from ...spec.model import InstanceStatus, Probe, Revision, thaw_json
 from .. import RuntimeContext, RuntimeHealth
@@ -56,6 +58,8 @@ from .objects import (
     deployment_manifest,
     deployment_name,
     deployment_state,
+    hpa_manifest,
+    mirrored_manifest,
     namespace_manifest,
     owner_selector,
     pod_state,
@@ -115,6 +119,8 @@ class KubernetesRuntime:
         self._nursery: trio.Nursery | None = None
         self._stop = threading.Event()
         self._watch_threads = trio.CapacityLimiter(2)
+        # paasd's Secrets and ConfigMaps mirrored into the cluster: (kind, knative ns, name)
+        self.mirrored: set[tuple[str, str, str]] = set()
 
     # -- the runtime interface -----------------------------------------------------------
 
@@ -147,8 +153,15 @@ class KubernetesRuntime:
         self._kick(revision.key)
 
     def objects_changed(self, kind: str, namespace: str, name: str) -> None:
-        """Not mirrored yet: a pod refers to the cluster's own Secret or ConfigMap."""
-        return None
+        """A Secret or ConfigMap paasd mirrored changed (or went): the copy follows."""
+        if (kind, namespace, name) in self.mirrored and self._nursery is not None:
+            self._nursery.start_soon(self._remirror, kind, namespace, name)
+
+    async def _remirror(self, kind: str, namespace: str, name: str) -> None:
+        try:
+            await self._mirror_one(kind, namespace, name)
+        except KubeError as exc:
+            log.warning("mirroring %s %s/%s: %s", kind, namespace, name, exc)
 
     async def usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
         """The cluster's HorizontalPodAutoscaler measures (metrics-server): not paasd."""
@@ -387,8 +400,8 @@ class KubernetesRuntime:
             await self._delete(dep)
             self.deployments[key] = replace(dep, deleting=True)
             return False
-        if dep.replicas == w.replicas:
-            return False
+        if dep.replicas == w.replicas or hpa_policy(rev.template) is not None:
+            return False  # (the HPA class: the cluster's HorizontalPodAutoscaler scales it)
         log.info("scaling %s/%s to %d", dep.namespace, dep.name, w.replicas)
         await self.cluster.call(
             f"scaling deployment {dep.namespace}/{dep.name}",
@@ -403,6 +416,8 @@ class KubernetesRuntime:
         pinned = await self.images.pin(c.image, c.image_pull_policy)
         namespace = self.settings.cluster_namespace(rev.namespace)
         await self._ensure_namespace(namespace)
+        for kind, ref, _ in references(rev.template):
+            await self._mirror_one(kind, rev.namespace, ref)
         manifest = deployment_manifest(
             rev, owner=self.owner, namespace=namespace, image=pinned.image,
             pull_policy=pinned.pull_policy, replicas=replicas,
@@ -424,7 +439,61 @@ class KubernetesRuntime:
                 raise KubeError(f"a Deployment {namespace}/{name} exists that this paasd did "
                                 "not create; paasd never touches it: delete or rename it"
                                 ) from None
+        hpa = hpa_manifest(rev, owner=self.owner, namespace=namespace, deployment=name,
+                           uid=(made.get("metadata") or {}).get("uid", ""))
+        if hpa is not None:  # the HPA class: the cluster's autoscaler owns the replicas
+            try:
+                await self.cluster.call(
+                    f"creating horizontalpodautoscaler {namespace}/{name}",
+                    self.cluster.autoscaling.create_namespaced_horizontal_pod_autoscaler,
+                    namespace, hpa)
+            except ApiRefused as exc:
+                if exc.code != 409:
+                    raise
         self._deployment_seen(deployment_state(made))
+
+    async def _mirror_one(self, kind: str, namespace: str, name: str) -> None:
+        """Copy paasd's Secret or ConfigMap `name` into the cluster namespace, as an object
+        it owns. One paasd does not have is the cluster's own: left alone, and so is a
+        same-named object paasd did not create (said in the log)."""
+        body = self.ctx.objects(kind, namespace, name)
+        target = self.settings.cluster_namespace(namespace)
+        core = self.cluster.core
+        plural = "secret" if kind == "Secret" else "config_map"
+        read = getattr(core, f"read_namespaced_{plural}")
+        if body is None:
+            if (kind, namespace, name) in self.mirrored:  # deleted in paasd: the copy goes
+                self.mirrored.discard((kind, namespace, name))
+                try:
+                    await self.cluster.call(f"deleting {kind} {target}/{name}",
+                                            getattr(core, f"delete_namespaced_{plural}"),
+                                            name, target)
+                except ApiRefused as exc:
+                    if exc.code != 404:
+                        raise
+            return
+        await self._ensure_namespace(target)
+        manifest = mirrored_manifest(kind, name, target, body, self.owner)
+        try:
+            found = await self.cluster.call(f"reading {kind} {target}/{name}", read, name,
+                                            target)
+        except ApiRefused as exc:
+            if exc.code != 404:
+                raise
+            found = None
+        if found is None:
+            await self.cluster.call(f"creating {kind} {target}/{name}",
+                                    getattr(core, f"create_namespaced_{plural}"), target,
+                                    manifest)
+        elif ((found.get("metadata") or {}).get("labels") or {}).get(OWNER) != self.owner:
+            log.warning("%s %s/%s exists in the cluster and is not paasd's: the pods use it, "
+                        "not paasd's own %s of that name", kind, target, name, kind)
+            return
+        else:
+            await self.cluster.call(f"replacing {kind} {target}/{name}",
+                                    getattr(core, f"replace_namespaced_{plural}"), name, target,
+                                    manifest)
+        self.mirrored.add((kind, namespace, name))
 
     async def _delete(self, dep: DeploymentState) -> None:
         log.info("deleting deployment %s/%s", dep.namespace, dep.name)
