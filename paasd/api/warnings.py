@@ -38,7 +38,10 @@ def apply_warnings(hub: Any, spec: ServiceSpec, accept: Acceptance,
     without effect, and the Secrets and ConfigMaps it names that do not exist (on a
     runtime that resolves them itself). `pending`: objects of the same (dry-run) apply."""
     out = spec_warnings(spec, accept)
-    if hub.runtimes[hub.config.daemon.runtime].passes_references:
+    schema = hub.runtimes[hub.config.daemon.runtime]
+    if schema.spec_warnings is not None:
+        out += schema.spec_warnings(spec)
+    if schema.passes_references:
         return out
     coming = {(key.kind, key.namespace, key.name) for key, _ in pending}
 

@@ -35,6 +35,9 @@ class RuntimeSchema:
     # What else it cannot run in a spec whose fields it accepts (a volume type, a
     # reference to something it does not have): one `where: problem` line each.
     spec_problems: Callable[[ServiceSpec], list[str]] | None = None
+    # What it accepts of a spec but cannot apply, beyond whole fields (`knative_warned`):
+    # one `where: why` line each, said by apply and shown by `service describe`.
+    spec_warnings: Callable[[ServiceSpec], list[str]] | None = None
     # A Secret or ConfigMap paasd does not have is the cluster's own (kubernetes): no
     # warning that it is missing
     passes_references: bool = False

@@ -152,3 +152,50 @@ def test_secrets_and_configmaps_on_the_process_runtime(daemon: Daemon) -> None:
     assert len(revisions) == 1
     listed = daemon.ctl("secret", "list").stdout
     assert "app" in listed and "target" in listed and "from-a-secret" not in listed
+
+
+def test_sidecars_init_containers_and_security_on_the_process_runtime(
+        daemon: Daemon) -> None:
+    import os
+    import sys
+
+    from tests.integration.conftest import free_port
+
+    side_port = free_port()
+    # the init container writes a file the sidecar serves; the app answers with what it
+    # fetched from the sidecar on loopback
+    fetch = (f"import urllib.request, os; os.environ['TARGET'] = urllib.request.urlopen("
+             f"'http://127.0.0.1:{side_port}/greeting').read().decode().strip(); "
+             f"import runpy; runpy.run_path('{HELLO_APP_PATH}', run_name='__main__')")
+    svc = daemon.hello(command=f'["{sys.executable}", "-c", "{fetch}"]').replace(
+        "      containers:\n",
+        "      volumes:\n        - name: shared\n          emptyDir: {}\n"
+        "      initContainers:\n        - name: seed\n"
+        '          command: ["sh", "-c", "echo from-the-sidecar > /shared/greeting"]\n'
+        "          volumeMounts: [{name: shared, mountPath: /shared}]\n"
+        "      containers:\n")
+    svc = svc.replace("        - command:", "        - name: app\n          ports: "
+                      "[{containerPort: 8080}]\n          command:", 1)
+    svc += ("          securityContext:\n            allowPrivilegeEscalation: false\n"
+            "            capabilities: {drop: [ALL]}\n"
+            "        - name: helper\n"
+            f'          command: ["{sys.executable}", "-m", "http.server", "{side_port}", '
+            '"--bind", "127.0.0.1", "--directory", "/shared"]\n'
+            "          volumeMounts: [{name: shared, mountPath: /shared}]\n")
+    r = daemon.ctl("apply", "-f", "-", stdin=svc)
+    assert "capabilities not applied" in r.stderr
+    daemon.wait_served(HOST, "Hello from-the-sidecar!", timeout=30)
+    (inst,) = daemon.instances()
+    main = int(inst["pid"])
+    status = open(f"/proc/{main}/status").read()
+    assert "NoNewPrivs:\t1" in status
+    record = json.loads((daemon.state_dir / "instances" / f"{inst['id']}.json").read_text())
+    (sidecar,) = record["sidecars"]
+    assert os.path.exists(f"/proc/{sidecar}")
+    daemon.ctl("service", "delete", "hello")
+    wait_for("the sidecar stopped with its instance",
+             lambda: not os.path.exists(f"/proc/{sidecar}") or
+             "zombie" in open(f"/proc/{sidecar}/status").read().lower(), timeout=30)
+
+
+HELLO_APP_PATH = str(__import__("tests.integration.conftest", fromlist=["HELLO_APP"]).HELLO_APP)

@@ -128,8 +128,7 @@ def test_check_runnable_refuses_what_the_runtime_does_not_honour(runtime: str) -
     spec = parse(RICH.replace("imagePullPolicy: Never", 'command: ["app"]'), KUBE)
     with pytest.raises(InvalidSpec) as info:
         check_runnable(spec, RUNTIMES[runtime], RUNTIMES)
-    first = {"process": "containers[0].securityContext: field \"securityContext\"",
-             "docker": "serviceAccountName: field \"serviceAccountName\""}[runtime]
+    first = "serviceAccountName: field \"serviceAccountName\""
     assert str(info.value).startswith(
         f"service demo/web: spec.template.spec.{first} "
         f"is valid in Knative but not supported by paasd on the {runtime} runtime")

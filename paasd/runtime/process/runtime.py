@@ -25,12 +25,13 @@ from typing import Any
 
 import trio
 
-from ...spec.model import InstanceStatus
+from ...spec.model import Container, InstanceStatus
 from ...store.files import open_append, private_dir, write_private
 from .. import RuntimeContext
 from ..local import Instance, LocalRuntime
 from ..local.logfiles import follow_files
 from ..local.ports import free_port
+from .identity import process_identity
 from .settings import ProcessSettings
 
 log = logging.getLogger("paasd.runtime.process")
@@ -87,6 +88,7 @@ class ProcessRuntime(LocalRuntime):
         self.pid_dir = self.state_dir / "instances"
         self.log_dir = self.state_dir / "logs"
         self._children: dict[int, trio.Process] = {}  # pid → our own child (not adopted)
+        self._sidecars: dict[int, list[int]] = {}  # an instance's pid → its sidecars' pids
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -123,31 +125,75 @@ class ProcessRuntime(LocalRuntime):
         return proc.pid, port
 
     async def _spawn(self, inst: Instance) -> tuple[trio.Process, int]:
+        """Init containers to completion, then the serving container, then each sidecar:
+        one process (in its own session) each, sharing the machine's loopback."""
         assert inst.revision is not None
         rev = inst.revision
-        c = rev.template.container
         port = free_port()
-        mounts = self._mounts(inst)
-        env = {k: rewrite(v, mounts) for k, v in self._environment(inst, port).items()}
+        log_path = self.log_dir / rev.namespace / rev.service / f"{inst.status.id}.log"
+        for i, init in enumerate(rev.template.init_containers):
+            what = init.name or f"init-{i + 1}"
+            self._set(inst, message=f"running init container {what}")
+            proc = await self._open(inst, init, port, log_path, serving=False)
+            code = await proc.wait()
+            if code != 0:
+                raise ValueError(f"init container {what} exited with code {code}")
+        main = await self._open(inst, rev.template.container, port, log_path, serving=True)
+        sidecars = []
+        try:
+            for side in rev.template.sidecars:
+                sidecars.append(await self._open(inst, side, port, log_path, serving=False))
+        except BaseException:
+            self._signal(main.pid, signal.SIGKILL)
+            for proc in sidecars:
+                self._signal(proc.pid, signal.SIGKILL)
+            raise
+        self._sidecars[main.pid] = [p.pid for p in sidecars]
+        for side_proc, side in zip(sidecars, rev.template.sidecars, strict=True):
+            assert self._nursery is not None
+            self._nursery.start_soon(self._watch_sidecar, inst, main.pid, side_proc,
+                                     side.name or "sidecar")
+        return main, port
+
+    async def _open(self, inst: Instance, c: Container, port: int, log_path: Path,
+                    serving: bool) -> trio.Process:
+        """One container of the instance as a process, its output in the instance's log."""
+        mounts = self._mounts(inst, c)
+        env = {k: rewrite(v, mounts) for k, v in self._environment(inst, port, c).items()}
+        if not serving:
+            env.pop("PORT", None)  # as in a pod: $PORT is the serving container's
         env.update({f"PAASD_MOUNT_{name.upper().replace('-', '_')}": str(path)
                     for name, path in self._volume_dirs(inst).items()})
-        cwd = Path(rewrite(str(self._cwd(inst)), mounts))
+        cwd = Path(rewrite(str(self._cwd(inst, c)), mounts))
         command = [rewrite(part, mounts) for part in (*c.command, *c.args)]
-        log_path = self.log_dir / rev.namespace / rev.service / f"{inst.status.id}.log"
+        assert inst.revision is not None
+        identity = process_identity(inst.revision.template, c)
         fd = open_append(log_path)
         try:
-            proc = await trio.lowlevel.open_process(
+            return await trio.lowlevel.open_process(
                 command, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                cwd=str(cwd), env=env, start_new_session=True)
+                cwd=str(cwd), env=env, start_new_session=True, **identity)
         finally:
             os.close(fd)
-        return proc, port
 
-    def _environment(self, inst: Instance, port: int) -> dict[str, str]:
+    async def _watch_sidecar(self, inst: Instance, main: int, proc: trio.Process,
+                             name: str) -> None:
+        """A sidecar that exits while its instance runs ends the instance's run (restarted
+        with back-off, saying why), as a pod whose container died is not served."""
+        code = await proc.wait()
+        if self._sidecars.get(main) is None or inst.handle != main or inst.stopping:
+            return
+        inst.exit_reason = "SidecarExited"
+        inst.exit_detail = f"sidecar {name} exited with code {code}"
+        log.warning("%s: %s", inst.status.id, inst.exit_detail)
+        self._signal(main, signal.SIGKILL)
+
+    def _environment(self, inst: Instance, port: int, c: Container | None = None
+                     ) -> dict[str, str]:
         assert inst.revision is not None
         rev = inst.revision
         env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
-        env.update(self._environment_of(inst, rev.template.container))
+        env.update(self._environment_of(inst, c or rev.template.container))
         env.update({
             "PORT": str(port),
             "K_SERVICE": rev.service,
@@ -169,20 +215,20 @@ class ProcessRuntime(LocalRuntime):
                 dirs[v.name] = path
         return dirs
 
-    def _mounts(self, inst: Instance) -> list[tuple[str, str]]:
+    def _mounts(self, inst: Instance, c: Container | None = None) -> list[tuple[str, str]]:
         """(mountPath, the directory standing for it), longest path first."""
         assert inst.revision is not None
         dirs = self._volume_dirs(inst)
         out = []
-        for m in inst.revision.template.container.volume_mounts:
+        for m in (c or inst.revision.template.container).volume_mounts:
             if m.name in dirs:
                 target = dirs[m.name] / m.sub_path if m.sub_path else dirs[m.name]
                 out.append((m.mount_path.rstrip("/") or "/", str(target)))
         return sorted(out, key=lambda pair: -len(pair[0]))
 
-    def _cwd(self, inst: Instance) -> Path:
+    def _cwd(self, inst: Instance, container: Container | None = None) -> Path:
         cwd = Path(self.settings.working_dir)
-        c = inst.revision.template.container if inst.revision else None
+        c = container or (inst.revision.template.container if inst.revision else None)
         if c is not None and c.working_dir:
             cwd = cwd / c.working_dir
         return cwd
@@ -224,6 +270,8 @@ class ProcessRuntime(LocalRuntime):
     async def _after_run(self, inst: Instance, handle: Any) -> None:
         self._children.pop(int(handle), None)
         self._signal(int(handle), signal.SIGKILL)  # stragglers the app forked
+        for pid in self._sidecars.pop(int(handle), []):  # and the instance's sidecars
+            self._signal(pid, signal.SIGKILL)
 
     async def _terminate(self, inst: Instance) -> None:
         pid = inst.handle
@@ -270,6 +318,7 @@ class ProcessRuntime(LocalRuntime):
                 port=int(record["port"]), ref_kind="pid", ref=str(pid),
                 started_at=float(record["started_at"]), message="adopted after daemon restart")
             log.info("adopted instance %s (pid %d, port %d)", status.id, pid, status.port)
+            self._sidecars[pid] = [int(p) for p in record.get("sidecars", [])]
             self._launch(Instance(status=status, revision=self.ctx.lookup(status.revision_key)),
                          pid)
 
@@ -282,5 +331,6 @@ class ProcessRuntime(LocalRuntime):
         s = inst.status
         record = {"id": s.id, "revision": s.revision, "namespace": s.namespace,
                   "service": s.service, "pid": pid, "port": port,
-                  "start_time": _start_time(pid), "started_at": time.time()}
+                  "start_time": _start_time(pid), "started_at": time.time(),
+                  "sidecars": self._sidecars.get(pid, [])}
         write_private(self._pidfile(s.id), json.dumps(record))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...config import RuntimeSchema, SectionReader, resolve_path
+from .identity import identity_warnings
 from .limits import process_warned
 
 
@@ -42,6 +43,8 @@ SCHEMA = RuntimeSchema(
         "containers[].livenessProbe", "containers[].startupProbe",
         "containers[].readinessProbe.exec", "containers[].readinessProbe.grpc",
         "containers[].env[].valueFrom", "containers[].envFrom", "volumes",
+        "containers[].securityContext", "securityContext", "sidecars", "initContainers",
     }),
     knative_warned=process_warned(),
+    spec_warnings=identity_warnings,
 )
