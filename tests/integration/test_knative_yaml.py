@@ -187,7 +187,9 @@ def test_sidecars_init_containers_and_security_on_the_process_runtime(
     daemon.wait_served(HOST, "Hello from-the-sidecar!", timeout=30)
     (inst,) = daemon.instances()
     main = int(inst["pid"])
-    status = open(f"/proc/{main}/status").read()
+    from pathlib import Path
+
+    status = Path(f"/proc/{main}/status").read_text()
     assert "NoNewPrivs:\t1" in status
     record = json.loads((daemon.state_dir / "instances" / f"{inst['id']}.json").read_text())
     (sidecar,) = record["sidecars"]
@@ -195,7 +197,7 @@ def test_sidecars_init_containers_and_security_on_the_process_runtime(
     daemon.ctl("service", "delete", "hello")
     wait_for("the sidecar stopped with its instance",
              lambda: not os.path.exists(f"/proc/{sidecar}") or
-             "zombie" in open(f"/proc/{sidecar}/status").read().lower(), timeout=30)
+             "zombie" in Path(f"/proc/{sidecar}/status").read_text().lower(), timeout=30)
 
 
 HELLO_APP_PATH = str(__import__("tests.integration.conftest", fromlist=["HELLO_APP"]).HELLO_APP)
