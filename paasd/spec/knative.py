@@ -84,6 +84,9 @@ POD_FIELDS = ("volumes", "securityContext", "serviceAccountName", "imagePullSecr
 CONTAINER_FIELDS = ("livenessProbe", "startupProbe", "resources", "envFrom", "volumeMounts",
                     "securityContext", "imagePullPolicy")
 VOLUME_KINDS = ("configMap", "secret", "emptyDir", "projected")
+CONTAINER_KEYS = ("name", "image", "command", "args", "env", "ports", "workingDir",
+                  "readinessProbe", "livenessProbe", "startupProbe", "resources", "envFrom",
+                  "volumeMounts", "securityContext", "imagePullPolicy")
 
 
 class _Reader:
@@ -491,10 +494,7 @@ def _check_annotations(r: _Reader, annotations: tuple[tuple[str, str], ...]) -> 
 
 
 def _container(r: _Reader, value: Any, path: str, init: bool = False) -> Container:
-    c = r.mapping(value, path, ("name", "image", "command", "args", "env", "ports",
-                                "workingDir", "readinessProbe", "livenessProbe",
-                                "startupProbe", "resources", "envFrom", "volumeMounts",
-                                "securityContext", "imagePullPolicy"))
+    c = r.mapping(value, path, CONTAINER_KEYS)
     if c.get("resources") == {}:  # `kubectl get -o yaml` writes it: it says nothing
         r.notes.append(f"{r.doc.where(path + '.resources')}: {path}.resources: ignored "
                        "(empty)")
@@ -510,7 +510,8 @@ def _container(r: _Reader, value: Any, path: str, init: bool = False) -> Contain
         image = r.guard(_image, r, c["image"], f"{path}.image", default=None)
     command = r.guard(r.strings, c.get("command"), f"{path}.command", default=())
     args = r.guard(r.strings, c.get("args"), f"{path}.args", default=())
-    if c.get("image") is None and not command:
+    misspelt = any(key not in CONTAINER_KEYS for key in c)  # said already: not twice
+    if c.get("image") is None and not command and not misspelt:
         r.problem(path, "give the container an image (docker, kubernetes runtimes) "
                         "or a command (process runtime)")
     env = r.guard(_env, r, c.get("env"), path, default=[])
