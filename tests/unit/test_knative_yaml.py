@@ -198,3 +198,25 @@ def test_the_sample_checker_finds_a_dropped_field() -> None:
     assert dropped(written, exported, []) == [
         "spec.template.spec.containers[0].env[0].name='TARGET'",
         "spec.template.spec.containers[0].env[0].value='Clojure Sample v1'"]
+
+
+def test_a_sessions_cpu_and_memory_are_read_from_proc() -> None:
+    import subprocess
+    import sys
+
+    from paasd.runtime.process.runtime import session_usage
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n" \
+           "import sys; sys.stdout.write('done'); sys.stdout.flush(); time.sleep(5)"
+    proc = subprocess.Popen([sys.executable, "-c", burn], start_new_session=True,
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.read(4) == b"done"
+        reading = session_usage(proc.pid)
+        assert reading is not None
+        cpu, rss = reading
+        assert cpu >= 0.25 and rss > 1_000_000
+    finally:
+        proc.kill()
+        proc.wait()
+    assert session_usage(proc.pid) is None
