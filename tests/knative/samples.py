@@ -5,6 +5,7 @@ field (which the export leaves out, as `kn` does)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "spec.traffic[0].latestRevision": True,
     "spec.traffic[0].percent": 100,
     "metadata.namespace": "default",
+    "spec.template.spec.enableServiceLinks": False,  # Knative's default, and paasd's
+    "spec.template.spec.containers[0].ports[0].protocol": "TCP",  # the only one allowed
 }
 
 
@@ -54,7 +57,7 @@ def dropped(written: dict[str, Any], exported: dict[str, Any], said: list[str]) 
             continue  # a quantity written as a number is kept as its text
         if DEFAULTS.get(path, object()) == value:
             continue
-        if any(f": {path.split('.')[0]}" in note or _noted(path, note) for note in said):
+        if any(_noted(path, note) for note in said):
             continue
         out.append(f"{path}={value!r}")
     return out
@@ -64,7 +67,8 @@ def _noted(path: str, note: str) -> bool:
     """A note names the field (`metadata: ignored the read-only fields uid, ...`)."""
     _where, _, text = note.partition(": ")
     field, _, rest = text.partition(": ")
-    if not path.startswith(field):
+    if path != field and not path.startswith((field + ".", field + "[")):
         return False
     tail = path[len(field):].lstrip(".").split(".")[0].split("[")[0]
-    return tail == "" or tail in rest
+    return tail == "" or rest.startswith("ignored (") or \
+        re.search(rf"\b{re.escape(tail)}\b", rest) is not None

@@ -220,3 +220,14 @@ def test_a_sessions_cpu_and_memory_are_read_from_proc() -> None:
         proc.kill()
         proc.wait()
     assert session_usage(proc.pid) is None
+
+
+def test_kubectl_get_output_applies_unchanged_and_nothing_is_dropped() -> None:
+    from tests.knative.samples import ROOT
+
+    text = (ROOT / "tests" / "data" / "kubectl-get-ksvc.yaml").read_text()
+    notes: list[str] = []
+    spec = parse(text, notes)
+    assert len(notes) == 4  # status, metadata, template metadata, empty resources
+    assert dropped(yaml.safe_load(text), service_to_document(spec), notes) == []  # type: ignore[arg-type]
+    assert dropped(yaml.safe_load(text), service_to_document(spec), []) != []  # notes matter
