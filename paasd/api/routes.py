@@ -345,19 +345,27 @@ def _parse_documents(text: str, source: str, json_body: bool, accept: Acceptance
         raise InvalidSpec(f"{source}: no documents to apply")
     specs: list[ServiceSpec] = []
     objects: list[tuple[ObjectKey, Any]] = []
+    problems: list[str] = []  # every document's, so one apply says them all
     for doc in docs:
         top = doc.value if isinstance(doc.value, dict) else {}
         api_version, kind_name = top.get("apiVersion"), top.get("kind")
         kind = kinds.get((api_version, kind_name)) \
             if isinstance(api_version, str) and isinstance(kind_name, str) else None
-        if kind is None:
-            said: list[str] = []
-            specs.append(service_from_document(doc, accept, known=_known(kinds), notes=said))
-            if notes is not None:
-                notes.append(said)
+        try:
+            if kind is None:
+                said: list[str] = []
+                specs.append(service_from_document(doc, accept, known=_known(kinds),
+                                                   notes=said))
+                if notes is not None:
+                    notes.append(said)
+                continue
+            namespace, name, body = kind.parse(doc)
+        except InvalidSpec as exc:
+            problems.append(str(exc))
             continue
-        namespace, name, body = kind.parse(doc)
         objects.append((ObjectKey(kind.kind, namespace, name), body))
+    if problems:
+        raise InvalidSpec("\n".join(problems))
     return specs, objects
 
 

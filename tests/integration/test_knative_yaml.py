@@ -73,10 +73,13 @@ def test_every_problem_of_a_document_is_listed_at_once(daemon: Daemon) -> None:
                                                      "          command:")
     text = text.replace("  name: hello\n", "  name: hello\n  nmespace: x\n", 1)
     text = text.replace("              value: \"World\"", "              value: 3")
-    r = daemon.ctl("apply", "-f", "-", stdin=text, check=False)
+    second = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"
+              "data:\n  k: v\n")
+    r = daemon.ctl("apply", "-f", "-", stdin=text + "---\n" + second, check=False)
     assert r.returncode == 1
     assert 'metadata.nmespace: unknown field "nmespace" (did you mean "namespace"?)' \
         in r.stderr
+    assert "<stdin>:21: metadata.name: 'Bad_Name' is not a valid ConfigMap name" in r.stderr
     assert "containers[0].image: '${REPO}/app' is not an image reference" in r.stderr
     assert "placeholder" in r.stderr
     assert "env[0].value: must be a string; quote it" in r.stderr
