@@ -27,7 +27,7 @@ def add_warnings_condition(view: dict[str, Any], warnings: list[str]) -> None:
         return
     conditions = view.setdefault("status", {}).setdefault("conditions", [])
     conditions.append({"type": WARNINGS, "status": "True", "severity": "Warning",
-                       "reason": "AcceptedWithoutEffect", "message": "; ".join(warnings)})
+                       "reason": "AcceptedWithoutEffect", "message": "\n".join(warnings)})
 
 
 

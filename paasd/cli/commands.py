@@ -99,9 +99,13 @@ def cmd_service_describe(client: Client, args: argparse.Namespace) -> int:
     for e in c.get("env", []):
         lines.append(f"  Env:      {_env(e)}")
     lines += ["", "Conditions:"]
+    conditions = [x for x in st.get("conditions", []) if x["type"] != "Warnings"]
     lines.append(table(["  TYPE", "STATUS", "REASON", "MESSAGE"],
                        [["  " + x["type"], x["status"], x.get("reason", ""),
-                         x.get("message", "")] for x in st.get("conditions", [])]))
+                         x.get("message", "")] for x in conditions]))
+    for x in st.get("conditions", []):
+        if x["type"] == "Warnings":  # accepted without effect here: one line each
+            lines += ["", "Warnings:"] + [f"  {w}" for w in x.get("message", "").splitlines()]
     health = client.info().get("runtimeHealth") or {}
     if not health.get("ok", True):  # what it shows may be stale, and why
         lines += ["", f"Runtime:     UNAVAILABLE ({health.get('where', '')}): "

@@ -98,6 +98,10 @@ def test_warnings_are_said_by_apply_and_shown_by_describe(daemon: Daemon) -> Non
     assert "warning: metadata.labels.networking.knative.dev/visibility" in r.stderr
     warned = condition(describe(daemon), "Warnings")
     assert warned["severity"] == "Warning" and "queueproxy-podinfo" in warned["message"]
+    shown = daemon.ctl("service", "describe", "hello").stdout
+    assert "\nWarnings:\n  " in shown
+    assert "\n  spec.template.metadata.annotations.features.knative.dev/queueproxy-podinfo: " \
+           "accepted but has no effect" in shown
     r = daemon.ctl("apply", "-f", "-", check=False, stdin=daemon.hello(
         annotations='        autoscaling.knative.dev/minscale: "1"\n'))
     assert r.returncode == 1 and "unknown Knative annotation" in r.stderr \
