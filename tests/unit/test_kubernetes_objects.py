@@ -234,3 +234,23 @@ def test_the_kubeconfig_is_only_checked_for_the_kubernetes_runtime(
     config = paasd_config.parse_config('[kubernetes]\nkubeconfig = "nowhere"\n',
                                        str(tmp_path / "paasd.toml"), runtimes=RUNTIMES)
     assert config.daemon.runtime == "process"
+
+
+def test_sidecars_init_containers_and_the_progress_deadline_go_into_the_deployment() -> None:
+    text = RICH.replace("  template:\n    spec:\n", "  template:\n    metadata:\n"
+                        "      annotations:\n"
+                        "        serving.knative.dev/progress-deadline: 90s\n    spec:\n", 1)
+    rev = revision(text.replace("      containers:\n", "      initContainers:\n"
+                                "        - {image: busybox, command: [\"true\"]}\n"
+                                "      containers:\n", 1) + (
+        "        - name: helper\n          image: busybox\n          command: [\"sleep\"]\n"))
+    dep = manifest(rev)
+    pod = dep["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["user-container", "helper"]
+    assert [c["name"] for c in pod["initContainers"]] == ["init-1"]
+    assert dep["spec"]["progressDeadlineSeconds"] == 90
+    stuck = {"metadata": {"name": "d", "namespace": "n"}, "spec": {"replicas": 1},
+             "status": {"conditions": [{"type": "Progressing", "status": "False",
+                                        "reason": "ProgressDeadlineExceeded",
+                                        "message": "took too long"}]}}
+    assert deployment_state(stuck).problem == "ProgressDeadlineExceeded: took too long"

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...spec.annotations import MAX_SCALE, MIN_SCALE, canonical_map
+from ...spec.durations import parse_duration
 from ...spec.hpapolicy import MIB, hpa_policy
 from ...spec.keys import RevisionKey
 from ...spec.knative import container_to_document, pod_to_document, probe_to_document
+from ...spec.knownkeys import PROGRESS_DEADLINE
 from ...spec.model import Probe, Revision
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -121,7 +123,11 @@ def deployment_manifest(rev: Revision, *, owner: str, namespace: str, image: str
         # serving what it has in flight for this long before it is sent SIGTERM.
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": drain_seconds}}}
     pod: dict[str, Any] = {
-        "containers": [container],
+        "containers": [container, *(_named(container_to_document(side), f"sidecar-{i + 1}")
+                                    for i, side in enumerate(rev.template.sidecars))],
+        **({"initContainers": [_named(container_to_document(init), f"init-{i + 1}")
+                               for i, init in enumerate(rev.template.init_containers)]}
+           if rev.template.init_containers else {}),
         "enableServiceLinks": False,  # as Knative: no Service env vars in the app's env
         "terminationGracePeriodSeconds": drain_seconds + stop_grace,
     }
@@ -138,12 +144,25 @@ def deployment_manifest(rev: Revision, *, owner: str, namespace: str, image: str
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": 0,  # a revision's template never changes
+            **_progress_deadline(rev),
             "selector": {"matchLabels": {OWNER: owner, KNATIVE_NAMESPACE: rev.namespace,
                                          REVISION: rev.name}},
             "template": {"metadata": {"labels": mine, "annotations": annotations},
                          "spec": pod},
         },
     }
+
+
+def _named(container: dict[str, Any], default: str) -> dict[str, Any]:
+    """A pod's containers all need a name; Knative gives the unnamed ones one."""
+    container.setdefault("name", default)
+    return container
+
+
+def _progress_deadline(rev: Revision) -> dict[str, Any]:
+    """`serving.knative.dev/progress-deadline` as the Deployment's, as Knative sets it."""
+    value = rev.template.annotation(PROGRESS_DEADLINE)
+    return {"progressDeadlineSeconds": max(1, round(parse_duration(value)))} if value else {}
 
 
 def revision_key(obj: dict[str, Any]) -> RevisionKey | None:
@@ -178,6 +197,9 @@ def deployment_state(dep: dict[str, Any]) -> DeploymentState:
     for cond in (dep.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
             problem = f"{cond.get('reason', 'FailedCreate')}: {cond.get('message', '')}"
+        if cond.get("type") == "Progressing" and cond.get("status") == "False" and \
+                cond.get("reason") == "ProgressDeadlineExceeded":
+            problem = f"ProgressDeadlineExceeded: {cond.get('message', '')}"
     return DeploymentState(
         name=meta.get("name", ""), namespace=meta.get("namespace", ""),
         revision=revision_key(dep),
