@@ -231,3 +231,28 @@ def test_kubectl_get_output_applies_unchanged_and_nothing_is_dropped() -> None:
     assert len(notes) == 4  # status, metadata, template metadata, empty resources
     assert dropped(yaml.safe_load(text), service_to_document(spec), notes) == []  # type: ignore[arg-type]
     assert dropped(yaml.safe_load(text), service_to_document(spec), []) != []  # notes matter
+
+
+def test_a_probe_as_written_becomes_its_plan_with_kubernetes_defaults() -> None:
+    from paasd.runtime.local.probes import plan
+
+    spec = parse(BASE.format(notes="", image="app") + """\
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: 9000
+              scheme: HTTPS
+              httpHeaders: [{name: X-Probe, value: "1"}]
+            periodSeconds: 0
+          livenessProbe:
+            grpc: {port: 9090, service: app}
+            failureThreshold: 5
+""")
+    c = spec.template.container  # type: ignore[attr-defined]
+    ready = plan(c.readiness_probe)
+    assert (ready.handler, ready.port, ready.path, ready.https, ready.headers) == (
+        "httpGet", 9000, "/healthz", True, (("X-Probe", "1"),))
+    assert not ready.plain
+    alive = plan(c.liveness_probe)
+    assert (alive.handler, alive.port, alive.service, alive.period, alive.timeout,
+            alive.failure_threshold) == ("grpc", 9090, "app", 10.0, 1.0, 5)

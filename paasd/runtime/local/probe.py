@@ -7,6 +7,8 @@ start-up and not a polling interval.
 
 from __future__ import annotations
 
+import ssl
+
 import h11
 import trio
 
@@ -31,24 +33,35 @@ async def tcp_ready(host: str, port: int) -> bool:
 
 
 async def http_ready(host: str, port: int, path: str, timeout: float = 1.0,
-                     any_status: bool = False) -> bool:
+                     any_status: bool = False, headers: list[tuple[str, str]] | None = None,
+                     https: bool = False) -> bool:
     """GET path; 2xx/3xx is ready (Kubernetes' httpGet semantics). With `any_status`,
     any response is: the app answers (a TCP probe's meaning, through a tunnel that
     accepts every connection itself)."""
     try:
         with trio.fail_after(timeout):
-            stream = await trio.open_tcp_stream(host, port)
+            stream: trio.abc.Stream
+            if https:  # as the kubelet: TLS without verifying the certificate
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+            else:
+                stream = await trio.open_tcp_stream(host, port)
             try:
                 conn = h11.Connection(h11.CLIENT)
+                given = {name.lower() for name, _ in headers or ()}
+                sent = [(k, v) for k, v in (("Host", f"{host}:{port}"),
+                                            ("User-Agent", "paasd-probe"))
+                        if k.lower() not in given]
                 await stream.send_all(conn.send(h11.Request(
                     method="GET", target=path,
-                    headers=[("Host", f"{host}:{port}"), ("User-Agent", "paasd-probe"),
-                             ("Connection", "close")])) or b"")
+                    headers=[*sent, *(headers or ()), ("Connection", "close")])) or b"")
                 await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
                 while True:
                     event = conn.next_event()
                     if event is h11.NEED_DATA:
-                        conn.receive_data(await stream.receive_some(4096))
+                        conn.receive_data(bytes(await stream.receive_some(4096)))
                         continue
                     if isinstance(event, h11.Response):
                         return any_status or 200 <= event.status_code < 400
@@ -56,5 +69,6 @@ async def http_ready(host: str, port: int, path: str, timeout: float = 1.0,
                         return False
             finally:
                 await stream.aclose()
-    except (OSError, trio.TooSlowError, h11.ProtocolError, trio.BrokenResourceError):
+    except (OSError, trio.TooSlowError, h11.ProtocolError, trio.BrokenResourceError,
+            ssl.SSLError):
         return False

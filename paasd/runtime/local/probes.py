@@ -39,6 +39,15 @@ class ProbePlan:
     timeout: float = 1.0
     failure_threshold: int = 3
     success_threshold: int = 1
+    headers: tuple[tuple[str, str], ...] = ()  # httpGet.httpHeaders
+    https: bool = False  # httpGet.scheme: HTTPS
+
+    @property
+    def plain(self) -> bool:
+        """An HTTP GET or TCP connect on the serving port: what readiness probing while
+        an instance starts does at its aggressive pace anyway."""
+        return self.handler in ("httpGet", "tcpSocket") and self.port is None and \
+            not self.headers and not self.https
 
 
 def plan(probe: Probe) -> ProbePlan:
@@ -56,14 +65,18 @@ def plan(probe: Probe) -> ProbePlan:
         period=float(doc.get("periodSeconds") or 10),
         timeout=float(doc.get("timeoutSeconds") or 1),
         failure_threshold=int(doc.get("failureThreshold") or 3),
-        success_threshold=int(doc.get("successThreshold") or 1))
+        success_threshold=int(doc.get("successThreshold") or 1),
+        headers=tuple((str(h.get("name", "")), str(h.get("value", "")))
+                      for h in body.get("httpHeaders") or () if isinstance(h, dict)),
+        https=str(body.get("scheme", "HTTP")).upper() == "HTTPS")
 
 
 async def run_handler(p: ProbePlan, host: str, port: int, run_exec: Exec) -> bool:
     """One check of the probe's handler against the instance at host:port."""
     target = p.port or port
     if p.handler == "httpGet":
-        return await http_ready(host, target, p.path, timeout=p.timeout)
+        return await http_ready(host, target, p.path, timeout=p.timeout,
+                                headers=list(p.headers), https=p.https)
     if p.handler == "exec":
         return await run_exec(p.command, p.timeout)
     if p.handler == "grpc":

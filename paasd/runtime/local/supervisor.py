@@ -404,7 +404,7 @@ class LocalRuntime(ABC):
         handler = plan(probe) if probe is not None else None
         while True:
             status = inst.status
-            if handler is not None and handler.handler in ("exec", "grpc"):
+            if handler is not None and not handler.plain:  # exec, grpc, a port, headers
                 ok = await run_handler(handler, status.host, status.port,
                                        lambda cmd, t: self._exec(inst, cmd, t))
             else:
