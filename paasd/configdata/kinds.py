@@ -227,11 +227,23 @@ def _configmap_from_json(j: dict[str, Any]) -> ConfigMapBody:
                                                                        {}).items())))
 
 
+def _immutable(old: SecretBody | ConfigMapBody, new: SecretBody | ConfigMapBody
+               ) -> str | None:
+    """As the API server: an immutable object's data cannot change (delete and create it
+    again), nor can it become mutable."""
+    if old.immutable and new != old:
+        return ("it is immutable: its data cannot change; delete it and create it again "
+                "(revisions that use it keep what they had)")
+    return None
+
+
 SECRET = ObjectKind(api_versions=("v1",), kind="Secret", plural="secrets",
                     parse=parse_secret, export=export_secret, to_json=_secret_json,
-                    from_json=_secret_from_json, redact=redact_secret)
+                    from_json=_secret_from_json, redact=redact_secret,
+                    check_update=_immutable)
 CONFIGMAP = ObjectKind(api_versions=("v1",), kind="ConfigMap", plural="configmaps",
                        parse=parse_configmap, export=export_configmap,
-                       to_json=_configmap_json, from_json=_configmap_from_json)
+                       to_json=_configmap_json, from_json=_configmap_from_json,
+                       check_update=_immutable)
 
 __all__ = ["CONFIGMAP", "SECRET", "ConfigMapBody", "SecretBody"]

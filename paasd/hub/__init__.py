@@ -281,6 +281,11 @@ class Hub:
                 raise InvalidSpec(f"this paasd does not know the kind {key.kind}")
             if key in seen_objects:
                 raise InvalidSpec(f"{key.kind} {key.namespace}/{key.name} appears twice")
+            stored = self.objects.items.get(key)
+            if kind.check_update is not None and stored is not None:
+                problem = kind.check_update(stored.body, body)
+                if problem is not None:
+                    raise InvalidSpec(f"{key.kind} {key.namespace}/{key.name}: {problem}")
             seen_objects.add(key)
             rows.append((key, kind.to_json(body)))
         applied: tuple[list[ApplyResult], list[ObjectResult]] = await self._in_thread(

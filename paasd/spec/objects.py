@@ -43,6 +43,8 @@ class ObjectKind:
     from_json: Callable[[Any], Any]
     # values never shown in clear (Secrets): export and views get this instead of export
     redact: Callable[[ObjectKey, Any], dict[str, Any]] | None = None
+    # (stored body, new body) → why this change is refused (an immutable Secret), or None
+    check_update: Callable[[Any, Any], str | None] | None = None
 
     def shown(self, key: ObjectKey, body: Any) -> dict[str, Any]:
         """The document as the API shows it: redacted where the kind says so."""

@@ -208,3 +208,12 @@ def test_sidecars_init_containers_and_security_on_the_process_runtime(
 
 
 HELLO_APP_PATH = str(__import__("tests.integration.conftest", fromlist=["HELLO_APP"]).HELLO_APP)
+
+
+def test_an_immutable_configmap_cannot_change(daemon: Daemon) -> None:
+    doc = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fixed\nimmutable: true\n"
+           "data:\n  k: {value}\n")
+    daemon.apply(doc.format(value="one"))
+    r = daemon.ctl("apply", "-f", "-", stdin=doc.format(value="two"), check=False)
+    assert r.returncode == 1 and "ConfigMap default/fixed: it is immutable" in r.stderr
+    assert "unchanged" in daemon.ctl("apply", "-f", "-", stdin=doc.format(value="one")).stdout
