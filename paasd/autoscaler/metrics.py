@@ -17,9 +17,12 @@ from collections import deque
 class MetricWindow:
     """One bucket per second: (concurrency, requests per second)."""
 
-    def __init__(self, stable_window: float, panic_window: float) -> None:
+    def __init__(self, stable_window: float, panic_window: float,
+                 weighted: bool = False) -> None:
         self.stable_buckets = max(1, round(stable_window))
         self.panic_buckets = max(1, round(panic_window))
+        # metric-aggregation-algorithm: weightedExponential (else linear, the default)
+        self.weighted = weighted
         self._buckets: deque[tuple[int, float, float]] = deque(maxlen=self.stable_buckets)
         self._first: int | None = None
 
@@ -51,11 +54,43 @@ class MetricWindow:
         return (self._average(second, self.stable_buckets, column),
                 self._average(second, self.panic_buckets, column))
 
+    def _weighted(self, second: int, size: int, column: int) -> float:
+        start = second - size + 1
+        found = {b[0]: b[column] for b in self._buckets if start <= b[0] <= second}
+        if not found:
+            return 0.0
+        last = max(found)
+        values = [found.get(s, 0.0) for s in range(last, start - 1, -1)]
+        return _weighted_average(values, smoothing_coefficient(size), second - last)
+
     def _average(self, second: int, size: int, column: int) -> float:
         assert self._first is not None
+        if self.weighted:
+            return self._weighted(second, size, column)
         start = max(second - size + 1, self._first)
         span = second - start + 1
         if span <= 0:
             return 0.0
         total = sum(b[column] for b in self._buckets if start <= b[0] <= second)
         return total / span
+
+
+# Knative's weighted exponential window average (its aggregation package): the newest
+# bucket weighs `coeff`, each older one (1 - coeff) times the next newer one, with coeff
+# chosen so the window's weights sum to at least 0.9999 (and at least 0.2).
+WEIGHT_PRECISION = 0.9999
+MIN_EXPONENT = 0.2
+
+
+def smoothing_coefficient(buckets: int) -> float:
+    return max(1 - math.pow(1 - WEIGHT_PRECISION, 1 / buckets), MIN_EXPONENT)
+
+
+def _weighted_average(values: list[float], coeff: float, empty_newest: int) -> float:
+    """`values` newest first; `empty_newest` seconds with no bucket since the last one."""
+    multiplier = coeff * math.pow(1 - coeff, empty_newest)
+    total = 0.0
+    for value in values:
+        total += value * multiplier
+        multiplier *= 1 - coeff
+    return total

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..config import AutoscalerSettings
 from ..spec.annotations import (
     ACTIVATION_SCALE,
+    AGGREGATION,
     BURST,
     GRACE,
     INITIAL_SCALE,
@@ -52,6 +53,7 @@ class Scaling:
     enable_scale_to_zero: bool
     container_concurrency: int
     hpa: HpaPolicy | None = None  # the HPA class: scale on measured CPU or memory
+    weighted: bool = False  # metric-aggregation-algorithm: weightedExponential
 
 
 def resolve(template: Template, settings: AutoscalerSettings) -> Scaling:
@@ -97,6 +99,7 @@ def resolve(template: Template, settings: AutoscalerSettings) -> Scaling:
         enable_scale_to_zero=settings.enable_scale_to_zero,
         container_concurrency=cc,
         hpa=hpa_policy(template),
+        weighted=a.get(AGGREGATION) == "weightedExponential",
     )
 
 
@@ -115,7 +118,8 @@ class RevisionScaler:
     def __init__(self, scaling: Scaling, now: float, instances: int,
                  ever_ready: bool = False) -> None:
         self.scaling = scaling
-        self.window = MetricWindow(scaling.decider.stable_window, scaling.panic_window)
+        self.window = MetricWindow(scaling.decider.stable_window, scaling.panic_window,
+                                   scaling.weighted)
         self.state: KpaState = new_state(scaling.decider, instances, now)
         # initial scale is for a revision that has never served (as Knative's): a scaler
         # made again for one that has (after a restart, or on waking) starts where it is
@@ -129,6 +133,7 @@ class RevisionScaler:
         if scaling != self.scaling:
             self.scaling = scaling
             self.window.resize(scaling.decider.stable_window, scaling.panic_window)
+            self.window.weighted = scaling.weighted
 
     def observe(self, now: float, concurrency: float, requests: float) -> None:
         self.window.record(now, concurrency, requests)

@@ -110,12 +110,9 @@ def annotation_warnings(annotations: Iterable[tuple[str, str]], level: str, path
                         ) -> list[str]:
     """One line per annotation accepted here that means nothing where it is."""
     out = []
-    for key, value in annotations:
+    for key, _value in annotations:
         name = canonical(key)
-        if name == AGGREGATION and value == "weightedExponential":
-            out.append(f"{path}.{key}: accepted but not honoured: paasd averages the metric "
-                       "linearly over the window (Knative's default, linear)")
-        elif name in WARNED:
+        if name in WARNED:
             out.append(f"{path}.{key}: accepted but has no effect: {WARNED[name]}")
         elif _knative(key):
             if level == "service" and name in TEMPLATE_KEYS:

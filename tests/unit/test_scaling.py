@@ -234,3 +234,23 @@ def test_window_averages_over_the_time_since_the_first_bucket() -> None:
     for t in range(3, 63):
         window.record(t, 0.0, 0)
     assert window.averages(62) == (0.0, 0.0)
+
+
+def test_weighted_exponential_aggregation_favours_recent_buckets() -> None:
+    from paasd.autoscaler.metrics import MetricWindow, _weighted_average, smoothing_coefficient
+
+    # Knative's own example: [10, 10, 5, 5] (newest last) with an exponent of 0.6
+    assert _weighted_average([5, 5, 10, 10], 0.6, 0) == pytest.approx(5.544)
+    assert smoothing_coefficient(10) == pytest.approx(1 - 0.0001 ** (1 / 10))
+    assert smoothing_coefficient(60) == 0.2  # bounded below, as in Knative
+    assert smoothing_coefficient(2) == pytest.approx(0.99)
+    linear, weighted = MetricWindow(10, 2), MetricWindow(10, 2, weighted=True)
+    for second, value in enumerate([10.0] * 8 + [0.0, 0.0]):
+        linear.record(second, value, 0)
+        weighted.record(second, value, 0)
+    assert linear.averages(9)[0] == pytest.approx(8.0)
+    assert weighted.averages(9)[0] < 6.5  # the two idle seconds count for more
+    camel = Template(container=Container(command=("app",)), annotations=(
+        ("autoscaling.knative.dev/metricAggregationAlgorithm", "weightedExponential"),))
+    assert resolve(camel, DEFAULTS).weighted  # the camelCase form too
+    assert not resolve(template(), DEFAULTS).weighted
