@@ -27,6 +27,7 @@ MAX_SIZE = 1024 * 1024  # as the API server: 1 MiB of data per object
 READ_ONLY = ("uid", "resourceVersion", "generation", "creationTimestamp", "selfLink",
              "managedFields")
 REDACTED = "<redacted: {} bytes>"
+REDACTED_FORM = re.compile(r"^<redacted: \d+ bytes>$")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,11 @@ class _Doc:
             try:
                 out[key] = base64.b64decode(text.encode(), validate=True)
             except (binascii.Error, ValueError):
+                if REDACTED_FORM.match(text):
+                    self.problem(f"{path}.{key}", "is a value paasd redacted when it showed "
+                                                  "the Secret: give the value (base64 under "
+                                                  "data, or clear under stringData)")
+                    continue
                 # the message never repeats the value: it may be a secret
                 self.problem(f"{path}.{key}", "is not base64 (put clear text under "
                                               "stringData instead)")

@@ -118,6 +118,8 @@ def test_a_secret_parses_and_is_only_ever_shown_redacted() -> None:
         SECRET.parse(Located(yaml.safe_load(SECRET_DOC.replace("YWRtaW4=", "not base64!"))))
     assert "data.user: is not base64" in str(info.value)
     assert "not base64!" not in str(info.value)  # a value is never repeated
+    with pytest.raises(InvalidSpec, match="a value paasd redacted"):
+        SECRET.parse(Located(shown))  # an export cannot be applied back blindly
 
 
 def test_references_resolve_into_env_and_files_or_say_what_is_missing() -> None:
