@@ -217,3 +217,26 @@ def test_an_immutable_configmap_cannot_change(daemon: Daemon) -> None:
     r = daemon.ctl("apply", "-f", "-", stdin=doc.format(value="two"), check=False)
     assert r.returncode == 1 and "ConfigMap default/fixed: it is immutable" in r.stderr
     assert "unchanged" in daemon.ctl("apply", "-f", "-", stdin=doc.format(value="one")).stdout
+
+
+def test_a_readiness_probe_that_fails_later_takes_the_instance_out(daemon: Daemon) -> None:
+    import sys
+
+    from tests.integration.conftest import HELLO_APP
+
+    flag = daemon.tmp / "ready-flag"
+    flag.write_text("")
+    svc = daemon.hello(command=f'["{sys.executable}", "{HELLO_APP}"]',
+                       annotations='        autoscaling.knative.dev/min-scale: "1"\n')
+    svc += ("          readinessProbe:\n            exec:\n"
+            f"              command: [test, -f, {flag}]\n"
+            "            periodSeconds: 1\n            failureThreshold: 2\n")
+    daemon.apply(svc)
+    daemon.wait_served(HOST, "Hello World!")
+    flag.unlink()
+    inst = wait_for("the instance out of the routing", lambda: next(
+        (i for i in daemon.instances() if i.get("reason") == "ReadinessProbeFailed"), None),
+        timeout=20)
+    assert inst["phase"] == "starting" and inst["restarts"] == 0  # not restarted
+    flag.write_text("")
+    daemon.wait_served(HOST, "Hello World!")

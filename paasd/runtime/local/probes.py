@@ -62,7 +62,7 @@ def plan(probe: Probe) -> ProbePlan:
         handler=handler, port=port or None, path=probe.path or body.get("path") or "/",
         command=probe.command, service=str(body.get("service") or ""),
         initial_delay=float(doc.get("initialDelaySeconds", 0)),
-        period=float(doc.get("periodSeconds") or 10),
+        period=float(doc["periodSeconds"]) if doc.get("periodSeconds") is not None else 10.0,
         timeout=float(doc.get("timeoutSeconds") or 1),
         failure_threshold=int(doc.get("failureThreshold") or 3),
         success_threshold=int(doc.get("successThreshold") or 1),

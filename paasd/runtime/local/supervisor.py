@@ -422,8 +422,35 @@ class LocalRuntime(ABC):
                     await self._kill(inst)
                 return
             await trio.sleep(probe_interval(trio.current_time() - began))
-        if container is not None and container.liveness_probe is not None:
-            await self._liveness(inst, plan(container.liveness_probe))
+        async with trio.open_nursery() as nursery:
+            if container is not None and container.liveness_probe is not None:
+                nursery.start_soon(self._liveness, inst, plan(container.liveness_probe))
+            if handler is not None:
+                nursery.start_soon(self._readiness, inst, handler)
+
+    async def _readiness(self, inst: Instance, p: ProbePlan) -> None:
+        """A ready instance's readiness probe keeps running (every `periodSeconds`, 1 s for
+        Knative's 0): `failureThreshold` failures in a row take it out of the routing
+        (phase starting, its endpoint gone) until it passes again, as the kubelet does."""
+        period = p.period if p.period > 0 else 1.0
+        failures = 0
+        while True:
+            await trio.sleep(period)
+            status = inst.status
+            ok = await run_handler(p, status.host, status.port,
+                                   lambda cmd, t: self._exec(inst, cmd, t))
+            if inst.stopping:
+                return
+            if ok:
+                failures = 0
+                if inst.status.phase == "starting":
+                    self._set(inst, phase="ready", message="", reason="")
+                continue
+            failures += 1
+            if failures == p.failure_threshold and inst.status.phase == "ready":
+                self._set(inst, phase="starting", reason="ReadinessProbeFailed",
+                          message=f"readiness probe ({p.handler}) failed {failures} times "
+                                  "in a row: not routed until it passes")
 
     async def _startup(self, inst: Instance, p: ProbePlan) -> bool:
         """Kubernetes' startupProbe: every `period` until it succeeds; `failureThreshold`
@@ -440,7 +467,7 @@ class LocalRuntime(ABC):
                 await self._probe_failed(inst, "StartupProbeFailed",
                                          f"startup probe ({p.handler}) failed {failures} times")
                 return False
-            await trio.sleep(p.period)
+            await trio.sleep(max(1.0, p.period))
 
     async def _liveness(self, inst: Instance, p: ProbePlan) -> None:
         """Kubernetes' livenessProbe on a ready instance: `failureThreshold` failures in a
@@ -448,7 +475,7 @@ class LocalRuntime(ABC):
         await trio.sleep(p.initial_delay)
         failures = 0
         while True:
-            await trio.sleep(p.period)
+            await trio.sleep(max(1.0, p.period))
             status = inst.status
             if await run_handler(p, status.host, status.port,
                                  lambda cmd, t: self._exec(inst, cmd, t)):
