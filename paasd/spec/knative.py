@@ -454,7 +454,9 @@ def _pod(r: _Reader, spec: dict[str, Any], path: str) -> PodOptions:
                             + (f", got {', '.join(kinds)}" if kinds else ""))
         kind = kinds[0]
         source = v[kind] if v[kind] is not None else {}
-        volumes.append(Volume(name, kind, _json_mapping(r, source, f"{p}.{kind}")))
+        frozen = _json_mapping(r, source, f"{p}.{kind}")
+        _volume_source(r, kind, source, f"{p}.{kind}")
+        volumes.append(Volume(name, kind, frozen))
     account = None
     if spec.get("serviceAccountName") is not None:
         account = r.string(spec["serviceAccountName"], f"{path}.serviceAccountName")
@@ -481,9 +483,115 @@ def _pod(r: _Reader, spec: dict[str, Any], path: str) -> PodOptions:
                           for i, t in enumerate(tolerations)),
         affinity=_json_mapping(r, spec["affinity"], f"{path}.affinity")
         if spec.get("affinity") is not None else None,
-        security_context=_json_mapping(r, spec["securityContext"], f"{path}.securityContext")
+        security_context=_security(r, spec["securityContext"], f"{path}.securityContext", True)
         if spec.get("securityContext") is not None else None,
     )
+
+
+_PROJECTIONS = ("secret", "configMap", "serviceAccountToken", "downwardAPI",
+                "clusterTrustBundle")
+
+
+def _volume_source(r: _Reader, kind: str, source: dict[str, Any], path: str) -> None:
+    """A volume source's shape, so what resolves it later can trust it."""
+    if kind == "emptyDir":
+        e = r.mapping(source, path, ("medium", "sizeLimit"))
+        if e.get("medium") not in (None, "", "Memory"):
+            r.problem(f"{path}.medium", f'must be "" or "Memory", got {e.get("medium")!r}')
+        if e.get("sizeLimit") is not None and not QUANTITY.match(str(e["sizeLimit"])):
+            r.problem(f"{path}.sizeLimit", f"{e['sizeLimit']!r} is not a quantity")
+        return
+    if kind == "projected":
+        pr = r.mapping(source, path, ("sources", "defaultMode"))
+        _mode(r, pr.get("defaultMode"), f"{path}.defaultMode")
+        parts = pr.get("sources")
+        if not isinstance(parts, list) or not parts:
+            r.problem(f"{path}.sources", "give a list of sources (secret, configMap, ...)")
+            return
+        for i, part in enumerate(parts):
+            q = f"{path}.sources[{i}]"
+            part = r.mapping(part, q, _PROJECTIONS)
+            if len(part) != 1:
+                r.problem(q, f"give exactly one of {', '.join(_PROJECTIONS)}")
+                continue
+            (which, body), = part.items()
+            if which in ("secret", "configMap"):
+                _key_source(r, body, f"{q}.{which}", "name")
+            elif not isinstance(body, dict):
+                r.problem(f"{q}.{which}", f"must be a mapping, got {_kind(body)}")
+        return
+    _key_source(r, source, path, "secretName" if kind == "secret" else "name")
+
+
+def _key_source(r: _Reader, source: Any, path: str, name_key: str) -> None:
+    """A secret or configMap source: its name, items (key, path, mode), modes, optional."""
+    s = r.mapping(source, path, (name_key, "items", "defaultMode", "optional"))
+    if not isinstance(s.get(name_key), str) or not s.get(name_key):
+        r.problem(f"{path}.{name_key}", f"give the name of the {path.rsplit('.', 1)[-1]}")
+    if s.get("optional") is not None and not isinstance(s["optional"], bool):
+        r.problem(f"{path}.optional", "must be true or false")
+    _mode(r, s.get("defaultMode"), f"{path}.defaultMode")
+    items = s.get("items")
+    if items is None:
+        return
+    if not isinstance(items, list):
+        r.problem(f"{path}.items", f"must be a list, got {_kind(items)}")
+        return
+    for i, item in enumerate(items):
+        q = f"{path}.items[{i}]"
+        it = r.mapping(item, q, ("key", "path", "mode"))
+        for key in ("key", "path"):
+            if not isinstance(it.get(key), str) or not it.get(key):
+                r.problem(f"{q}.{key}", f"give the item's {key}")
+        rel = it.get("path")
+        if isinstance(rel, str) and (rel.startswith("/") or ".." in rel.split("/")):
+            r.problem(f"{q}.path", f"must be a relative path without '..', got {rel!r}")
+        _mode(r, it.get("mode"), f"{q}.mode")
+
+
+def _mode(r: _Reader, value: Any, path: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 0 <= value <= 0o777):
+        r.problem(path, f"must be a file mode from 0 to 0777, got {value!r}")
+
+
+RESOURCE_FIELDS = ("limits.cpu", "limits.memory", "limits.ephemeral-storage", "requests.cpu",
+                   "requests.memory", "requests.ephemeral-storage")
+_SECURITY_POD = ("runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "supplementalGroups",
+                 "fsGroupChangePolicy", "seccompProfile", "seLinuxOptions", "sysctls",
+                 "windowsOptions", "appArmorProfile", "supplementalGroupsPolicy")
+_SECURITY_CONTAINER = ("runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem",
+                       "allowPrivilegeEscalation", "capabilities", "seccompProfile",
+                       "privileged", "seLinuxOptions", "windowsOptions", "procMount",
+                       "appArmorProfile")
+
+
+def _security(r: _Reader, value: Any, path: str, pod: bool) -> Json:
+    """A securityContext: its fields' types checked (the runtimes that apply it trust
+    them), kept as written."""
+    sc = r.mapping(value, path, _SECURITY_POD if pod else _SECURITY_CONTAINER)
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        if key in sc and sc[key] is not None:
+            r.integer(sc[key], f"{path}.{key}", 0, 2**31 - 1)
+    for key in ("runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
+                "privileged"):
+        if sc.get(key) is not None and not isinstance(sc[key], bool):
+            r.problem(f"{path}.{key}", f"must be true or false, got {sc[key]!r}")
+    groups = sc.get("supplementalGroups")
+    if groups is not None and (not isinstance(groups, list) or not all(
+            isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in groups)):
+        r.problem(f"{path}.supplementalGroups", "must be a list of group ids")
+    if sc.get("capabilities") is not None:
+        caps = r.mapping(sc["capabilities"], f"{path}.capabilities", ("add", "drop"))
+        for key in ("add", "drop"):
+            r.strings(caps.get(key), f"{path}.capabilities.{key}")
+    if sc.get("seccompProfile") is not None:
+        sp = r.mapping(sc["seccompProfile"], f"{path}.seccompProfile",
+                       ("type", "localhostProfile"))
+        if sp.get("type") not in ("RuntimeDefault", "Unconfined", "Localhost"):
+            r.problem(f"{path}.seccompProfile.type", "must be RuntimeDefault, Unconfined or "
+                                                     f"Localhost, got {sp.get('type')!r}")
+    return _json_mapping(r, sc, path)
 
 
 def _check_annotations(r: _Reader, annotations: tuple[tuple[str, str], ...]) -> None:
@@ -538,7 +646,7 @@ def _container(r: _Reader, value: Any, path: str, init: bool = False) -> Contain
         resources = r.guard(_resources, r, c["resources"], f"{path}.resources", default=None)
     security = None
     if c.get("securityContext") is not None:
-        security = r.guard(_json_mapping, r, c["securityContext"], f"{path}.securityContext",
+        security = r.guard(_security, r, c["securityContext"], f"{path}.securityContext", False,
                            default=None)
     return Container(
         image=image, command=command, args=args, env=tuple(env), port=port,
@@ -619,6 +727,19 @@ def _env_var(r: _Reader, item: Any, p: str, seen: set[str]) -> EnvVar:
                     if key not in body:
                         raise r.fail(f"{p}.valueFrom.{ref}", f"{ref} needs {key}")
                     r.string(body[key], f"{p}.valueFrom.{ref}.{key}")
+                if body.get("optional") is not None and not isinstance(body["optional"], bool):
+                    raise r.fail(f"{p}.valueFrom.{ref}.optional", "must be true or false")
+        if "fieldRef" in source:
+            body = r.mapping(source["fieldRef"], f"{p}.valueFrom.fieldRef",
+                             ("fieldPath", "apiVersion"))
+            r.string(body.get("fieldPath"), f"{p}.valueFrom.fieldRef.fieldPath")
+        if "resourceFieldRef" in source:
+            body = r.mapping(source["resourceFieldRef"], f"{p}.valueFrom.resourceFieldRef",
+                             ("resource", "containerName", "divisor"))
+            resource = r.string(body.get("resource"), f"{p}.valueFrom.resourceFieldRef.resource")
+            if resource not in RESOURCE_FIELDS:
+                raise r.fail(f"{p}.valueFrom.resourceFieldRef.resource",
+                             f"must be one of {', '.join(RESOURCE_FIELDS)}, got {resource!r}")
         return EnvVar(ename, "", _json_mapping(r, source, f"{p}.valueFrom"))
     raw = e.get("value", "")
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...spec.model import Container, Template, thaw_json
+from ...spec.model import Container, ServiceSpec, Template, thaw_json
 
 _QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)([numkMGTPE]|[KMGTPE]i)?$")
 _SUFFIX = {"": 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -171,7 +171,7 @@ def container_options(template: Template, c: Container, instance_volume: dict[st
 
 
 def spec_problems_of(template: Template) -> list[str]:
-    return volume_problems(template)
+    return volume_problems(template) + seccomp_problems(template)
 
 
 __all__ = ["DockerOptions", "container_options", "quantity", "resources_options",
@@ -212,3 +212,35 @@ def registry_auth(image: str, configs: list[bytes]) -> dict[str, str] | None:
             if user and password:
                 return {"username": str(user), "password": str(password)}
     return None
+
+
+# securityContext fields the engine is not given (no SELinux/AppArmor labels from a pod
+# spec, no Windows, no procMount; sysctls and fsGroupChangePolicy are a kubelet's)
+NOT_APPLIED = ("seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile",
+               "sysctls", "fsGroupChangePolicy", "supplementalGroupsPolicy")
+
+
+def security_warnings(spec: ServiceSpec) -> list[str]:
+    """The securityContext fields the docker runtime accepts but does not apply."""
+    t = spec.template
+    out = []
+    where = [("spec.template.spec.securityContext", t.pod.security_context)]
+    where += [(f"spec.template.spec.containers[{i}].securityContext", c.security_context)
+              for i, c in enumerate(t.containers)]
+    for path, raw in where:
+        ignored = sorted(k for k in (thaw_json(raw) if raw else {}) if k in NOT_APPLIED)
+        if ignored:
+            out.append(f"{path}: on the docker runtime: {', '.join(ignored)} not applied "
+                       "(the kubernetes runtime passes them to the pod)")
+    return out
+
+
+def seccomp_problems(template: Template) -> list[str]:
+    problems = []
+    for i, c in enumerate((*template.init_containers, *template.containers)):
+        profile = security(template, c).get("seccompProfile") or {}
+        if profile.get("type") == "Localhost":
+            problems.append(f"container {c.name or i}: securityContext.seccompProfile: "
+                            "Localhost profiles need a kubelet's seccomp root; use "
+                            "RuntimeDefault or Unconfined on the docker runtime")
+    return problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...config import RuntimeSchema, SectionReader
-from .options import spec_problems_of
+from .options import security_warnings, spec_problems_of
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,5 @@ SCHEMA = RuntimeSchema(
         "containers[].env[].valueFrom", "containers[].envFrom", "imagePullSecrets",
     }),
     spec_problems=lambda spec: spec_problems_of(spec.template),
+    spec_warnings=security_warnings,
 )
