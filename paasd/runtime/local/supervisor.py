@@ -402,6 +402,8 @@ class LocalRuntime(ABC):
                 not await self._startup(inst, plan(container.startup_probe)):
             return
         handler = plan(probe) if probe is not None else None
+        if handler is not None and handler.initial_delay:
+            await trio.sleep(handler.initial_delay)  # initialDelaySeconds, as the kubelet
         while True:
             status = inst.status
             if handler is not None and not handler.plain:  # exec, grpc, a port, headers
