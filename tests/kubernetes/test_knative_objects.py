@@ -52,3 +52,40 @@ def test_a_secret_is_mirrored_and_an_hpa_class_revision_gets_an_hpa(
         base64.b64decode(s["data"]["word"]) == b"mirrored-2" for s in d.objects("secrets")
         if s["metadata"]["name"] == "k8s-creds"), timeout=30)
     assert len(d.objects("deployments")) == 1
+
+
+def test_sidecars_and_init_containers_go_into_the_pod(kdaemon: KubeDaemon) -> None:
+    from .conftest import TEST_IMAGE
+
+    d = kdaemon
+    script = ("mkdir -p /tmp/s && echo with-sidecar > /tmp/s/index.html && "
+              "exec httpd -f -p $PORT -h /tmp/s")
+    d.apply(f"""\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: pod
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: seed
+          image: {TEST_IMAGE}
+          imagePullPolicy: Never
+          command: ["/bin/sh", "-c", "echo seeded"]
+      containers:
+        - name: app
+          image: {TEST_IMAGE}
+          imagePullPolicy: Never
+          ports: [{{containerPort: 8080}}]
+          command: ["/bin/sh", "-c", "{script}"]
+        - name: helper
+          image: {TEST_IMAGE}
+          imagePullPolicy: Never
+          command: ["/bin/sh", "-c", "exec sleep 3600"]
+""")
+    d.wait_served(host("pod"), "with-sidecar", timeout=90)
+    (dep,) = d.objects("deployments")
+    spec = dep["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["user-container", "helper"]
+    assert [c["name"] for c in spec["initContainers"]] == ["seed"]
