@@ -65,7 +65,7 @@ class Daemon:
         self.autoscaler = Autoscaler(config.autoscaler, self.ingress, self._usage)
         self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
-                       self.schemas, events_out, kinds)
+                       self.schemas, events_out, kinds, on_object=self._object_changed)
         self.engine = Engine(config.engine_url)  # the builder's and the runtimes'
         self.runtime: Runtime = kind.create(RuntimeContext(
             settings=config.runtime_settings, state_dir=state_dir,
@@ -86,20 +86,11 @@ class Daemon:
     def _parse_config(self, text: str, source: str) -> Config:
         return parse_config(text, source, runtimes=self.schemas)
 
-    async def _follow_objects(self) -> None:
-        """Tell the runtime of every Secret and ConfigMap change (it rewrites the files it
-        mounted), from the hub's watch stream; a stream cut for falling behind is opened
-        again."""
-        while True:
-            async with self.hub.watches.subscribe() as changes:
-                async for message in changes:
-                    obj = message.get("object") or {}
-                    meta = obj.get("metadata") or {}
-                    if message.get("kind") in ("Secret", "ConfigMap") and \
-                            message.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                        self.runtime.objects_changed(message["kind"],
-                                                     meta.get("namespace", ""),
-                                                     meta.get("name", ""))
+    def _object_changed(self, key: ObjectKey) -> None:
+        """The hub's word that an object changed: the runtime refreshes what it made of a
+        Secret or ConfigMap (mounted files, a mirrored copy)."""
+        if key.kind in ("Secret", "ConfigMap"):
+            self.runtime.objects_changed(key.kind, key.namespace, key.name)
 
     async def _usage(self, key: RevisionKey) -> tuple[float, float, int] | None:
         """The HPA class's reading of a revision's instances, from the runtime."""
@@ -157,7 +148,6 @@ class Daemon:
                 async with trio.open_nursery() as root:
                     await root.start(self.hub.run)
                     await root.start(self.runtime.run)
-                    root.start_soon(self._follow_objects)
                     await root.start(self.builder.run)
                     self.builder.sync_sources(cfg.sources)
                     await root.start(self.autoscaler.run, self.hub.active, self.hub.scaled)

@@ -91,9 +91,13 @@ class Hub:
     def __init__(self, config: Config, store: Store, dataplane: DataPlane,
                  autoscaler: Autoscaler, wakeup: Wakeup, runtimes: RuntimeSchemas,
                  events: trio.MemoryReceiveChannel[DataPlaneEvent],
-                 kinds: ObjectKinds | None = None) -> None:
+                 kinds: ObjectKinds | None = None,
+                 on_object: Callable[[ObjectKey], None] | None = None) -> None:
         self.config = config
         self.objects = Objects(kinds or {})
+        # told of every object created, changed or deleted (the runtime: Secrets and
+        # ConfigMaps it mounted or mirrored), without a watch stream's cost
+        self.on_object = on_object
         self.store = store
         self.dataplane = dataplane
         self.autoscaler = autoscaler
@@ -296,6 +300,8 @@ class Hub:
             self.objects.put(StoredObject(key, body, row.source, row.generation,
                                           row.created_at, row.updated_at))
             if done.outcome != "unchanged":
+                if self.on_object is not None:
+                    self.on_object(key)
                 self.record(key.namespace, f"{key.kind.lower()}/{key.name}",
                             "Created" if done.outcome == "created" else "Updated",
                             f"{key.kind} {key.name} {done.outcome}")
@@ -789,6 +795,8 @@ class Hub:
     async def delete_object(self, key: ObjectKey, source: str = "api") -> None:
         await self._in_thread(self.store.delete_object, key, source)
         if self.objects.drop(key):
+            if self.on_object is not None:
+                self.on_object(key)
             self.watches.emit("DELETED", key.kind, {"metadata": {"name": key.name,
                                                                  "namespace": key.namespace}})
         self.record(key.namespace, f"{key.kind.lower()}/{key.name}", "Deleted",
