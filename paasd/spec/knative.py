@@ -89,6 +89,10 @@ CONTAINER_KEYS = ("name", "image", "command", "args", "env", "ports", "workingDi
                   "volumeMounts", "securityContext", "imagePullPolicy")
 
 
+class _AlreadySaid(InvalidSpec):
+    """A part could not be made, for problems already recorded on the reader."""
+
+
 class _Reader:
     """Walks one located document, collecting every problem with its place.
 
@@ -108,7 +112,8 @@ class _Reader:
         try:
             return fn(*args)
         except InvalidSpec as exc:
-            self.problems.append(str(exc))
+            if not isinstance(exc, _AlreadySaid):
+                self.problems.append(str(exc))
             return default
 
     def problem(self, path: str, message: str) -> None:
@@ -117,7 +122,7 @@ class _Reader:
     def done(self) -> None:
         """Raise every problem found, in document order, as one `InvalidSpec`."""
         if self.problems:
-            seen: dict[str, None] = dict.fromkeys(self.problems)
+            seen = dict.fromkeys(line for p in self.problems for line in p.splitlines())
             raise InvalidSpec("\n".join(seen))
 
     def extended(self, field: str, path: str) -> None:
@@ -378,7 +383,7 @@ def _template(r: _Reader, value: Any, service: str) -> Template:
                   "the HPA class scales on CPU as a percent of requests.cpu: give it "
                   "(for example \"100m\")")
     if main is None or any(c is None for c in parsed) or any(c is None for c in inits):
-        raise InvalidSpec("\n".join(r.problems))  # the problems are said already
+        raise _AlreadySaid("\n".join(r.problems))  # in r.problems: not said twice
     return Template(
         container=main,
         annotations=annotations,

@@ -258,3 +258,14 @@ def test_a_probe_as_written_becomes_its_plan_with_kubernetes_defaults() -> None:
     alive = plan(c.liveness_probe)
     assert (alive.handler, alive.port, alive.service, alive.period, alive.timeout,
             alive.failure_threshold) == ("grpc", 9090, "app", 10.0, 1.0, 5)
+
+
+def test_a_problem_is_said_once() -> None:
+    text = ("apiVersion: serving.knative.dev/v1\nkind: Service\n"
+            "metadata: {name: x, nmespace: y}\nspec:\n  template:\n    spec:\n"
+            "      containers: [3]\n")
+    with pytest.raises(InvalidSpec) as info:
+        parse(text)
+    assert str(info.value).splitlines() == [
+        'svc.yaml:3: metadata.nmespace: unknown field "nmespace" (did you mean "namespace"?)',
+        "svc.yaml:7: spec.template.spec.containers[0]: must be a mapping, got an integer"]
