@@ -89,6 +89,7 @@ class Daemon:
         self.autoscaler.reconfigure(config.autoscaler)
         self.ingress.configure(queue_depth=config.activator.queue_depth,
                                hold_timeout=self.runtime.hold_timeout)
+        self.wakeup.ring()  # new settings (a global min-scale...) may change every count
 
     async def reload(self) -> list[str]:
         """Re-read the config file; a bad file raises ConfigError and changes nothing."""
@@ -140,7 +141,7 @@ class Daemon:
                             await reconciler.run(
                                 self.hub.desired, self.runtime, self.hub.revision,
                                 self.wakeup, lambda: self.config.reconciler.resync_period,
-                                task_status=task_status)
+                                self.hub.desired_of, task_status=task_status)
 
                     await root.start(reconcile)
                     await root.start(self.ingress.run, ingress_listeners)
