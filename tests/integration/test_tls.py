@@ -1,0 +1,169 @@
+"""HTTPS out of the box, from the outside: a real daemon with `[tls]` on, curl trusting
+paasd's CA with `--cacert` (never `-k`), real sockets for the hostile clients."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Daemon, free_port
+from tests.waiting import wait_for
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")]
+
+HOST = "hello.default.example.com"
+
+
+class TlsDaemon(Daemon):
+    def __init__(self, tmp: Path, tls_extra: str = "", ingress_domain: str = "") -> None:
+        self.https_port = free_port()
+        self.tls_extra = tls_extra
+        self.domain = ingress_domain
+        super().__init__(tmp)
+
+    def base_config(self) -> str:
+        base = super().base_config()
+        if self.domain:
+            base = base.replace("[ingress]\n", f'[ingress]\ndomain = "{self.domain}"\n', 1)
+        return base + (f'\n[tls]\nenabled = true\nlisten = "127.0.0.1:{self.https_port}"\n'
+                       f'handshake_timeout = "1s"\n{self.tls_extra}')
+
+    @property
+    def ca(self) -> Path:
+        return self.state_dir / "tls" / "ca.crt"
+
+    def curl(self, url: str, *args: str, resolve: bool = True, cacert: Path | None = None
+             ) -> subprocess.CompletedProcess[str]:
+        """curl with paasd's CA (or `cacert`), the host resolved to loopback."""
+        host = url.split("/")[2]
+        name, _, port = host.partition(":")
+        extra = ["--resolve", f"{name}:{port or 443}:127.0.0.1"] if resolve else []
+        return subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "--cacert", str(cacert or self.ca), *extra,
+             *args, url], capture_output=True, text=True, timeout=20)
+
+    def https(self, host: str, path: str = "/") -> str:
+        return f"https://{host}:{self.https_port}{path}"
+
+    def wait_https(self, host: str, body: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        def served() -> subprocess.CompletedProcess[str] | None:
+            r = self.curl(self.https(host), **kw)  # type: ignore[arg-type]
+            return r if r.returncode == 0 and body in r.stdout else None
+        return wait_for(f"https://{host} to answer {body!r}", served, timeout=20)
+
+
+def start(tmp: Path, **kw: str) -> TlsDaemon:
+    d = TlsDaemon(tmp, **kw)
+    d.start()
+    return d
+
+
+@pytest.fixture
+def tls_daemon(tmp_path: Path) -> Iterator[TlsDaemon]:
+    d = start(tmp_path)
+    yield d
+    if d.proc is not None:
+        d.stop()
+
+
+TAGGED = """\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  template:
+    spec:
+      containers:
+        - command: {command}
+          env: [{{name: TARGET, value: TLS}}, {{name: PAASD_TEST_TAG, value: "{tag}"}}]
+  traffic:
+    - latestRevision: true
+      percent: 100
+    - latestRevision: true
+      percent: 0
+      tag: canary
+"""
+
+
+def tagged(d: Daemon) -> str:
+    import sys
+
+    from tests.integration.conftest import HELLO_APP
+    return TAGGED.format(command=f'["{sys.executable}", "{HELLO_APP}"]', tag=d.tag)
+
+
+def test_a_service_and_its_tag_over_https_with_the_ca(tls_daemon: TlsDaemon) -> None:
+    d = tls_daemon
+    assert d.ca.exists() and (d.ca.parent / "ca.key").stat().st_mode & 0o777 == 0o600
+    d.apply(tagged(d))
+    r = d.wait_https(HOST, "Hello TLS!")
+    assert r.stdout == "Hello TLS!\n"
+    r = d.curl(d.https(f"canary-{HOST}"))
+    assert r.returncode == 0 and r.stdout == "Hello TLS!\n", r.stderr
+    # the app is told the client came over https
+    headers = json.loads(d.curl(d.https(HOST, "/headers")).stdout)
+    assert {k.lower(): v for k, v in headers.items()}["x-forwarded-proto"] == "https"
+    # HTTP/2 over TLS (ALPN h2)
+    r = d.curl(d.https(HOST), "--http2", "-o", "/dev/null", "-w", "%{http_version}")
+    assert r.stdout == "2", r.stderr
+    # status.url and the tag's URL are https:// with the port
+    view = d.api("GET", "/v1/namespaces/default/services/hello").json()
+    assert view["status"]["url"] == f"https://{HOST}:{d.https_port}"
+    assert [t.get("url") for t in view["status"]["traffic"]] == [
+        None, f"https://canary-{HOST}:{d.https_port}"]
+    listed = d.ctl("service", "list").stdout
+    assert f"https://{HOST}:{d.https_port}" in listed
+    # plain HTTP still serves (http_protocol = "enabled" by default)
+    assert d.get(HOST).text == "Hello TLS!\n"
+
+
+def test_an_unknown_sni_gets_no_certificate_for_it_and_others_are_served(tls_daemon: TlsDaemon) -> None:
+    d = tls_daemon
+    d.apply(d.hello())
+    d.wait_https(HOST, "Hello World!")
+    r = d.curl(d.https("nope.default.example.com"))
+    assert r.returncode == 60 and "nope.default.example.com" in r.stderr, r.stderr
+    assert "no alternative certificate subject name matches" in r.stderr
+    assert not list((d.state_dir / "tls" / "certs").glob("nope*"))  # nothing signed for it
+    assert d.curl(d.https(HOST)).stdout == "Hello World!\n"
+
+
+def test_stalled_and_plain_http_clients_do_not_block_others(tls_daemon: TlsDaemon) -> None:
+    d = tls_daemon
+    d.apply(d.hello())
+    d.wait_https(HOST, "Hello World!")
+    # 300 clients that start a TLS hello and stall (a handshake slowloris), one plain HTTP
+    stalled = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", d.https_port))
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's start
+        stalled.append(s)
+    plain = socket.create_connection(("127.0.0.1", d.https_port))
+    plain.sendall(b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
+    began = time.monotonic()
+    r = d.curl(d.https(HOST))
+    assert r.returncode == 0 and r.stdout == "Hello World!\n", r.stderr
+    assert time.monotonic() - began < 5
+    # plain HTTP on the HTTPS port: an alert or a close, never an answer; never a hang
+    plain.settimeout(5)
+    got = plain.recv(4096)
+    assert not got.startswith(b"HTTP/"), got
+    # every stalled handshake is dropped after the handshake timeout (1 s here)
+    for s in stalled:
+        s.settimeout(10)
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        s.close()
+    plain.close()
+    assert d.curl(d.https(HOST)).stdout == "Hello World!\n"
