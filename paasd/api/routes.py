@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,10 @@ ParseConfig = Callable[[str, str], Config]  # (text, file name) → Config, or C
 
 class ControlApi:
     def __init__(self, hub: Hub, runtime: Runtime, builder: Builder, reload: Reload,
-                 parse_config: ParseConfig) -> None:
+                 parse_config: ParseConfig,
+                 extra_routes: Sequence[tuple[str, re.Pattern[str],
+                                              Callable[..., Awaitable[Response]]]] = ()
+                 ) -> None:
         self.hub = hub
         self.runtime = runtime
         self.builder = builder
@@ -77,6 +80,7 @@ class ControlApi:
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
         ]
         self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
+        self.routes += extra_routes  # the daemon's optional parts (/v1/tls)
         # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...): last,
         # so that the fixed routes above (builds, services, revisions) win
         self.routes += [

@@ -23,6 +23,7 @@ import trio
 
 from ..api.prometheus import MetricsServer
 from ..api.routes import ControlApi
+from ..api.tls import TlsApi
 from ..autoscaler.loop import Autoscaler
 from ..builder import Builder
 from ..config import Config, load_config, parse_config
@@ -78,7 +79,7 @@ class Daemon:
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
-                              self._parse_config)
+                              self._parse_config, TlsApi(self.certs).routes())
         self.metrics = MetricsServer(self.hub)
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()

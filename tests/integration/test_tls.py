@@ -167,3 +167,145 @@ def test_stalled_and_plain_http_clients_do_not_block_others(tls_daemon: TlsDaemo
         s.close()
     plain.close()
     assert d.curl(d.https(HOST)).stdout == "Hello World!\n"
+
+
+OPTED_OUT = """\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: plain
+  annotations:
+    networking.knative.dev/disable-external-domain-tls: "true"
+spec:
+  template:
+    spec:
+      containers:
+        - command: {command}
+          env: [{{name: PAASD_TEST_TAG, value: "{tag}"}}]
+"""
+
+
+def test_redirected_globally_with_a_per_service_opt_out(tmp_path: Path) -> None:
+    import sys
+
+    from tests.integration.conftest import HELLO_APP
+    d = start(tmp_path, tls_extra='http_protocol = "Redirected"\n')
+    try:
+        d.apply(d.hello())
+        d.apply(OPTED_OUT.format(command=f'["{sys.executable}", "{HELLO_APP}"]', tag=d.tag))
+        d.wait_https(HOST, "Hello World!")
+        # plain HTTP to a redirected service: 301 to its https:// URL, path and query kept
+        r = d.get(HOST, "/a/b?c=1")
+        assert r.status_code == 301
+        assert r.headers["location"] == f"https://{HOST}:{d.https_port}/a/b?c=1"
+        # curl follows it and lands on HTTPS, trusting the CA
+        r2 = d.curl(f"http://{HOST}:{d.port}/", "-L", "--resolve",
+                    f"{HOST}:{d.https_port}:127.0.0.1")
+        assert r2.returncode == 0 and r2.stdout == "Hello World!\n", r2.stderr
+        # the opted-out service: plain HTTP, an http:// URL, no certificate for it
+        plain = "plain.default.example.com"
+        d.wait_served(plain, "Hello World!")
+        view = d.api("GET", "/v1/namespaces/default/services/plain").json()
+        assert view["status"]["url"] == f"http://{plain}"
+        r3 = d.curl(d.https(plain))
+        assert r3.returncode == 60, r3.stderr
+        # the per-service annotation (any case, or its legacy name) overrides the global
+        d.apply(d.hello(annotations="").replace(
+            "metadata:\n  name: hello\n",
+            "metadata:\n  name: hello\n  annotations:\n"
+            "    networking.knative.dev/http-option: ENABLED\n"))
+        wait_for("hello to stop redirecting", lambda: d.get(HOST).status_code == 200)
+        # a bad value is refused with its line
+        bad = d.ctl("apply", "-f", "-", stdin=d.hello().replace(
+            "metadata:\n  name: hello\n",
+            "metadata:\n  name: hello\n  annotations:\n"
+            "    networking.knative.dev/http-protocol: sometimes\n"), check=False)
+        assert bad.returncode != 0
+        assert ":6: metadata.annotations.networking.knative.dev/http-protocol: must be" \
+            in bad.stderr, bad.stderr
+    finally:
+        d.stop()
+
+
+def make_cert(directory: Path, name: str, hosts: list[str]) -> tuple[Path, Path, Path]:
+    """A CA of the test's own and a certificate for `hosts` it signs: (ca, cert, key)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    paths = directory / f"{name}-ca.pem", directory / f"{name}.crt", directory / f"{name}.key"
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(cert.public_bytes(pem))
+    paths[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_bring_your_own_certificate_and_a_mismatched_pair_refused(tmp_path: Path) -> None:
+    ca, cert, key = make_cert(tmp_path, "mine", [HOST])
+    _, other_cert, other_key = make_cert(tmp_path, "other", [HOST])
+    d = start(tmp_path, tls_extra=f'[[tls.certificate]]\ncert = "{cert}"\nkey = "{key}"\n')
+    try:
+        d.apply(d.hello())
+        r = d.wait_https(HOST, "Hello World!", cacert=ca)  # served with the user's own
+        status = json.loads(d.ctl("tls", "status", "-o", "json").stdout)
+        mine = [c for c in status["certificates"] if c["host"] == HOST]
+        assert mine and mine[0]["source"] == "file" and "mine test CA" in mine[0]["issuer"]
+        # a mismatched pair: --check-config names the file; a reload is refused and the
+        # running certificate stays
+        good = d.config.read_text()
+        d.config.write_text(good.replace(f'key = "{key}"', f'key = "{other_key}"'))
+        check = subprocess.run(
+            [__import__("sys").executable, "-m", "paasd.cli.daemon", "--config",
+             str(d.config), "--check-config"], capture_output=True, text=True, timeout=30)
+        assert check.returncode != 0
+        assert f"{other_key} is not the key of the certificate in {cert}" in check.stderr, \
+            check.stderr
+        reload = d.ctl("config", "reload", check=False)
+        assert reload.returncode != 0 and str(other_key) in reload.stderr, reload.stderr
+        r = d.curl(d.https(HOST), cacert=ca)
+        assert r.returncode == 0 and r.stdout == "Hello World!\n", r.stderr
+        # a good new pair is taken at reload
+        d.config.write_text(good.replace(str(cert), str(other_cert))
+                            .replace(str(key), str(other_key)))
+        d.ctl("config", "reload")
+        r = d.curl(d.https(HOST), cacert=tmp_path / "other-ca.pem")
+        assert r.returncode == 0 and r.stdout == "Hello World!\n", r.stderr
+    finally:
+        d.stop()
+
+
+def test_the_localhost_domain_needs_no_host_header_and_no_dns(tmp_path: Path) -> None:
+    """`domain = "localhost"`: curl resolves *.localhost to loopback itself (RFC 6761)."""
+    d = start(tmp_path, ingress_domain="localhost")
+    try:
+        d.apply(d.hello(name="welcome"))
+        r = d.wait_https("welcome.default.localhost", "Hello World!", resolve=False)
+        assert r.stdout == "Hello World!\n"
+        ca = d.ctl("tls", "ca").stdout
+        assert ca == d.ca.read_text()
+    finally:
+        d.stop()
