@@ -83,6 +83,7 @@ class ControlApi:
         self.routes += extra_routes  # the daemon's optional parts (/v1/tls)
         # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...): last,
         # so that the fixed routes above (builds, services, revisions) win
+        name = r"(?P<name>[a-z0-9.-]+)"  # objects' names may be hosts (DomainMappings)
         self.routes += [
             ("GET", re.compile(r"/v1/objects/(?P<plural>[a-z]+)"), self.list_objects),
             ("GET", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}"),

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..client import ApiError, Client, edits
-from . import commands, tls
+from . import commands, domains, tls
 
 DEFAULT_NAMESPACE = "default"
 
@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filename")
     p.set_defaults(fn=commands.cmd_config_check)
     tls.register(sub, reads)
+    domains.register(sub, common, reads)
     return parser
 
 

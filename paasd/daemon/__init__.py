@@ -42,6 +42,7 @@ from ..systemd import sdnotify
 from ..systemd.activation import adopt
 from ..systemd.watchdog import supervise
 from ..tls import CertStore
+from ..tls.domainmapping import DomainMappings
 from .kinds import BUILTIN_KINDS
 from .listeners import DaemonError, open_ingress, open_metrics, open_tls, open_unix_listener
 
@@ -76,6 +77,7 @@ class Daemon:
         # [tls]: the CA and per-host certificates the HTTPS listener serves (paasd.tls)
         self.certs = CertStore(config.tls, state_dir, self.ingress.serves_https) \
             if config.tls.enabled else None
+        self.domains = DomainMappings(self.hub, self.ingress.update_aliases, self.certs)
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
@@ -125,6 +127,7 @@ class Daemon:
         self.config = new
         self._apply_live_settings(new)
         changes = await self.hub.sync_config(new)
+        self.domains.reconcile()  # certificates by secret name may have come or gone
         self.builder.sync_sources(new.sources)
         for note in notes:
             log.warning("%s", note)
@@ -152,6 +155,7 @@ class Daemon:
                 metrics_listeners = await open_metrics(cfg)
                 async with trio.open_nursery() as root:
                     await root.start(self.hub.run)
+                    await root.start(self.domains.run)  # DomainMappings: claims, hosts
                     await root.start(self.runtime.run)
                     await root.start(self.builder.run)
                     self.builder.sync_sources(cfg.sources)

@@ -309,3 +309,44 @@ def test_the_localhost_domain_needs_no_host_header_and_no_dns(tmp_path: Path) ->
         assert ca == d.ca.read_text()
     finally:
         d.stop()
+
+
+def test_a_domain_mapping_gets_https_and_a_second_claim_is_not_ready(tmp_path: Path) -> None:
+    d = start(tmp_path)
+    try:
+        d.apply(d.hello())
+        d.wait_https(HOST, "Hello World!")
+        out = d.ctl("domain", "create", "shop.test", "--ref", "hello").stdout
+        assert "domainmapping.serving.knative.dev/shop.test created" in out
+        r = d.wait_https("shop.test", "Hello World!")  # its own certificate, from the CA
+        assert r.stdout == "Hello World!\n"
+        shown = json.loads(d.ctl("domain", "describe", "shop.test", "-o", "json").stdout)
+        assert shown["status"]["url"] == f"https://shop.test:{d.https_port}"
+        assert shown["status"]["conditions"][0] == {"type": "Ready", "status": "True"}
+        # the same host claimed from another namespace: accepted, not ready, owner named
+        d.apply("apiVersion: serving.knative.dev/v1beta1\nkind: DomainMapping\nmetadata:\n"
+                "  name: shop.test\n  namespace: other\nspec:\n  ref:\n    kind: Service\n"
+                "    name: hello\n    apiVersion: serving.knative.dev/v1\n")
+
+        def second() -> dict[str, object] | None:
+            doc = json.loads(d.ctl("domain", "describe", "shop.test", "-n", "other", "-o",
+                                   "json").stdout)
+            ready = doc["status"]["conditions"][0]
+            return ready if ready["status"] == "False" else None
+        ready = wait_for("the second claim to be refused", second)
+        assert ready["reason"] == "DomainAlreadyClaimed"
+        assert "already claimed by DomainMapping default/shop.test" in str(ready["message"])
+        listed = d.ctl("domain", "list", "-A").stdout
+        assert "DomainAlreadyClaimed" in listed and f"https://shop.test:{d.https_port}" in listed
+        # a mapping to a service that does not exist: not ready, not routed
+        d.ctl("domain", "create", "nowhere.test", "--ref", "ghost")
+        ghost = wait_for("the ghost mapping's status", lambda: json.loads(d.ctl(
+            "domain", "describe", "nowhere.test", "-o", "json").stdout)["status"]
+            ["conditions"][0].get("reason"))
+        assert ghost == "ResolveFailed"
+        assert d.get("nowhere.test").status_code == 404
+        # deleted: the host is no longer served
+        d.ctl("domain", "delete", "shop.test")
+        wait_for("shop.test to be unrouted", lambda: d.get("shop.test").status_code == 404)
+    finally:
+        d.stop()
