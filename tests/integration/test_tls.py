@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Daemon, free_port
+from tests.tlscerts import make_cert
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration,
@@ -227,43 +228,6 @@ def test_redirected_globally_with_a_per_service_opt_out(tmp_path: Path) -> None:
         d.stop()
 
 
-def make_cert(directory: Path, name: str, hosts: list[str]) -> tuple[Path, Path, Path]:
-    """A CA of the test's own and a certificate for `hosts` it signs: (ca, cert, key)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(hours=1))
-          .not_valid_after(now + datetime.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    paths = directory / f"{name}-ca.pem", directory / f"{name}.crt", directory / f"{name}.key"
-    paths[0].write_bytes(ca.public_bytes(pem))
-    paths[1].write_bytes(cert.public_bytes(pem))
-    paths[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
-
-
 def test_bring_your_own_certificate_and_a_mismatched_pair_refused(tmp_path: Path) -> None:
     ca, cert, key = make_cert(tmp_path, "mine", [HOST])
     _, other_cert, other_key = make_cert(tmp_path, "other", [HOST])
@@ -348,5 +312,31 @@ def test_a_domain_mapping_gets_https_and_a_second_claim_is_not_ready(tmp_path: P
         # deleted: the host is no longer served
         d.ctl("domain", "delete", "shop.test")
         wait_for("shop.test to be unrouted", lambda: d.get("shop.test").status_code == 404)
+    finally:
+        d.stop()
+
+
+def test_a_domain_mapping_served_with_its_secret_and_tls_trust(tmp_path: Path) -> None:
+    ca, cert, key = make_cert(tmp_path, "shop", ["shop.test"])
+    d = start(tmp_path, tls_extra=f'[[tls.certificate]]\ncert = "{cert}"\nkey = "{key}"\n'
+                                  'secret_name = "shop-tls"\n')
+    try:
+        d.apply(d.hello())
+        d.wait_https(HOST, "Hello World!")
+        d.ctl("domain", "create", "shop.test", "--ref", "hello", "--tls", "shop-tls")
+        r = d.wait_https("shop.test", "Hello World!", cacert=ca)  # the user's certificate
+        assert r.stdout == "Hello World!\n"
+        assert d.curl(d.https("shop.test")).returncode == 60  # not paasd's CA's
+        # a secret no [[tls.certificate]] has: not ready, saying what to add
+        d.ctl("domain", "create", "cart.test", "--ref", "hello", "--tls", "cart-tls")
+        ready = wait_for("cart.test's status", lambda: json.loads(d.ctl(
+            "domain", "describe", "cart.test", "-o", "json").stdout)["status"]["conditions"][0]
+            if "reason" in json.loads(d.ctl("domain", "describe", "cart.test", "-o",
+                                            "json").stdout)["status"]["conditions"][0]
+            else None)
+        assert ready["reason"] == "SecretMissing" and "cart-tls" in ready["message"]
+        # tls trust says what it would do (the system store is not touched by a test)
+        trust = d.ctl("tls", "trust", "--dry-run").stdout
+        assert "would" in trust or "certutil" in trust, trust
     finally:
         d.stop()
