@@ -244,7 +244,7 @@ class ControlApi:
 
     async def list_routes(self, request: Request) -> Response:
         items = [{"host": r.host, "service": str(r.service),
-                  "url": f"http://{r.host}",
+                  "url": self.hub.route_url(r),
                   "traffic": [{"revision": t.revision.name, "percent": round(t.percent, 2)}
                               for t in r.targets]}
                  for r in sorted(self.hub.routes(), key=lambda r: r.host)]

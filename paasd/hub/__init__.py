@@ -49,7 +49,7 @@ from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
 from ..spec.objects import ObjectKey, ObjectKinds, StoredObject
 from ..spec.yamlpos import Located
 from ..store import ApplyResult, Loaded, ObjectResult, Store
-from ..tls.policy import service_tls
+from ..tls.policy import HostTls, service_tls
 from ..tls.policy import url as tls_url
 from .objects import Objects
 from .rollouts import Rollouts
@@ -867,6 +867,10 @@ class Hub:
         tls = service_tls(spec, self.config.tls)
         port = self.https_port
         return lambda host: tls_url(host, tls, port)
+
+    def route_url(self, route: Route) -> str:
+        """A route's URL: https:// (with the port unless 443) when it is served over TLS."""
+        return tls_url(route.host, HostTls(route.https, route.redirect), self.https_port)
 
     def set_https_port(self, port: int) -> None:
         """The HTTPS listener is bound (maybe to another port than the config's 0): the

@@ -124,6 +124,10 @@ def test_a_service_and_its_tag_over_https_with_the_ca(tls_daemon: TlsDaemon) -> 
         None, f"https://canary-{HOST}:{d.https_port}"]
     listed = d.ctl("service", "list").stdout
     assert f"https://{HOST}:{d.https_port}" in listed
+    routes = {r["host"]: r["url"] for r in d.api("GET", "/v1/routes").json()["items"]}
+    assert routes[HOST] == f"https://{HOST}:{d.https_port}"
+    info = d.api("GET", "/v1/info").json()
+    assert info["ingress"]["httpsPort"] == d.https_port
     # plain HTTP still serves (http_protocol = "enabled" by default)
     assert d.get(HOST).text == "Hello TLS!\n"
 
