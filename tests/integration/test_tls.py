@@ -128,6 +128,7 @@ def test_a_service_and_its_tag_over_https_with_the_ca(tls_daemon: TlsDaemon) -> 
     assert routes[HOST] == f"https://{HOST}:{d.https_port}"
     info = d.api("GET", "/v1/info").json()
     assert info["ingress"]["httpsPort"] == d.https_port
+    assert f"port {d.https_port}" in d.ctl("info").stdout
     # plain HTTP still serves (http_protocol = "enabled" by default)
     assert d.get(HOST).text == "Hello TLS!\n"
 
