@@ -109,7 +109,9 @@ class CertStore:
         self.settings = settings
         if files is not self._files:
             self._files = files
-            self._entries = {h: e for h, e in self._entries.items() if e.source == "issued"}
+            # every host chooses again (a new file may cover a host that had an issued
+            # certificate); issued ones come back from disk on their next handshake
+            self._entries = {h: e for h, e in self._entries.items() if h == DEFAULT_HOST}
 
     @staticmethod
     def _load_files(certs: tuple[TlsCertificate, ...]) -> dict[TlsCertificate, ssl.SSLContext]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,20 @@ def test_renewal_with_a_mock_clock(tmp_path: Path) -> None:
         assert s.context_for(host) is not stale
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_a_reload_with_a_new_certificate_file_takes_over_its_host(tmp_path: Path) -> None:
+    from paasd.config import TlsCertificate
+    from paasd.config.tls import check_pair
+    from tests.tlscerts import make_cert
+
+    host = "shop.test"
+    s = store(tmp_path, lambda: T0, {host})
+    issued = s.context_for(host)
+    _, cert, key = make_cert(tmp_path, "shop", [host])
+    hosts, not_after = check_pair(str(cert), str(key), now=time.time())
+    s.reconfigure(TlsSettings(enabled=True, certificates=(
+        TlsCertificate(str(cert), str(key), hosts, not_after=not_after),)))
+    assert s.context_for(host) is not issued
+    (entry,) = [c for c in s.status()["certificates"] if c["host"] == host]
+    assert entry["source"] == "file" and entry["file"] == str(cert)
