@@ -227,6 +227,14 @@ def test_redirected_globally_with_a_per_service_opt_out(tmp_path: Path) -> None:
             "metadata:\n  name: hello\n  annotations:\n"
             "    networking.knative.dev/http-option: ENABLED\n"))
         wait_for("hello to stop redirecting", lambda: d.get(HOST).status_code == 200)
+        # the global setting changed by a reload: a service without the annotation follows
+        d.apply(d.hello(name="other"))
+        other = "other.default.example.com"
+        d.wait_https(other, "Hello World!")
+        assert d.get(other).status_code == 301
+        d.config.write_text(d.config.read_text().replace('"Redirected"', '"enabled"'))
+        d.ctl("config", "reload")
+        wait_for("other to stop redirecting", lambda: d.get(other).status_code == 200)
         # a bad value is refused with its line
         bad = d.ctl("apply", "-f", "-", stdin=d.hello().replace(
             "metadata:\n  name: hello\n",
