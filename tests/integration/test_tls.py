@@ -359,3 +359,31 @@ def test_a_domain_mapping_served_with_its_secret_and_tls_trust(tmp_path: Path) -
         assert "would" in trust or "certutil" in trust, trust
     finally:
         d.stop()
+
+
+def test_websocket_and_grpc_over_tls(tls_daemon: TlsDaemon) -> None:
+    """An upgrade (wss://) and gRPC over HTTP/2 negotiated by ALPN, both trusting the CA,
+    through to the same apps the plain-HTTP tests use (the gRPC one speaks h2c)."""
+    import ssl
+
+    import grpc
+    from websockets.sync.client import connect as ws_connect
+
+    from tests.integration.test_protocols import service_yaml
+    d = tls_daemon
+    d.apply(service_yaml(d, "ws", "ws_echo.py"))
+    d.apply(service_yaml(d, "grpc", "grpc_app.py", port_name="h2c"))
+    ws_host, grpc_host = "ws.default.example.com", "grpc.default.example.com"
+    d.wait_https(ws_host, "ws-echo")
+    ctx = ssl.create_default_context(cafile=str(d.ca))
+    sock = socket.create_connection(("127.0.0.1", d.https_port))
+    with ws_connect(f"wss://{ws_host}/", sock=sock, ssl=ctx, server_hostname=ws_host,
+                    compression=None, proxy=None, open_timeout=30) as ws:
+        ws.send("over tls")
+        assert ws.recv(timeout=10) == "over tls"
+    credentials = grpc.ssl_channel_credentials(root_certificates=d.ca.read_bytes())
+    with grpc.secure_channel(f"127.0.0.1:{d.https_port}", credentials, options=[
+            ("grpc.ssl_target_name_override", grpc_host),
+            ("grpc.default_authority", grpc_host)]) as channel:
+        unary = channel.unary_unary("/paasd.Test/Unary")
+        assert unary(b"tls", timeout=30, wait_for_ready=True) == b"hello tls from grpc-00001"
