@@ -18,7 +18,8 @@ then `wrk` over HTTPS against each, alternating over rounds:
   TLS 1.3 handshake each: wrk keeps no session cache).
 
 Prints the median over rounds of requests/s, p50 and p99, and each proxy's CPU
-per request, with the ratios paasd/nginx. wrk sends the URL's host as SNI
+per request, with the ratios paasd/nginx; "other" is the most CPU (in cores) the rest
+of the machine used during a run (noise: 0 on a quiet machine). wrk sends the URL's host as SNI
 (127.0.0.1 here), which paasd answers with its `localhost` certificate and nginx
 with the same one; the request is routed by its Host header.
 
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
             "[ingress]\n", f'[tls]\nenabled = true\nlisten = "127.0.0.1:{tls_port}"\n\n'
                            "[ingress]\n", 1)
         try:
-            paasd, _port, backend_port, _ = bench.start_paasd()
+            paasd, _port, backend_port, backend_pid = bench.start_paasd()
             state = Path(tmp) / "state" / "tls"
             base.wait_until("paasd answering over HTTPS", lambda: https_ok(tls_port,
                             state / "ca.crt"), 30, lambda: bench.exited(paasd))
@@ -111,14 +112,15 @@ def run(args: argparse.Namespace) -> None:
                 proxy_port, state / "ca.crt"), 10, lambda: bench.exited(proxy))
             targets = [("paasd", tls_port, paasd.proc.pid),
                        ("nginx", proxy_port, proxy.proc.pid)]
-            report(bench, args, targets)
+            report(bench, args, targets, backend_pid)
         finally:
             bench.stop_all()
 
 
 def one(bench: base.Bench, args: argparse.Namespace, port: int, leader: int,
-        new_connections: bool) -> tuple[base.Result, float]:
-    """One wrk run: its result and the proxy's CPU µs per request."""
+        new_connections: bool, backend: int) -> tuple[base.Result, float]:
+    """One wrk run: its result (with the CPU, in cores, of everything else on the machine
+    as `other_cpu`: noise) and the proxy's CPU µs per request."""
     argv = [bench.wrk, "-t1", f"-c{args.new_connections if new_connections else args.connections}",
             f"-d{args.duration:g}s", "--timeout", "5s", "--latency",
             "-H", f"Host: {base.SERVICE_HOST}"]
@@ -126,18 +128,26 @@ def one(bench: base.Bench, args: argparse.Namespace, port: int, leader: int,
         argv += ["-H", "Connection: close"]
     argv.append(f"https://127.0.0.1:{port}/")
     pids = list(base.group_pids(leader))
+    backend_pids = list(base.group_pids(backend))
     before = base.process_cpu(pids)
+    backend_before = base.process_cpu(backend_pids)
+    busy_before, _ = base.machine_busy()
+    wrk_before = base.children_cpu()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 30)
     cpu = base.process_cpu(pids) - before
+    busy = base.machine_busy()[0] - busy_before
+    others = busy - cpu - (base.process_cpu(backend_pids) - backend_before) \
+        - (base.children_cpu() - wrk_before)
     if out.returncode != 0:
         raise base.BenchError(f"wrk failed ({out.returncode}):\n{out.stderr}{out.stdout}")
     result = base.parse_wrk(out.stdout)
+    result.other_cpu = max(0.0, others / args.duration)
     requests = result.rps * args.duration
     return result, (cpu / requests * 1e6) if requests else 0.0
 
 
 def report(bench: base.Bench, args: argparse.Namespace,
-           targets: list[tuple[str, int, int]]) -> None:
+           targets: list[tuple[str, int, int]], backend: int) -> None:
     print(f"# bench/tls.py — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
           f"{base.cpu_model()}, {base.os_release()}, Python {platform.python_version()}")
     print(f"# paasd: {base.paasd_revision(bench.paasd)}; {base.tool_version([bench.nginx, '-v'])}"
@@ -147,12 +157,13 @@ def report(bench: base.Bench, args: argparse.Namespace,
         for rnd in range(args.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for name, port, leader in order:
-                runs[name].append(one(bench, args, port, leader, new))
+                runs[name].append(one(bench, args, port, leader, new, backend))
                 time.sleep(0.5)  # let the loopback's TIME_WAIT churn settle between runs
         conns = args.new_connections if new else args.connections
         print(f"\n{mode} ({conns} connections, {args.duration:g}s × {args.rounds} rounds, "
               "medians):")
-        print(f"  {'':6} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11}  errors")
+        print(f"  {'':6} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11} "
+              f"{'other':>6}  errors")
         med: dict[str, tuple[float, float]] = {}
         for name, _, _ in targets:
             rs = runs[name]
@@ -161,7 +172,8 @@ def report(bench: base.Bench, args: argparse.Namespace,
             med[name] = (rps, cpu)
             errors = "; ".join(r.errors for r, _ in rs if r.errors) or "-"
             print(f"  {name:6} {rps:10.0f} {statistics.median(r.p50_ms for r, _ in rs):8.2f} "
-                  f"{statistics.median(r.p99_ms for r, _ in rs):8.2f} {cpu:11.1f}  {errors}")
+                  f"{statistics.median(r.p99_ms for r, _ in rs):8.2f} {cpu:11.1f} "
+                  f"{max(r.other_cpu for r, _ in rs):6.2f}  {errors}")
         what = "handshakes/s" if new else "req/s"
         print(f"  paasd/nginx: {med['paasd'][0] / med['nginx'][0]:.2f}× the {what}, "
               f"{med['paasd'][1] / med['nginx'][1]:.2f}× the CPU per request")
