@@ -34,6 +34,7 @@ from ..config import IngressSettings
 from ..dataplane import DataPlaneEvent, RevisionSettings, RevisionStats, Route, RouteTable
 from ..dataplane.endpoint import Endpoint
 from ..dataplane.hostloop import on_host
+from ..dataplane.routing import normalize_host
 from ..errors import PaasdError
 from ..spec.keys import RevisionKey
 from ..tls.policy import redirect_location
@@ -310,7 +311,8 @@ class Ingress:
                            "(disable-external-domain-tls); use http://\n".encode())
             return None
         if not tls and route.redirect and self._tls_port:
-            location = redirect_location(host, ex.target.decode("latin-1"), self._tls_port)
+            location = redirect_location(normalize_host(host), ex.target.decode("latin-1"),
+                                         self._tls_port)
             ex.answer(301, f"moved to {location}\n".encode(),
                       [(b"location", location.encode("latin-1"))])
             return None
