@@ -82,7 +82,7 @@ class Daemon:
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
                               self._parse_config, TlsApi(self.certs).routes())
-        self.metrics = MetricsServer(self.hub)
+        self.metrics = MetricsServer(self.hub, [self.certs.metrics] if self.certs else [])
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)

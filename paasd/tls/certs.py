@@ -280,6 +280,22 @@ class CertStore:
                        "notAfter": _iso(c.not_after)} for c in self.settings.certificates],
         }
 
+    def metrics(self) -> list[str]:
+        """Prometheus exposition lines: each certificate's expiry (alert on it) and how many
+        the CA has issued since start."""
+        lines = ["# HELP paasd_tls_certificate_expiry_timestamp_seconds When each served "
+                 "certificate expires (Unix time).",
+                 "# TYPE paasd_tls_certificate_expiry_timestamp_seconds gauge"]
+        for host, entry in sorted(self._entries.items()):
+            host_label = host.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'paasd_tls_certificate_expiry_timestamp_seconds{{host="{host_label}",'
+                         f'source="{entry.source}"}} {entry.not_after:.0f}')
+        lines += ["# HELP paasd_tls_certificates_issued_total Certificates paasd's CA issued "
+                  "(new hosts and renewals).",
+                  "# TYPE paasd_tls_certificates_issued_total counter",
+                  f"paasd_tls_certificates_issued_total {self.issued_count}"]
+        return lines
+
     def ca_pem(self) -> bytes:
         assert self.authority is not None
         return self.authority.cert_pem

@@ -129,6 +129,11 @@ def test_a_service_and_its_tag_over_https_with_the_ca(tls_daemon: TlsDaemon) -> 
     info = d.api("GET", "/v1/info").json()
     assert info["ingress"]["httpsPort"] == d.https_port
     assert f"port {d.https_port}" in d.ctl("info").stdout
+    # the certificates' expiry, for alerts
+    import httpx
+    metrics = httpx.get(info["metrics"]["url"], timeout=10).text
+    assert f'paasd_tls_certificate_expiry_timestamp_seconds{{host="{HOST}",source="issued"}}' \
+        in metrics
     # plain HTTP still serves (http_protocol = "enabled" by default)
     assert d.get(HOST).text == "Hello TLS!\n"
 

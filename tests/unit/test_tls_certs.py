@@ -70,6 +70,9 @@ def test_a_certificate_only_for_a_served_host(tmp_path: Path) -> None:
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["hello.default.example.com"]
     assert s.context_for("other.default.example.com") is None
+    expiry = cert.not_valid_after_utc.timestamp()
+    assert ('paasd_tls_certificate_expiry_timestamp_seconds{host="hello.default.example.com",'
+            f'source="issued"}} {expiry:.0f}') in s.metrics()
     assert not (tmp_path / "tls" / "certs" / "other.default.example.com.pem").exists()
     # the same context while it is good; a restart reuses the file
     assert s.context_for("hello.default.example.com") is ctx
