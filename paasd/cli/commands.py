@@ -305,6 +305,9 @@ def cmd_info(client: Client, args: argparse.Namespace) -> int:
              ["socket", info["socket"]], ["state dir", info["stateDir"]],
              ["config", info["config"] or "(built-in defaults)"],
              ["uptime", f"{info['uptimeSeconds']:.0f}s"]]
+    if info["ingress"].get("httpsPort"):  # [tls] on
+        rows.insert(rows.index(["domain", info["ingress"]["domain"]]),
+                    ["https", f"port {info['ingress']['httpsPort']} (paasctl tls status)"])
     print(table(["FIELD", "VALUE"], rows))
     return 0
 

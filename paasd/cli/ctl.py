@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..client import ApiError, Client, edits
-from . import commands
+from . import commands, domains, tls
 
 DEFAULT_NAMESPACE = "default"
 
@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = csub.add_parser("check", help="validate a config file through the daemon")
     p.add_argument("filename")
     p.set_defaults(fn=commands.cmd_config_check)
+    tls.register(sub, reads)
+    domains.register(sub, common, reads)
     return parser
 
 

@@ -16,6 +16,8 @@ from .settings import (
     IngressSettings,
     MetricsSettings,
     ReconcilerSettings,
+    TlsCertificate,
+    TlsSettings,
     TrafficSettings,
 )
 
@@ -34,6 +36,8 @@ __all__ = [
     "RuntimeSchema",
     "RuntimeSchemas",
     "SectionReader",
+    "TlsCertificate",
+    "TlsSettings",
     "TrafficSettings",
     "check_runnable",
     "field_acceptance",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -33,6 +34,7 @@ from .settings import (
     ReconcilerSettings,
     TrafficSettings,
 )
+from .tls import TLS_KEYS, parse_tls
 
 DEFAULT_RUNTIME = "process"
 
@@ -50,6 +52,7 @@ CORE_SECTIONS: dict[str, tuple[str, ...]] = {
     "metrics": ("enabled", "listen"),
     "traffic": ("rollout_duration",),
     "gc": ("retain_since_create_time", "min_non_active_revisions", "max_non_active_revisions"),
+    "tls": TLS_KEYS,
 }
 
 
@@ -129,7 +132,8 @@ def parse_config(text: str, source: str = "paasd.toml", *,
         metrics=_metrics(readers["metrics"]),
         traffic=TrafficSettings(rollout_duration=readers["traffic"].duration(
             "rollout_duration", 0.0)),
-        gc=gc, services=services, sources=sources)
+        gc=gc, services=services, sources=sources,
+        tls=parse_tls(readers["tls"], problems, base, now=time.time()))
     if problems.items:
         raise ConfigError(problems.items)
     return config

@@ -8,7 +8,8 @@ exports and deletes them, whatever they are.
 from __future__ import annotations
 
 from ..spec.objects import ObjectKinds, kinds_by_version
+from ..tls.domainmapping import DOMAIN_MAPPING
 
-BUILTIN_KINDS: ObjectKinds = kinds_by_version()
+BUILTIN_KINDS: ObjectKinds = kinds_by_version(DOMAIN_MAPPING)
 
 __all__ = ["BUILTIN_KINDS"]

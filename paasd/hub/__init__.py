@@ -49,6 +49,8 @@ from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
 from ..spec.objects import ObjectKey, ObjectKinds, StoredObject
 from ..spec.yamlpos import Located
 from ..store import ApplyResult, Loaded, ObjectResult, Store
+from ..tls.policy import HostTls, service_tls
+from ..tls.policy import url as tls_url
 from .objects import Objects
 from .rollouts import Rollouts
 from .views import (
@@ -102,6 +104,7 @@ class Hub:
         self._dataplane_events = events
         self.started = time.time()
         self.metrics_url: str | None = None
+        self.https_port = config.tls.port  # the HTTPS listener's, once bound (URLs name it)
         self.watches = Watches()
         self.rollouts = Rollouts(self._persist_state)
         # what is known, indexed
@@ -382,7 +385,8 @@ class Hub:
 
     async def sync_config(self, config: Config) -> list[str]:
         """Make the services declared in the file the store's; returns what changed."""
-        domain_changed = config.ingress.domain != self.config.ingress.domain
+        domain_changed = (config.ingress.domain != self.config.ingress.domain
+                          or config.tls != self.config.tls)  # URLs and redirects follow
         self.config = config
         if domain_changed:
             for key in list(self.services):
@@ -718,10 +722,11 @@ class Hub:
         ns, name = key
         targets = tuple(Target(RevisionKey(ns, rev), pct)
                         for rev, pct in traffic.weights(resolved).items())
-        routes = [Route(key, service_host(name, ns, domain), targets)]
+        tls = service_tls(self.services[key].spec, self.config.tls)
+        routes = [Route(key, service_host(name, ns, domain), targets, *tls)]
         for tag, rev in traffic.tags(resolved).items():
             routes.append(Route(key, service_host(f"{tag}-{name}", ns, domain),
-                                (Target(RevisionKey(ns, rev), 100),)))
+                                (Target(RevisionKey(ns, rev), 100),), *tls))
         return routes
 
     def routes(self) -> Iterator[Route]:
@@ -757,7 +762,8 @@ class Hub:
         ever = latest is not None and latest.key in self.ever_ready
         return service_view(svc, latest, self.latest_ready.get(key),
                             self.resolved_traffic(key), insts, ever,
-                            self.config.ingress.domain, self.rollouts.get(key))
+                            self.config.ingress.domain, self.rollouts.get(key),
+                            url=self.url_for(svc.spec))
 
     def revision_json(self, rev: Revision) -> Message:
         insts = self.instances_of(rev.key)
@@ -873,7 +879,8 @@ class Hub:
         return {
             "version": __version__,
             "runtime": self.config.daemon.runtime,
-            "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain},
+            "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain,
+                        "httpsPort": self.https_port if self.config.tls.enabled else None},
             "metrics": {"url": self.metrics_url},
             "socket": self.config.daemon.socket,
             "stateDir": self.config.daemon.state_dir,
@@ -881,6 +888,24 @@ class Hub:
             "startedAt": timestamp(self.started),
             "uptimeSeconds": round(time.time() - self.started, 3),
         }
+
+    def url_for(self, spec: ServiceSpec) -> Callable[[str], str]:
+        """Host → the URL paasd shows for `spec`'s hosts (https:// when served over TLS)."""
+        tls = service_tls(spec, self.config.tls)
+        port = self.https_port
+        return lambda host: tls_url(host, tls, port)
+
+    def route_url(self, route: Route) -> str:
+        """A route's URL: https:// (with the port unless 443) when it is served over TLS."""
+        return tls_url(route.host, HostTls(route.https, route.redirect), self.https_port)
+
+    def set_https_port(self, port: int) -> None:
+        """The HTTPS listener is bound (maybe to another port than the config's 0): the
+        URLs shown name its port."""
+        if port != self.https_port:
+            self.https_port = port
+            for key in list(self.services):
+                self._touch(key)
 
     def ingress_url(self) -> str:
         host = self.config.ingress.host

@@ -47,6 +47,8 @@ HELD, CONNECTING, SENT, RESPONDING, TUNNEL, DONE = range(6)
 class Downstream(Protocol):
     """The client side of an exchange."""
 
+    tls: bool  # the client came in over TLS (the HTTPS listener)
+
     def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
                   length: int | None, body: bool) -> None:
         """`headers`: fields, or a raw block of `Name: value\\r\\n` lines after an LF."""

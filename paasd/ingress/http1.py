@@ -79,12 +79,14 @@ class Http1Server(asyncio.Protocol):
     __slots__ = (
         "body_paused", "broken", "chunked", "current", "first", "head_bytes", "headers",
         "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
-        "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "transport", "tunneling",
+        "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "tls", "transport",
+        "tunneling",
         "url", "write_paused",
     )
 
-    def __init__(self, ingress: Ingress) -> None:
+    def __init__(self, ingress: Ingress, tls: bool = False) -> None:
         self.ingress = ingress
+        self.tls = tls  # on the HTTPS listener (TLS terminated by asyncio's ssl)
         self.transport: Any = None
         self.parser = HttpRequestParser(self)
         self.url = b""
@@ -199,7 +201,7 @@ class Http1Server(asyncio.Protocol):
         from .http2 import Http2Server
 
         self.ingress.connections.discard(self)
-        proto = Http2Server(self.ingress, self.peer)
+        proto = Http2Server(self.ingress, self.peer, self.tls)
         self.transport.set_protocol(proto)
         proto.connection_made(self.transport)
         self.transport = None
@@ -276,7 +278,8 @@ class Http1Server(asyncio.Protocol):
             ingress.request_seq += 1
             request_id = b"%s%012x" % (REQUEST_ID_PREFIX, ingress.request_seq)
         headers += ((b"x-forwarded-for", forwarded_for + self.peer),
-                    (b"x-forwarded-proto", b"http"), (b"x-request-id", request_id))
+                    (b"x-forwarded-proto", b"https" if self.tls else b"http"),
+                    (b"x-request-id", request_id))
         if upgrade == b"h2c":  # an h2c upgrade is not taken: served as HTTP/1.1
             upgrade = b""
         elif upgrade:

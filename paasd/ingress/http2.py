@@ -93,9 +93,10 @@ def offer_settings(conn: h2.connection.H2Connection) -> None:
 class Http2Server(asyncio.Protocol):
     """The client side of one HTTP/2 connection (h2c)."""
 
-    def __init__(self, ingress: Ingress, peer: bytes) -> None:
+    def __init__(self, ingress: Ingress, peer: bytes, tls: bool = False) -> None:
         self.ingress = ingress
         self.peer = peer
+        self.tls = tls  # over TLS (ALPN h2), else h2c
         self.transport: Any = None
         # what clients send is checked; what we send is built well-formed already
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
@@ -229,7 +230,7 @@ class Http2Server(asyncio.Protocol):
         if host and not any(n == b"host" for n, _ in headers):
             headers.insert(0, (b"host", host))
         headers.append((b"x-forwarded-for", forwarded_for + self.peer))
-        headers.append((b"x-forwarded-proto", b"http"))
+        headers.append((b"x-forwarded-proto", b"https" if self.tls else b"http"))
         headers.append((b"x-request-id", request_id or self.ingress.request_id()))
         ended = event.stream_ended is not None
         ex = Exchange(self.ingress, self, method, path or b"/", host, headers,

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 
 import trio
@@ -33,8 +34,10 @@ from ..config import IngressSettings
 from ..dataplane import DataPlaneEvent, RevisionSettings, RevisionStats, Route, RouteTable
 from ..dataplane.endpoint import Endpoint
 from ..dataplane.hostloop import on_host
+from ..dataplane.routing import normalize_host
 from ..errors import PaasdError
 from ..spec.keys import RevisionKey
+from ..tls.policy import redirect_location
 from .counters import RevisionCounters
 from .exchange import DONE, Exchange
 from .h2upstream import H2Pool
@@ -87,6 +90,8 @@ class Ingress:
         self.active: set[Exchange] = set()  # started and not finished: timeouts, drain
         self._paths: dict[RevisionKey, _Path] = {}
         self._hosts: dict[bytes, _Path] = {}  # Host as sent → a route's only revision
+        self._hosts_tls: dict[bytes, _Path] = {}  # the same, for the HTTPS listener
+        self._tls_port = 0  # the HTTPS listener's port, once bound (0: none)
         self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
         self.request_seq = 0
         self.in_flight = 0
@@ -106,6 +111,16 @@ class Ingress:
     def port(self) -> int:
         return self._port
 
+    @property
+    def tls_port(self) -> int:
+        """The HTTPS listener's port (0 when there is none)."""
+        return self._tls_port
+
+    def serves_https(self, host: str) -> bool:
+        """Is `host` routed over HTTPS now? (The certificate store asks, per handshake.)"""
+        route = self.table.lookup(host)
+        return route is not None and route.https
+
     def now(self) -> float:
         """Trio's clock, read from anywhere (a clock object is plain code)."""
         clock = self._clock
@@ -115,11 +130,17 @@ class Ingress:
 
     def _changed(self, revision: RevisionKey | None = None) -> None:
         self._hosts.clear()
+        self._hosts_tls.clear()
         if revision is not None:
             self._paths.pop(revision, None)
 
     def update_routes(self, changes: Mapping[str, Route | None]) -> None:
         self.table.update(changes)
+        self._changed()
+
+    def update_aliases(self, changes: Mapping[str, str | None]) -> None:
+        """DomainMappings: a mapped host → the route host it reaches (None: gone)."""
+        self.table.update_aliases(changes)
         self._changed()
 
     def set_revision(self, revision: RevisionKey, settings: RevisionSettings) -> None:
@@ -178,7 +199,14 @@ class Ingress:
     # -- serving ---------------------------------------------------------------
 
     async def run(self, listeners: list[trio.SocketListener], *,
+                  tls_listeners: list[trio.SocketListener] | None = None,
+                  tls_context: ssl.SSLContext | None = None,
+                  handshake_timeout: float = 10.0,
                   task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve HTTP on `listeners` and, with a context, HTTPS on `tls_listeners` (asyncio's
+        ssl; the context picks each host's certificate by SNI and offers ALPN h2). A client
+        that does not finish its handshake within `handshake_timeout` is dropped; handshakes
+        are callbacks like everything else, so a stalled one holds nothing up."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -189,10 +217,18 @@ class Ingress:
         self._clock = trio.lowlevel.current_clock()
         socks = [_take_socket(listener) for listener in listeners]
         self._port = socks[0].getsockname()[1]
+        tls_socks = [_take_socket(listener) for listener in tls_listeners or ()] \
+            if tls_context is not None else []
+        if tls_socks:
+            self._tls_port = tls_socks[0].getsockname()[1]
         try:
             for sock in socks:
                 self._servers.append(await on_host(loop, loop.create_server(
                     lambda: Http1Server(self), sock=sock, backlog=1024)))
+            for sock in tls_socks:
+                self._servers.append(await on_host(loop, loop.create_server(
+                    lambda: Http1Server(self, True), sock=sock, backlog=1024,
+                    ssl=tls_context, ssl_handshake_timeout=handshake_timeout)))
             self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
             async with trio.open_nursery() as holds:
                 self._holds = holds
@@ -241,7 +277,7 @@ class Ingress:
 
     def start(self, ex: Exchange) -> None:
         """Route `ex` and take a slot for it: at once, or through the activator's hold."""
-        path = self._hosts.get(ex.host)
+        path = (self._hosts_tls if ex.down.tls else self._hosts).get(ex.host)
         if path is None:
             path = self._route(ex)
             if path is None:
@@ -269,6 +305,17 @@ class Ingress:
         if route is None:
             ex.answer(404, f"no service for host {host!r}\n".encode())
             return None
+        tls = ex.down.tls
+        if tls and not route.https:
+            ex.answer(421, f"{host} is served over plain HTTP only "
+                           "(disable-external-domain-tls); use http://\n".encode())
+            return None
+        if not tls and route.redirect and self._tls_port:
+            location = redirect_location(normalize_host(host), ex.target.decode("latin-1"),
+                                         self._tls_port)
+            ex.answer(301, f"moved to {location}\n".encode(),
+                      [(b"location", location.encode("latin-1"))])
+            return None
         revision = route.pick()
         if revision is None:
             ex.answer(503, f"service {route.service} has no revision to serve yet\n".encode(),
@@ -286,9 +333,10 @@ class Ingress:
                 admission.throttler if admission is not None else None,
                 self.h2pool if settings.protocol == "h2c" else self.pool)
         if sum(1 for t in route.targets if t.percent > 0) == 1:  # no split: remember
-            if len(self._hosts) > 4096:
-                self._hosts.clear()
-            self._hosts[ex.host] = path
+            cache = self._hosts_tls if tls else self._hosts
+            if len(cache) > 4096:
+                cache.clear()
+            cache[ex.host] = path
         return path
 
     def _start_hold(self, ex: Exchange) -> None:

@@ -7,6 +7,7 @@ Kept apart from the scaling logic so document validation (Knative YAML,
 from __future__ import annotations
 
 from .durations import parse_duration
+from .networking import networking_problems
 
 PREFIX = "autoscaling.knative.dev/"
 MIN_SCALE = PREFIX + "min-scale"
@@ -76,4 +77,5 @@ def annotation_problems(annotations: dict[str, str]) -> list[tuple[str, str]]:
             problems.append((MIN_SCALE, f"min-scale {lo} is greater than max-scale {hi}"))
     except ValueError:
         pass
+    problems += networking_problems(values)  # http-protocol & co. (a template's, from TOML)
     return problems

@@ -33,6 +33,7 @@ from .model import (
     freeze_json,
     thaw_json,
 )
+from .networking import networking_problems
 from .yamlpos import Located
 
 API_VERSIONS = ("serving.knative.dev/v1", "serving.knative.dev/v1alpha1")
@@ -185,6 +186,8 @@ def service_from_document(doc: Located, accept: Acceptance | None = None,
         raise r.fail("spec", "spec.template is required (it holds the container to run)")
     template = _template(r, spec["template"], name)
     annotations = r.string_map(meta.get("annotations"), "metadata.annotations")
+    for key, message in networking_problems(dict(annotations)):
+        raise r.fail(f"metadata.annotations.{key}", message)
     for key, value in annotations:
         if key == ROLLOUT_DURATION:
             try:
