@@ -20,6 +20,7 @@ Record the output in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -111,6 +112,16 @@ enabled = false
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=120)
 
+    def close(self) -> None:
+        """Stop it if it still runs (the bench failed half-way): no daemon outlives it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
     def rss_mb(self) -> float:
         assert self.proc is not None
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -171,8 +182,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# paasd scale, {datetime.date.today()}, {platform.node()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory(prefix="paasd-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="paasd-scale-") as tmp, \
+            contextlib.ExitStack() as cleanup:
         d = Daemon(Path(tmp))
+        cleanup.callback(d.close)
         d.start()
         d.api.post("/v1/apply", content=doc("warm", WARM_NOTES)).raise_for_status()
         d.wait_warm()
@@ -208,6 +221,7 @@ def main() -> None:
         # the peer: a second daemon with the warm service only, measured in turns
         (Path(tmp) / "alone").mkdir()
         peer = Daemon(Path(tmp) / "alone")
+        cleanup.callback(peer.close)
         peer.start()
         peer.api.post("/v1/apply", content=doc("warm", WARM_NOTES)).raise_for_status()
         peer.wait_warm()
