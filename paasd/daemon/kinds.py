@@ -7,8 +7,9 @@ exports and deletes them, whatever they are.
 
 from __future__ import annotations
 
+from ..eventing.objects import KINDS as EVENTING_KINDS
 from ..spec.objects import ObjectKinds, kinds_by_version
 
-BUILTIN_KINDS: ObjectKinds = kinds_by_version()
+BUILTIN_KINDS: ObjectKinds = {**kinds_by_version(), **EVENTING_KINDS}
 
 __all__ = ["BUILTIN_KINDS"]
