@@ -1,0 +1,563 @@
+"""The broker: its ingress (CloudEvents in, 202 once stored) and its dispatcher.
+
+**Ingress.** A small HTTP server on a loopback port of its own, reached through
+the data plane: the daemon's ingress routes the host
+`broker-ingress.knative-eventing.DOMAIN` to it as it routes a service's host to an
+instance, so a Broker's address is Knative's
+`http://broker-ingress.knative-eventing.DOMAIN[:PORT]/NAMESPACE/BROKER` and the hot
+path needed no change. A POSTed CloudEvent (binary or structured mode, read by
+the `cloudevents` package) is matched against the broker's triggers' filters and
+stored with one delivery per match (`queue.py`) before the 202; anything that is
+not a CloudEvent gets a 400 naming the missing attribute.
+
+**Dispatcher.** Deliveries wait in a heap by due time; each is sent in binary
+mode to its trigger's subscriber — a Service through the ingress (so the
+activator holds it and wakes a service scaled to zero), a Broker straight into
+that broker, or a URI — and the outcome is Knative's rule (`delivery.decide`):
+done, retried after the back-off, or sent to the dead-letter sink with the
+`knativeerrordest`, `knativeerrorcode` and `knativeerrordata` extensions. A
+reply that is a CloudEvent goes back into the trigger's broker in the same
+transaction that ends the delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+
+from ..api.httpd import Request, Response, error_response, serve_connection
+from ..dataplane import RevisionSettings, Route
+from ..dataplane.endpoint import Endpoint
+from ..dataplane.routing import Target
+from ..spec.keys import RevisionKey, ServiceKey
+from ..spec.objects import ObjectKey
+from .delivery import DeadLetter, Delivered, Retry, decide, policy
+from .objects import Broker, Destination, PingSource, Trigger
+from .queue import Delivery, Event, NewEvent, Queue
+
+if TYPE_CHECKING:
+    from ..hub import Hub
+    from ..ingress import Ingress
+
+log = logging.getLogger("paasd.eventing")
+
+SYSTEM_NAMESPACE = "knative-eventing"
+INGRESS_NAME = "broker-ingress"
+REQUIRED = ("specversion", "id", "source", "type")
+CONCURRENT_DELIVERIES = 256
+DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold bounds it
+RECENT = 50  # deliveries remembered per trigger
+STATUS_EVERY = 1.0
+_FORMAT = JSONFormat()
+
+
+class NotACloudEvent(ValueError):
+    pass
+
+
+def ingress_host(domain: str) -> str:
+    return f"{INGRESS_NAME}.{SYSTEM_NAMESPACE}.{domain}"
+
+
+def read_cloudevent(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+    """A CloudEvent from an HTTP request (binary or structured mode) → its binary-mode
+    headers and body; `NotACloudEvent` naming what is missing or wrong."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    ctype = headers.get("content-type", "")
+    structured = ctype.startswith("application/cloudevents+json")
+    if ctype.startswith("application/cloudevents-batch"):
+        raise NotACloudEvent("batched CloudEvents are not supported: send one event per "
+                             "request")
+    if structured:
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError):
+            raise NotACloudEvent("the body is not JSON, as a structured-mode CloudEvent "
+                                 "(application/cloudevents+json) must be") from None
+        if not isinstance(doc, dict):
+            raise NotACloudEvent("a structured-mode CloudEvent is a JSON object")
+        for attr in REQUIRED:
+            if not doc.get(attr):
+                raise NotACloudEvent(f"not a CloudEvent: the required attribute {attr!r} is "
+                                     f'missing (the "{attr}" field of the JSON body)')
+    else:
+        for attr in REQUIRED:
+            if not headers.get(f"ce-{attr}"):
+                raise NotACloudEvent(
+                    f"not a CloudEvent: the required attribute {attr!r} is missing (header "
+                    f"ce-{attr} in binary mode, or a Content-Type: "
+                    "application/cloudevents+json body with that field)")
+        if headers["ce-specversion"] != "1.0":
+            raise NotACloudEvent(f"ce-specversion {headers['ce-specversion']!r} is not "
+                                 "supported: use 1.0")
+    try:
+        event = from_http(HTTPMessage(headers, body), _FORMAT)
+        message = to_binary(event, _FORMAT)
+    except (BaseCloudEventException, ValueError, TypeError) as exc:
+        raise NotACloudEvent(f"not a valid CloudEvent: {exc}") from None
+    out = {k.lower(): v for k, v in message.headers.items()}
+    if not structured:  # keep what was sent, byte for byte
+        out = {k: v for k, v in headers.items() if k.startswith("ce-")}
+        if "content-type" in headers:
+            out["content-type"] = headers["content-type"]
+        return out, body
+    return out, message.body
+
+
+def is_reply(headers: httpx.Headers) -> bool:
+    return "ce-specversion" in headers or headers.get("content-type", "").startswith(
+        "application/cloudevents+json")
+
+
+@dataclass
+class Record:
+    """One finished attempt, as `describe` and the TUI show it."""
+
+    time: float
+    event: str
+    type: str
+    status: int | None
+    outcome: str  # delivered | retrying | dead-lettered | dropped
+    latency: float
+    attempt: int
+    target: str
+
+    def view(self) -> dict[str, Any]:
+        return {"time": round(self.time, 3), "id": self.event, "type": self.type,
+                "status": self.status, "outcome": self.outcome,
+                "latencySeconds": round(self.latency, 6), "attempt": self.attempt,
+                "target": self.target}
+
+
+@dataclass
+class TriggerStats:
+    delivered: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    failed: int = 0  # dropped: no dead-letter sink, or the dead-letter sink failed too
+    recent: deque[Record] = field(default_factory=lambda: deque(maxlen=RECENT))
+
+
+@dataclass
+class Metrics:
+    received: dict[tuple[str, str], int] = field(default_factory=dict)  # per broker
+    latencies: list[float] = field(default_factory=list)  # end-to-end, since last scrape
+    buckets: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+                                  30, 60)
+    histogram: list[int] = field(default_factory=lambda: [0] * 14)
+    latency_sum: float = 0.0
+    latency_count: int = 0
+
+    def observe(self, seconds: float) -> None:
+        for i, bound in enumerate(self.buckets):
+            if seconds <= bound:
+                self.histogram[i] += 1
+                break
+        else:
+            self.histogram[-1] += 1
+        self.latency_sum += seconds
+        self.latency_count += 1
+
+
+class Eventing:
+    """Brokers' ingress and dispatcher, and the PingSource scheduler's sink: one
+    component, its tasks in one nursery."""
+
+    def __init__(self, hub: Hub, ingress: Ingress, state_dir: Path,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.hub = hub
+        self.ingress = ingress
+        self.queue = Queue(state_dir / "eventing.db")
+        self.wall = wall
+        self.port = 0
+        self.pending: dict[int, Delivery] = {}
+        self._heap: list[tuple[float, int]] = []
+        self._wake = trio.Event()
+        self._running: set[int] = set()
+        self.stats: dict[ObjectKey, TriggerStats] = {}
+        self.metrics = Metrics()
+        self.client: httpx.AsyncClient | None = None
+        self._nursery: trio.Nursery | None = None
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    @property
+    def domain(self) -> str:
+        return self.hub.config.ingress.domain
+
+    def broker_url(self, namespace: str, name: str) -> str:
+        port = self.ingress.port
+        suffix = f":{port}" if port != 80 else ""
+        return f"http://{ingress_host(self.domain)}{suffix}/{namespace}/{name}"
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        self._route()
+        for d in await trio.to_thread.run_sync(self.queue.pending):
+            self._schedule(d)
+        if self.pending:
+            log.info("eventing: %d deliveries pending from before the restart",
+                     len(self.pending))
+        limits = httpx.Limits(max_connections=CONCURRENT_DELIVERIES,
+                              max_keepalive_connections=64)
+        try:
+            async with httpx.AsyncClient(limits=limits, trust_env=False) as client, \
+                    trio.open_nursery() as nursery:
+                self.client = client
+                self._nursery = nursery
+                await nursery.start(self.queue.run)
+                await nursery.start(trio.serve_listeners,
+                                    partial(serve_connection, handler=self.handle), listeners)
+                nursery.start_soon(self._dispatch)
+                nursery.start_soon(self._report)
+                task_status.started()
+        finally:
+            self.queue.close()
+
+    def _route(self) -> None:
+        """The broker ingress' host → this server, through the data plane like a service."""
+        key = RevisionKey(SYSTEM_NAMESPACE, INGRESS_NAME)
+        host = ingress_host(self.domain)
+        self.ingress.set_revision(key, RevisionSettings(container_concurrency=0))
+        self.ingress.endpoint_ready(key, Endpoint(INGRESS_NAME, "127.0.0.1", self.port))
+        self.ingress.update_routes({host: Route(ServiceKey(SYSTEM_NAMESPACE, INGRESS_NAME),
+                                                host, (Target(key, 100.0),))})
+
+    # -- the ingress ----------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 2 or not all(parts):
+            return error_response(404, "a broker's address is /NAMESPACE/BROKER, got "
+                                       f"{request.path!r}")
+        namespace, name = parts
+        if ObjectKey("Broker", namespace, name) not in self.hub.objects.items:
+            return error_response(404, f"no broker {name!r} in namespace {namespace!r}; "
+                                       "create it with `paasctl broker create`")
+        if request.method != "POST":
+            return Response(status=405, body={"error": {
+                "status": 405, "message": "POST a CloudEvent to a broker"}},
+                headers=[("allow", "POST")])
+        try:
+            headers, body = read_cloudevent(request.headers, request.body)
+        except NotACloudEvent as exc:
+            return error_response(400, str(exc))
+        await self.accept(namespace, name, headers, body)
+        return Response(status=202, raw=b"", content_type="text/plain")
+
+    def triggers_for(self, namespace: str, broker: str, attributes: dict[str, str]
+                     ) -> list[tuple[str, str]]:
+        out = []
+        for key, obj in self.hub.objects.of_kind("Trigger").items():
+            t: Trigger = obj.body
+            if key.namespace == namespace and t.broker == broker and t.matches(attributes):
+                out.append((key.namespace, key.name))
+        return sorted(out)
+
+    def _new(self, namespace: str, broker: str, headers: dict[str, str], body: bytes
+             ) -> NewEvent:
+        attrs = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
+        if "content-type" in headers:
+            attrs["datacontenttype"] = headers["content-type"]
+        counts = self.metrics.received
+        counts[namespace, broker] = counts.get((namespace, broker), 0) + 1
+        return NewEvent(namespace, broker, headers, body, self.wall(),
+                        self.triggers_for(namespace, broker, attrs))
+
+    async def accept(self, namespace: str, broker: str, headers: dict[str, str],
+                     body: bytes) -> int:
+        """Store an event for the broker's matching triggers (durable on return);
+        how many deliveries it made."""
+        new = self._new(namespace, broker, headers, body)
+        if not new.triggers:
+            return 0
+        now = self.wall()
+        made = await self.queue.write(lambda db: Queue.insert(db, new, now))
+        for d in made:
+            self._schedule(d)
+        return len(made)
+
+    # -- the dispatcher -------------------------------------------------------------------
+
+    def _schedule(self, d: Delivery) -> None:
+        self.pending[d.seq] = d
+        heapq.heappush(self._heap, (d.due, d.seq))
+        self._wake.set()
+
+    async def _dispatch(self) -> None:
+        limiter = trio.CapacityLimiter(CONCURRENT_DELIVERIES)
+        async with trio.open_nursery() as nursery:
+            while True:
+                now = self.wall()
+                while self._heap and self._heap[0][0] <= now:
+                    due, seq = heapq.heappop(self._heap)
+                    d = self.pending.get(seq)
+                    if d is None or d.due != due or seq in self._running:
+                        continue
+                    await limiter.acquire_on_behalf_of(seq)
+                    self._running.add(seq)
+                    nursery.start_soon(self._attempt, d, limiter)
+                self._wake = trio.Event()
+                wait = self._heap[0][0] - self.wall() if self._heap else math.inf
+                with trio.move_on_after(max(wait, 0.0)):
+                    await self._wake.wait()
+
+    def _resolve(self, dest: Destination, namespace: str
+                 ) -> tuple[str, dict[str, str]] | tuple[None, str]:
+        """(url, extra headers) for a destination, or (None, why not)."""
+        ref = dest.ref
+        path = dest.uri or "/"
+        if ref is None:
+            assert dest.uri is not None
+            return dest.uri, {}
+        if ref.kind == "Broker":
+            if ObjectKey("Broker", namespace, ref.name) not in self.hub.objects.items:
+                return None, f"broker {namespace}/{ref.name} not found"
+            return (self.hub.ingress_url() + f"/{namespace}/{ref.name}",
+                    {"host": ingress_host(self.domain)})
+        if ServiceKey(namespace, ref.name) not in self.hub.services:
+            return None, f"service {namespace}/{ref.name} not found"
+        return (self.hub.ingress_url() + path,
+                {"host": f"{ref.name}.{namespace}.{self.domain}"})
+
+    def address(self, dest: Destination, namespace: str) -> str | None:
+        """The URI a destination resolves to, as Knative shows it in status."""
+        ref = dest.ref
+        if ref is None:
+            return dest.uri
+        if ref.kind == "Broker":
+            return self.broker_url(namespace, ref.name)
+        port = self.ingress.port
+        suffix = f":{port}" if port != 80 else ""
+        return f"http://{ref.name}.{namespace}.{self.domain}{suffix}{dest.uri or ''}"
+
+    async def _attempt(self, d: Delivery, limiter: trio.CapacityLimiter) -> None:
+        try:
+            await self._attempt_one(d)
+        except Exception:  # a bug costs one attempt, never the dispatcher: retried later
+            log.exception("eventing: delivery %d failed unexpectedly", d.seq)
+            d.due = self.wall() + 5.0
+            heapq.heappush(self._heap, (d.due, d.seq))
+        finally:
+            self._running.discard(d.seq)
+            limiter.release_on_behalf_of(d.seq)
+            self._wake.set()
+
+    async def _attempt_one(self, d: Delivery) -> None:
+        tkey = ObjectKey("Trigger", d.namespace, d.trigger)
+        stats = self.stats.setdefault(tkey, TriggerStats())
+        obj = self.hub.objects.items.get(tkey)
+        if obj is None:  # the trigger is gone: so is what it asked for
+            await self.queue.write(lambda db: Queue.finish(db, d))
+            self.pending.pop(d.seq, None)
+            return
+        trigger: Trigger = obj.body
+        bobj = self.hub.objects.items.get(ObjectKey("Broker", d.namespace, trigger.broker))
+        broker: Broker | None = bobj.body if bobj is not None else None
+        p = policy(trigger.delivery, broker.delivery if broker is not None else None)
+        dest = p.dead_letter_sink if d.dead_letter else trigger.subscriber
+        if dest is None:  # a dead-letter sink removed meanwhile
+            await self._done(d, stats, None, "dropped", "")
+            return
+        url, extra = self._resolve(dest, d.namespace)
+        status: int | None = None
+        retry_after: str | None = None
+        reply: tuple[dict[str, str], bytes] | None = None
+        error_body = b""
+        target = self.address(dest, d.namespace) or ""
+        if url is None:
+            error_body = str(extra).encode()
+            log.warning("eventing: trigger %s/%s: %s", d.namespace, d.trigger, extra)
+        else:
+            assert isinstance(extra, dict) and self.client is not None
+            headers = {**d.event.headers, **d.extra, **extra}
+            try:
+                with trio.fail_after(p.timeout or DEFAULT_TIMEOUT):
+                    r = await self.client.post(url, content=d.event.body, headers=headers,
+                                               timeout=None)
+                status = r.status_code
+                retry_after = r.headers.get("retry-after")
+                if 200 <= status < 300 and not d.dead_letter and is_reply(r.headers):
+                    try:
+                        reply = read_cloudevent(dict(r.headers), r.content)
+                    except NotACloudEvent as exc:
+                        log.warning("eventing: trigger %s/%s: reply dropped: %s",
+                                    d.namespace, d.trigger, exc)
+                elif status >= 300:
+                    error_body = r.content
+            except (httpx.HTTPError, OSError, trio.TooSlowError) as exc:
+                error_body = f"dispatch error: {exc or type(exc).__name__}".encode()
+        d.attempts += 1
+        outcome = decide(p, d.attempts, status, retry_after, self.wall())
+        if isinstance(outcome, Delivered):
+            await self._done(d, stats, status, "delivered", target, reply, trigger.broker)
+        elif isinstance(outcome, Retry):
+            d.due = self.wall() + outcome.delay
+            await self.queue.write(lambda db: Queue.reschedule(db, d))
+            stats.retried += 1
+            self._record(stats, d, status, "retrying", target)
+            heapq.heappush(self._heap, (d.due, d.seq))
+        elif isinstance(outcome, DeadLetter):
+            if not d.dead_letter and p.dead_letter_sink is not None:
+                data = base64.b64encode(error_body).decode()[:1024]
+                ext = {"ce-knativeerrordest": target,
+                       "ce-knativeerrorcode": str(status if status is not None else 0),
+                       "ce-knativeerrordata": data}
+                now = self.wall()
+                dl = await self.queue.write(lambda db: Queue.to_dead_letter(db, d, ext, now))
+                self.pending.pop(d.seq, None)
+                stats.dead_lettered += 1
+                self._record(stats, d, status, "dead-lettered", target)
+                self._schedule(dl)
+            else:
+                await self._done(d, stats, status, "dropped", target)
+
+    async def _done(self, d: Delivery, stats: TriggerStats, status: int | None, outcome: str,
+                    target: str, reply: tuple[dict[str, str], bytes] | None = None,
+                    broker: str = "") -> None:
+        new = None
+        if reply is not None:
+            headers, body = reply
+            new = self._new(d.namespace, broker, headers, body)
+        now = self.wall()
+
+        def op(db: Any) -> list[Delivery]:
+            Queue.finish(db, d)
+            return Queue.insert(db, new, now) if new is not None else []
+
+        made = await self.queue.write(op)
+        self.pending.pop(d.seq, None)
+        for nd in made:
+            self._schedule(nd)
+        if outcome == "delivered":
+            if not d.dead_letter:  # a dead letter was counted when it was dead-lettered
+                stats.delivered += 1
+            self.metrics.observe(now - d.event.received)
+        else:
+            stats.failed += 1
+        self._record(stats, d, status, outcome, target)
+
+    def _record(self, stats: TriggerStats, d: Delivery, status: int | None, outcome: str,
+                target: str) -> None:
+        stats.recent.append(Record(self.wall(), d.event.id, d.event.type, status,
+                                   f"{outcome} (dead-letter sink)" if d.dead_letter
+                                   else outcome, self.wall() - d.event.received, d.attempts,
+                                   target))
+
+    # -- status ---------------------------------------------------------------------------
+
+    def pending_of(self) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for d in self.pending.values():
+            out[d.namespace, d.trigger] = out.get((d.namespace, d.trigger), 0) + 1
+        return out
+
+    async def _report(self) -> None:
+        """Every second: each broker's and trigger's status (conditions, addresses,
+        delivery counts) to the hub, which shows it and sends it on the watch stream."""
+        while True:
+            self.report()
+            await trio.sleep(STATUS_EVERY)
+
+    def report(self) -> None:
+        objects = self.hub.objects
+        for key in objects.of_kind("Broker"):
+            self.hub.set_object_status(key, {
+                "conditions": [_cond("Ready", True)],
+                "address": {"url": self.broker_url(key.namespace, key.name)},
+                "eventsReceived": self.metrics.received.get((key.namespace, key.name), 0)})
+        pending = self.pending_of()
+        for key, obj in objects.of_kind("Trigger").items():
+            t: Trigger = obj.body
+            broker_ok = ObjectKey("Broker", key.namespace, t.broker) in objects.items
+            url, why = self._resolve(t.subscriber, key.namespace)
+            sub_ok = url is not None
+            conds = [_cond("BrokerReady", broker_ok, "BrokerDoesNotExist",
+                           f"broker {t.broker!r} does not exist"),
+                     _cond("SubscriberResolved", sub_ok, "SinkNotFound", str(why)),
+                     _cond("Ready", broker_ok and sub_ok,
+                           "BrokerDoesNotExist" if not broker_ok else "SinkNotFound",
+                           f"broker {t.broker!r} does not exist" if not broker_ok
+                           else str(why))]
+            stats = self.stats.get(key, TriggerStats())
+            status: dict[str, Any] = {"conditions": conds, "deliveries": {
+                "delivered": stats.delivered, "retried": stats.retried,
+                "deadLettered": stats.dead_lettered, "failed": stats.failed,
+                "pending": pending.get((key.namespace, key.name), 0),
+                "recent": [r.view() for r in list(stats.recent)[-10:]]}}
+            if sub_ok:
+                status["subscriberUri"] = self.address(t.subscriber, key.namespace)
+            objects_dls = t.delivery.dead_letter_sink if t.delivery else None
+            if objects_dls is not None:
+                status["deadLetterSinkUri"] = self.address(objects_dls, key.namespace)
+            self.hub.set_object_status(key, status)
+        for key, obj in objects.of_kind("PingSource").items():
+            p: PingSource = obj.body
+            ok = self._resolve(p.sink, key.namespace)
+            self.hub.set_object_status(key, {
+                "conditions": [_cond("SinkProvided", ok[0] is not None, "SinkNotFound",
+                                     str(ok[1])),
+                               _cond("Ready", ok[0] is not None, "SinkNotFound", str(ok[1]))],
+                **({"sinkUri": self.address(p.sink, key.namespace)} if ok[0] else {})})
+
+    # -- PingSource events ----------------------------------------------------------------
+
+    async def send_ping(self, key: ObjectKey, source: PingSource, when: float) -> None:
+        """One PingSource event, Knative-shaped, to its sink: into a broker (durable), or
+        POSTed to a Service (through the activator) or URI, once."""
+        headers = {"ce-specversion": "1.0", "ce-id": str(uuid.uuid4()),
+                   "ce-source": f"/apis/v1/namespaces/{key.namespace}/pingsources/{key.name}",
+                   "ce-type": "dev.knative.sources.ping",
+                   "ce-time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))}
+        for name, value in source.extensions:
+            headers[f"ce-{name}"] = value
+        if source.content_type is not None:
+            headers["content-type"] = source.content_type
+        body = source.payload()
+        dest = source.sink
+        if dest.ref is not None and dest.ref.kind == "Broker":
+            if ObjectKey("Broker", key.namespace, dest.ref.name) in self.hub.objects.items:
+                await self.accept(key.namespace, dest.ref.name, headers, body)
+            return
+        url, extra = self._resolve(dest, key.namespace)
+        if url is None or self.client is None:
+            log.warning("eventing: pingsource %s/%s: %s", key.namespace, key.name, extra)
+            return
+        assert isinstance(extra, dict)
+        try:
+            with trio.fail_after(DEFAULT_TIMEOUT):
+                r = await self.client.post(url, content=body, headers={**headers, **extra},
+                                           timeout=None)
+            if r.status_code >= 300:
+                log.warning("eventing: pingsource %s/%s: the sink answered %d",
+                            key.namespace, key.name, r.status_code)
+        except (httpx.HTTPError, OSError, trio.TooSlowError) as exc:
+            log.warning("eventing: pingsource %s/%s: %s", key.namespace, key.name, exc)
+
+
+def _cond(kind: str, ok: bool, reason: str = "", message: str = "") -> dict[str, str]:
+    if ok:
+        return {"type": kind, "status": "True"}
+    return {"type": kind, "status": "False", "reason": reason, "message": message}
+
+
+__all__ = ["Eventing", "NotACloudEvent", "ingress_host", "read_cloudevent"]
