@@ -28,6 +28,7 @@ from ..config import Config, load_config, parse_config
 from ..dataplane import DataPlaneEvent, hostloop
 from ..engine import Engine, state_label
 from ..errors import ConfigError
+from ..eventing.broker import Eventing
 from ..hub import Hub
 from ..ingress import Ingress
 from ..reconciler import loop as reconciler
@@ -74,6 +75,7 @@ class Daemon:
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
                               self._parse_config)
+        self.eventing = Eventing(self.hub, self.ingress, state_dir)
         self.metrics = MetricsServer(self.hub)
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
@@ -144,6 +146,7 @@ class Daemon:
 
                     await root.start(reconcile)
                     await root.start(self.ingress.run, ingress_listeners)
+                    await root.start(self.eventing.run)
                     api_scope = trio.CancelScope()
 
                     async def serve_api(*, task_status: trio.TaskStatus[None]) -> None:

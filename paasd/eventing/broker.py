@@ -50,7 +50,8 @@ from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.objects import ObjectKey
 from .delivery import DeadLetter, Delivered, Retry, decide, policy
 from .objects import Broker, Destination, PingSource, Trigger
-from .queue import Delivery, Event, NewEvent, Queue
+from .ping import PingScheduler
+from .queue import Delivery, NewEvent, Queue
 
 if TYPE_CHECKING:
     from ..hub import Hub
@@ -66,6 +67,7 @@ DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold b
 RECENT = 50  # deliveries remembered per trigger
 STATUS_EVERY = 1.0
 _FORMAT = JSONFormat()
+WATCHED = ("Service", "Broker", "Trigger", "PingSource")  # what a status depends on
 
 
 class NotACloudEvent(ValueError):
@@ -191,10 +193,15 @@ class Eventing:
         self._heap: list[tuple[float, int]] = []
         self._wake = trio.Event()
         self._running: set[int] = set()
+        self._changed = trio.Event()  # something a status depends on changed
         self.stats: dict[ObjectKey, TriggerStats] = {}
         self.metrics = Metrics()
         self.client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None
+        self.ping = PingScheduler(self._ping_sources, self.send_ping)
+
+    def _ping_sources(self) -> dict[ObjectKey, PingSource]:
+        return {k: o.body for k, o in self.hub.objects.of_kind("PingSource").items()}
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -229,6 +236,8 @@ class Eventing:
                                     partial(serve_connection, handler=self.handle), listeners)
                 nursery.start_soon(self._dispatch)
                 nursery.start_soon(self._report)
+                nursery.start_soon(self._follow)
+                await nursery.start(self.ping.run)
                 task_status.started()
         finally:
             self.queue.close()
@@ -471,12 +480,30 @@ class Eventing:
             out[d.namespace, d.trigger] = out.get((d.namespace, d.trigger), 0) + 1
         return out
 
+    async def _follow(self) -> None:
+        """Changes of PingSources reach the scheduler at once (the hub's watch stream; a
+        stream cut off for falling behind is opened again)."""
+        while True:
+            changes = self.hub.watches.subscribe()
+            self.ping.changed()
+            async with changes:
+                async for message in changes:
+                    kind = message.get("kind")
+                    if kind == "PingSource":
+                        self.ping.changed()
+                    if kind in WATCHED:
+                        self._changed.set()
+
     async def _report(self) -> None:
         """Every second: each broker's and trigger's status (conditions, addresses,
         delivery counts) to the hub, which shows it and sends it on the watch stream."""
         while True:
             self.report()
-            await trio.sleep(STATUS_EVERY)
+            # at most 20 a second (the statuses it sets come back on the watch stream)
+            await trio.sleep(0.05)
+            self._changed = trio.Event()
+            with trio.move_on_after(STATUS_EVERY):
+                await self._changed.wait()
 
     def report(self) -> None:
         objects = self.hub.objects

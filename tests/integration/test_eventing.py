@@ -1,0 +1,219 @@
+"""Eventing end to end on a real daemon, real apps and real HTTP: a Broker's ingress
+(202 once stored, 400 naming the missing attribute), Triggers that filter, a reply
+that re-enters the broker, retries with back-off then the dead-letter sink, export →
+apply unchanged, and `kill -9` with 500 events pending."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import ROOT, Daemon, free_port
+from tests.waiting import wait_for
+
+pytestmark = [pytest.mark.integration]
+
+SINK_APP = ROOT / "tests" / "integration" / "apps" / "event_sink.py"
+BROKER_HOST = "broker-ingress.knative-eventing.example.com"
+
+
+def sink_service(name: str, log: Path, env: dict[str, str] | None = None,
+                 annotations: dict[str, str] | None = None) -> str:
+    envs = "".join(f"            - {{name: {k}, value: \"{v}\"}}\n"
+                   for k, v in {"SINK_LOG": str(log), **(env or {})}.items())
+    meta = ""
+    if annotations:
+        meta = "    metadata:\n      annotations:\n" + "".join(
+            f'        {k}: "{v}"\n' for k, v in annotations.items())
+    return f"""\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  template:
+{meta}    spec:
+      containers:
+        - command: ["{sys.executable}", "{SINK_APP}"]
+          env:
+{envs}---
+"""
+
+
+def trigger(name: str, type_: str, subscriber: str, delivery: str = "") -> str:
+    return f"""\
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {{name: {name}}}
+spec:
+  broker: default
+  filter: {{attributes: {{type: {type_}}}}}
+  subscriber: {subscriber}
+{delivery}---
+"""
+
+
+BROKER = """\
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: default}
+---
+"""
+
+
+def ksvc(name: str) -> str:
+    return f"{{ref: {{apiVersion: serving.knative.dev/v1, kind: Service, name: {name}}}}}"
+
+
+def post(daemon: Daemon, headers: dict[str, str], body: bytes = b"{}",
+         path: str = "/default/default") -> httpx.Response:
+    return httpx.post(daemon.url + path, content=body,
+                      headers={"Host": BROKER_HOST, **headers}, timeout=15)
+
+
+def ce(type_: str, id_: str | None = None, **extra: str) -> dict[str, str]:
+    return {"ce-specversion": "1.0", "ce-id": id_ or str(uuid.uuid4()), "ce-type": type_,
+            "ce-source": "/tests", "content-type": "application/json", **extra}
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def test_broker_triggers_replies_retries_and_dead_letters(daemon: Daemon,
+                                                          tmp_path: Path) -> None:
+    a, b, fail, dead = (tmp_path / f"{n}.log" for n in ("a", "b", "fail", "dead"))
+    retry = ("  delivery: {retry: 2, backoffPolicy: exponential, backoffDelay: PT0.3S,\n"
+             f"             deadLetterSink: {ksvc('dead')}}}\n")
+    daemon.apply(
+        sink_service("alpha", a) + sink_service("beta", b, {"REPLY_TYPE": "answer"})
+        + sink_service("failer", fail, {"FAIL_STATUS": "500"}) + sink_service("dead", dead)
+        + BROKER + trigger("on-a", "a", ksvc("alpha"))
+        + trigger("on-ask", "ask", ksvc("beta"))
+        + trigger("on-answer", "answer", ksvc("alpha"))
+        + trigger("on-fail", "fail", ksvc("failer"), retry))
+    # the broker's address, Knative's shape, in its status
+    broker = daemon.api("GET", "/v1/namespaces/default/brokers/default").json()
+    assert broker["status"]["address"]["url"] == (
+        f"http://{BROKER_HOST}:{daemon.port}/default/default")
+    # not a CloudEvent: 400 naming the missing attribute; an unknown broker: 404
+    r = post(daemon, {k: v for k, v in ce("a").items() if k != "ce-type"})
+    assert r.status_code == 400 and "'type'" in r.text, r.text
+    assert post(daemon, ce("a"), path="/default/nope").status_code == 404
+    # binary and structured mode
+    assert post(daemon, ce("a", "ev-a")).status_code == 202
+    structured = {"specversion": "1.0", "id": "ev-ask", "type": "ask", "source": "/tests",
+                  "data": {"q": 1}}
+    r = post(daemon, {"content-type": "application/cloudevents+json"},
+             json.dumps(structured).encode())
+    assert r.status_code == 202, r.text
+    assert post(daemon, ce("nobody-listens")).status_code == 202
+    started = __import__("time").time()
+    assert post(daemon, ce("fail", "ev-fail")).status_code == 202
+
+    # alpha gets "a" and the reply "answer" beta sent back through the broker
+    wait_for("alpha to get a and the reply",
+             lambda: {x["ce-type"] for x in lines(a)} == {"a", "answer"}, timeout=30)
+    assert [x["ce-id"] for x in lines(b)] == ["ev-ask"]
+    assert json.loads(lines(b)[0]["body"]) == {"q": 1}
+    # the failing subscriber: 1 attempt + 2 retries, 0.3 s then 0.6 s apart, then dead
+    wait_for("the dead letter", lambda: lines(dead), timeout=30)
+    attempts = [x["at"] for x in lines(fail)]
+    assert len(attempts) == 3
+    assert attempts[1] - attempts[0] >= 0.29 and attempts[2] - attempts[1] >= 0.59
+    letter = lines(dead)[0]
+    assert letter["ce-id"] == "ev-fail" and letter["ce-knativeerrorcode"] == "500"
+    assert letter["ce-knativeerrordest"] == f"http://failer.default.example.com:{daemon.port}"
+    assert letter["ce-knativeerrordata"]  # base64 of "failing on purpose"
+    assert attempts[0] >= started
+    # counts in the trigger's status
+    def counted() -> dict[str, Any] | None:
+        st = daemon.api("GET", "/v1/namespaces/default/triggers/on-fail").json()["status"]
+        d = st.get("deliveries", {})
+        return st if d.get("deadLettered") == 1 and d.get("retried") == 2 else None
+    st = wait_for("the trigger's counts", counted, timeout=10)
+    assert [c["status"] for c in st["conditions"]] == ["True", "True", "True"]
+    # export → apply: unchanged
+    for plural, name in (("brokers", "default"), ("triggers", "on-fail")):
+        doc = daemon.api("GET", f"/v1/namespaces/default/{plural}/{name}/export").json()
+        r = daemon.api("POST", "/v1/apply", content=json.dumps(doc))
+        assert r.json()["results"][0]["outcome"] == "unchanged", r.text
+
+
+def test_a_subscriber_that_does_not_exist_is_a_condition_that_heals(daemon: Daemon,
+                                                                    tmp_path: Path) -> None:
+    log = tmp_path / "late.log"
+    daemon.apply(BROKER + trigger("t", "x", ksvc("late")))
+
+    def condition() -> dict[str, Any] | None:
+        st = daemon.api("GET", "/v1/namespaces/default/triggers/t").json()["status"]
+        ready = [c for c in st["conditions"] if c["type"] == "Ready"]
+        return ready[0] if ready and ready[0]["status"] != "Unknown" else None
+    ready = wait_for("the trigger's status", condition)
+    assert ready["status"] == "False" and ready["reason"] == "SinkNotFound"
+    daemon.apply(sink_service("late", log))
+    wait_for("the trigger to become ready", lambda: condition()["status"] == "True")
+    assert post(daemon, ce("x", "late-1")).status_code == 202
+    wait_for("the event", lambda: [x["ce-id"] for x in lines(log)] == ["late-1"], timeout=20)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        with self.lock:
+            self.seen.append(self.headers["ce-id"])
+        self.send_response(202)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def late_port() -> Iterator[int]:
+    yield free_port()
+
+
+def test_kill_9_with_500_pending_loses_nothing(tmp_path: Path, late_port: int) -> None:
+    """500 events accepted while the subscriber is down, the daemon killed with SIGKILL,
+    the subscriber up, the daemon restarted: every one of the 500 arrives."""
+    d = Daemon(tmp_path)
+    d.start()
+    server = None
+    try:
+        delivery = "  delivery: {retry: 100, backoffPolicy: linear, backoffDelay: PT0.05S}\n"
+        d.apply(BROKER + trigger("t", "bulk", f'{{uri: "http://127.0.0.1:{late_port}/"}}',
+                                 delivery))
+        ids = [f"bulk-{i}" for i in range(500)]
+        with httpx.Client(timeout=15) as c:
+            for i in ids:
+                r = c.post(d.url + "/default/default", content=b"{}",
+                           headers={"Host": BROKER_HOST, **ce("bulk", i)})
+                assert r.status_code == 202
+        d.stop(signal.SIGKILL)
+        server = ThreadingHTTPServer(("127.0.0.1", late_port), _Recorder)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        d.start()
+        wait_for("all 500 events", lambda: set(_Recorder.seen) >= set(ids), timeout=60)
+        assert set(_Recorder.seen) == set(ids)
+    finally:
+        if d.proc is not None:
+            d.stop()
+        if server is not None:
+            server.shutdown()
