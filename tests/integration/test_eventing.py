@@ -9,11 +9,12 @@ import json
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -119,7 +120,7 @@ def test_broker_triggers_replies_retries_and_dead_letters(daemon: Daemon,
              json.dumps(structured).encode())
     assert r.status_code == 202, r.text
     assert post(daemon, ce("nobody-listens")).status_code == 202
-    started = __import__("time").time()
+    started = time.time()
     assert post(daemon, ce("fail", "ev-fail")).status_code == 202
 
     # alpha gets "a" and the reply "answer" beta sent back through the broker
@@ -170,7 +171,7 @@ def test_a_subscriber_that_does_not_exist_is_a_condition_that_heals(daemon: Daem
 
 class _Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
     lock = threading.Lock()
 
     def do_POST(self) -> None:
@@ -217,3 +218,44 @@ def test_kill_9_with_500_pending_loses_nothing(tmp_path: Path, late_port: int) -
             d.stop()
         if server is not None:
             server.shutdown()
+
+
+@pytest.fixture
+def zero_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon that allows services to start at zero instances."""
+    d = Daemon(tmp_path)
+    d.config.write_text(d.base_config().replace(
+        "[autoscaler]\n", "[autoscaler]\nallow_zero_initial_scale = true\n"))
+    d.start()
+    yield d
+    if d.proc is not None:
+        d.stop()
+
+
+def test_a_pingsource_wakes_a_service_from_zero(zero_daemon: Daemon, tmp_path: Path) -> None:
+    """Real time: a `* * * * *` PingSource fires within a minute and its event, Knative's
+    type and source, reaches a service that was at zero instances (through the
+    activator)."""
+    daemon = zero_daemon
+    log = tmp_path / "ping.log"
+    daemon.apply(sink_service("sleepy", log, annotations={
+        "autoscaling.knative.dev/initial-scale": "0"}) + """\
+apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata: {name: every-minute}
+spec:
+  schedule: "* * * * *"
+  contentType: application/json
+  data: '{"tick": true}'
+  sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: sleepy}}
+""")
+    wait_for("the service to be ready at zero", lambda: daemon.api(
+        "GET", "/v1/namespaces/default/services/sleepy").json()["status"]["conditions"][0][
+        "status"] == "True", timeout=20)
+    assert [i for i in daemon.instances() if i["service"] == "sleepy"] == []
+    events = wait_for("the ping event", lambda: lines(log), timeout=75)
+    assert events[0]["ce-type"] == "dev.knative.sources.ping"
+    assert events[0]["ce-source"] == "/apis/v1/namespaces/default/pingsources/every-minute"
+    assert json.loads(events[0]["body"]) == {"tick": True}
+    status = daemon.api("GET", "/v1/namespaces/default/pingsources/every-minute").json()
+    assert status["status"]["sinkUri"] == f"http://sleepy.default.example.com:{daemon.port}"
