@@ -12,6 +12,7 @@ import sys
 
 from ..client import ApiError, Client, edits
 from . import commands
+from . import eventing as eventing_commands
 
 DEFAULT_NAMESPACE = "default"
 
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = csub.add_parser("check", help="validate a config file through the daemon")
     p.add_argument("filename")
     p.set_defaults(fn=commands.cmd_config_check)
+    eventing_commands.add_commands(sub, common, reads)
     return parser
 
 

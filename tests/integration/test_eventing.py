@@ -259,3 +259,52 @@ spec:
     assert json.loads(events[0]["body"]) == {"tick": True}
     status = daemon.api("GET", "/v1/namespaces/default/pingsources/every-minute").json()
     assert status["status"]["sinkUri"] == f"http://sleepy.default.example.com:{daemon.port}"
+
+
+def test_paasctl_in_kn_shapes(daemon: Daemon, tmp_path: Path) -> None:
+    log = tmp_path / "cli.log"
+    daemon.apply(sink_service("display", log))
+    out = daemon.ctl("broker", "create", "default", "--retry", "2", "--backoff-delay",
+                     "PT0.1S").stdout
+    assert "Broker 'default' created" in out
+    r = daemon.ctl("broker", "create", "default", check=False)
+    assert r.returncode == 1 and "already exists" in r.stderr
+    daemon.ctl("trigger", "create", "orders", "--broker", "default", "--filter",
+               "type=order.created", "--sink", "ksvc:display")
+    # bad input: named field, nothing created
+    r = daemon.ctl("source", "ping", "create", "bad", "--schedule", "61 * * * *",
+                   "--sink", "ksvc:display", check=False)
+    assert r.returncode == 1 and "spec.schedule" in r.stderr, r.stderr
+    r = daemon.ctl("source", "ping", "create", "bad", "--timezone", "Nowhere/Land",
+                   "--sink", "ksvc:display", check=False)
+    assert r.returncode == 1 and "spec.timezone" in r.stderr, r.stderr
+    r = daemon.ctl("trigger", "create", "x", "--sink", "http://10.0.0.1/", check=False)
+    assert r.returncode == 1 and "spec.subscriber.uri" in r.stderr, r.stderr
+    daemon.ctl("source", "ping", "create", "nightly", "--schedule", "0 3 * * *",
+               "--timezone", "Europe/Paris", "--data", '{"x": 1}', "--sink", "broker:default")
+    daemon.ctl("source", "ping", "update", "nightly", "--schedule", "0 4 * * *")
+    pings = json.loads(daemon.ctl("source", "ping", "list", "-o", "json").stdout)["items"]
+    assert [(p["metadata"]["name"], p["spec"]["schedule"], p["spec"]["timezone"])
+            for p in pings] == [("nightly", "0 4 * * *", "Europe/Paris")]
+    sent = daemon.ctl("event", "send", "--to", "broker:default", "--type", "order.created",
+                      "--source", "shop", "--id", "o-1", "--data", '{"n": 1}').stdout
+    assert "o-1" in sent
+    daemon.ctl("event", "send", "--to", "broker:default", "--type", "ignored", "--data", "{}")
+    wait_for("the order", lambda: [x["ce-id"] for x in lines(log)] == ["o-1"], timeout=20)
+    assert lines(log)[0]["ce-source"] == "shop"
+
+    def delivered() -> str | None:
+        text = daemon.ctl("trigger", "describe", "orders").stdout
+        return text if "1 delivered" in text else None
+    text = wait_for("describe to show the delivery", delivered, timeout=10)
+    assert "o-1" in text and "Recent deliveries" in text
+    listed = daemon.ctl("trigger", "list").stdout
+    assert "orders" in listed and "ksvc:display" in listed and "type=order.created" in listed
+    desc = daemon.ctl("broker", "describe", "default").stdout
+    assert f"http://{BROKER_HOST}:{daemon.port}/default/default" in desc
+    assert json.loads(daemon.ctl("broker", "list", "-o", "json").stdout)["items"]
+    daemon.ctl("trigger", "delete", "orders")
+    daemon.ctl("source", "ping", "delete", "nightly")
+    daemon.ctl("broker", "delete", "default")
+    assert "No brokers found." in daemon.ctl("broker", "list").stdout
+    assert "No triggers found." in daemon.ctl("trigger", "list").stdout
