@@ -8,6 +8,7 @@ the control API.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import trio
@@ -73,13 +74,15 @@ def exposition(hub: Hub) -> str:
 
 
 class MetricsServer:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, extra: Sequence[Callable[[], str]] = ()) -> None:
         self.hub = hub
+        self.extra = extra  # components above the API add their own families (eventing)
 
     async def handle(self, request: Request) -> Response:
         if request.path != "/metrics":
             return error_response(404, "metrics are at /metrics")
-        return Response(raw=exposition(self.hub).encode(),
+        text = exposition(self.hub) + "".join(part() for part in self.extra)
+        return Response(raw=text.encode(),
                         content_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def run(self, listeners: list[trio.SocketListener], *,

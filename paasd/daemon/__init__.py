@@ -28,7 +28,7 @@ from ..config import Config, load_config, parse_config
 from ..dataplane import DataPlaneEvent, hostloop
 from ..engine import Engine, state_label
 from ..errors import ConfigError
-from ..eventing.broker import Eventing
+from ..eventing.broker import Eventing, exposition
 from ..hub import Hub
 from ..ingress import Ingress
 from ..reconciler import loop as reconciler
@@ -76,7 +76,7 @@ class Daemon:
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
                               self._parse_config)
         self.eventing = Eventing(self.hub, self.ingress, state_dir)
-        self.metrics = MetricsServer(self.hub)
+        self.metrics = MetricsServer(self.hub, [lambda: exposition(self.eventing)])
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)

@@ -160,7 +160,6 @@ class TriggerStats:
 @dataclass
 class Metrics:
     received: dict[tuple[str, str], int] = field(default_factory=dict)  # per broker
-    latencies: list[float] = field(default_factory=list)  # end-to-end, since last scrape
     buckets: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
                                   30, 60)
     histogram: list[int] = field(default_factory=lambda: [0] * 14)
@@ -588,3 +587,54 @@ def _cond(kind: str, ok: bool, reason: str = "", message: str = "") -> dict[str,
 
 
 __all__ = ["Eventing", "NotACloudEvent", "ingress_host", "read_cloudevent"]
+
+
+def exposition(eventing: Eventing) -> str:
+    """Prometheus text for eventing: events received per broker; deliveries, retries,
+    dead letters and failures per trigger; pending deliveries; end-to-end delivery
+    latency (accepted → the subscriber's 2xx) as a histogram."""
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    lines: list[str] = []
+
+    def family(name: str, kind: str, text: str) -> None:
+        lines.append(f"# HELP {name} {text}")
+        lines.append(f"# TYPE {name} {kind}")
+
+    family("paasd_eventing_events_received_total", "counter",
+           "CloudEvents a broker accepted (202), replies included.")
+    for (ns, broker), n in sorted(eventing.metrics.received.items()):
+        lines.append(f'paasd_eventing_events_received_total{{namespace="{esc(ns)}",'
+                     f'broker="{esc(broker)}"}} {n}')
+    stats = sorted(eventing.stats.items())
+    pending = eventing.pending_of()
+    for name, attr, text in (
+            ("paasd_eventing_events_delivered_total", "delivered",
+             "Deliveries a trigger's subscriber accepted."),
+            ("paasd_eventing_events_retried_total", "retried", "Attempts that were retried."),
+            ("paasd_eventing_events_dead_lettered_total", "dead_lettered",
+             "Events sent to a dead-letter sink after their retries ran out."),
+            ("paasd_eventing_events_failed_total", "failed",
+             "Events dropped: no dead-letter sink, or it failed too.")):
+        family(name, "counter", text)
+        for key, s in stats:
+            lines.append(f'{name}{{namespace="{esc(key.namespace)}",'
+                         f'trigger="{esc(key.name)}"}} {getattr(s, attr)}')
+    family("paasd_eventing_pending_deliveries", "gauge",
+           "Deliveries stored and not yet done (waiting, retrying or in flight).")
+    for (ns, trigger), n in sorted(pending.items()):
+        lines.append(f'paasd_eventing_pending_deliveries{{namespace="{esc(ns)}",'
+                     f'trigger="{esc(trigger)}"}} {n}')
+    m = eventing.metrics
+    family("paasd_eventing_delivery_latency_seconds", "histogram",
+           "From the broker's 202 to the subscriber's 2xx.")
+    total = 0
+    for bound, count in zip(m.buckets, m.histogram, strict=False):
+        total += count
+        lines.append(f'paasd_eventing_delivery_latency_seconds_bucket{{le="{bound}"}} {total}')
+    lines.append(f'paasd_eventing_delivery_latency_seconds_bucket{{le="+Inf"}} '
+                 f"{m.latency_count}")
+    lines.append(f"paasd_eventing_delivery_latency_seconds_sum {m.latency_sum}")
+    lines.append(f"paasd_eventing_delivery_latency_seconds_count {m.latency_count}")
+    return "\n".join(lines) + "\n"

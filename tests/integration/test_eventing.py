@@ -145,6 +145,18 @@ def test_broker_triggers_replies_retries_and_dead_letters(daemon: Daemon,
         return st if d.get("deadLettered") == 1 and d.get("retried") == 2 else None
     st = wait_for("the trigger's counts", counted, timeout=10)
     assert [c["status"] for c in st["conditions"]] == ["True", "True", "True"]
+    # Prometheus
+    metrics = httpx.get(daemon.api("GET", "/v1/info").json()["metrics"]["url"]).text
+    assert ('paasd_eventing_events_dead_lettered_total{namespace="default",trigger="on-fail"}'
+            " 1") in metrics
+    assert ('paasd_eventing_events_retried_total{namespace="default",trigger="on-fail"} 2'
+            in metrics)
+    assert ('paasd_eventing_events_delivered_total{namespace="default",trigger="on-a"} 1'
+            in metrics)
+    # a, ask, nobody-listens, fail, and beta's reply
+    assert ('paasd_eventing_events_received_total{namespace="default",broker="default"} 5'
+            in metrics)
+    assert "paasd_eventing_delivery_latency_seconds_count" in metrics
     # export → apply: unchanged
     for plural, name in (("brokers", "default"), ("triggers", "on-fail")):
         doc = daemon.api("GET", f"/v1/namespaces/default/{plural}/{name}/export").json()
