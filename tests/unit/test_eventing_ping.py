@@ -41,7 +41,7 @@ def run(sources: dict[ObjectKey, PingSource], hours: float, change: dict[float, 
 
 
 def test_fires_every_minute_on_the_minute() -> None:
-    fired = run({KEY: PingSource("* * * * *", SINK)}, hours=0.1)
+    fired = run({KEY: PingSource("* * * * *", SINK)}, hours=0.11)
     assert [at - EPOCH for _, at in fired] == [60.0 * i for i in range(1, 7)]
 
 
