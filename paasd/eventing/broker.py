@@ -153,7 +153,8 @@ class TriggerStats:
     delivered: int = 0
     retried: int = 0
     dead_lettered: int = 0
-    failed: int = 0  # dropped: no dead-letter sink, or the dead-letter sink failed too
+    failed: int = 0  # dropped: not retryable or out of retries, and no dead-letter sink
+    dead_letter_failed: int = 0  # dead-lettered, and the dead-letter sink failed too
     recent: deque[Record] = field(default_factory=lambda: deque(maxlen=RECENT))
 
 
@@ -460,6 +461,8 @@ class Eventing:
             if not d.dead_letter:  # a dead letter was counted when it was dead-lettered
                 stats.delivered += 1
             self.metrics.observe(now - d.event.received)
+        elif d.dead_letter:
+            stats.dead_letter_failed += 1
         else:
             stats.failed += 1
         self._record(stats, d, status, outcome, target)
@@ -528,6 +531,7 @@ class Eventing:
             status: dict[str, Any] = {"conditions": conds, "deliveries": {
                 "delivered": stats.delivered, "retried": stats.retried,
                 "deadLettered": stats.dead_lettered, "failed": stats.failed,
+                "deadLetterFailed": stats.dead_letter_failed,
                 "pending": pending.get((key.namespace, key.name), 0),
                 "recent": [r.view() for r in list(stats.recent)[-10:]]}}
             if sub_ok:
@@ -616,7 +620,9 @@ def exposition(eventing: Eventing) -> str:
             ("paasd_eventing_events_dead_lettered_total", "dead_lettered",
              "Events sent to a dead-letter sink after their retries ran out."),
             ("paasd_eventing_events_failed_total", "failed",
-             "Events dropped: no dead-letter sink, or it failed too.")):
+             "Events dropped after their retries, with no dead-letter sink."),
+            ("paasd_eventing_dead_letters_failed_total", "dead_letter_failed",
+             "Dead letters the dead-letter sink did not take either.")):
         family(name, "counter", text)
         for key, s in stats:
             lines.append(f'{name}{{namespace="{esc(key.namespace)}",'
