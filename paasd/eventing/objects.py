@@ -24,8 +24,14 @@ from croniter import croniter
 
 from ..errors import InvalidSpec
 from ..spec.fields import Acceptance
-from ..spec.knative import DNS1123, _Reader, check_dns1035
-from ..spec.model import DEFAULT_NAMESPACE
+from ..spec.knative import (
+    DNS1123,
+    _Reader,
+    check_dns1035,
+    service_from_document,
+    service_to_document,
+)
+from ..spec.model import DEFAULT_NAMESPACE, ServiceSpec
 from ..spec.objects import ObjectKey, ObjectKind, kinds_by_version
 from ..spec.yamlpos import Located
 
@@ -126,6 +132,22 @@ class PingSource:
         if self.data_base64 is not None:
             return base64.b64decode(self.data_base64)
         return (self.data or "").encode()
+
+
+@dataclass(frozen=True)
+class ContainerSource:
+    """An app that emits events: its container runs as the Service `service` (named
+    NAME-deployment, as Knative names the Deployment), given K_SINK and
+    K_CE_OVERRIDES, never scaled to zero."""
+
+    service: ServiceSpec
+    sink: Destination
+    extensions: tuple[tuple[str, str], ...] = ()
+    meta: Meta = field(default_factory=Meta)
+
+
+def deployment_name(source: str) -> str:
+    return f"{source}-deployment"
 
 
 # -- the parser --------------------------------------------------------------------------
@@ -341,6 +363,29 @@ def _pingsource(doc: Located) -> tuple[str, str, PingSource]:
                                            extensions, d.meta)
 
 
+def _containersource(doc: Located) -> tuple[str, str, ContainerSource]:
+    d = _Doc(doc, "ContainerSource", (SOURCES,), ("template", "sink", "ceOverrides"))
+    r = d.r
+    if "template" not in d.spec:
+        raise d.fail("spec", "spec.template is required: the pod template whose container "
+                             "emits the events")
+    service = deployment_name(d.name)
+    if len(service) > 63:
+        raise d.fail("metadata.name", f"at most {63 - len('-deployment')} characters (its "
+                                      f"Service is named {service!r})")
+    # the template is a Service's: parsed by the Service parser, lines and paths kept
+    svc_doc = {"apiVersion": SERVING, "kind": "Service",
+               "metadata": {"name": service, "namespace": d.namespace},
+               "spec": {"template": d.spec["template"]}}
+    spec = service_from_document(Located(svc_doc, doc.lines, doc.source, doc.start_line))
+    if "sink" not in d.spec:
+        raise d.fail("spec", "spec.sink is required: a ref to a Service or Broker, or a uri")
+    sink = d.destination(d.spec["sink"], "spec.sink")
+    overrides = r.mapping(d.spec.get("ceOverrides"), "spec.ceOverrides", ("extensions",))
+    extensions = r.string_map(overrides.get("extensions"), "spec.ceOverrides.extensions")
+    return d.namespace, d.name, ContainerSource(spec, sink, extensions, d.meta)
+
+
 # -- export --------------------------------------------------------------------------------
 
 
@@ -416,6 +461,15 @@ def export_pingsource(key: ObjectKey, p: PingSource) -> dict[str, Any]:
     return _doc(SOURCES, "PingSource", key, p.meta, spec)
 
 
+def export_containersource(key: ObjectKey, c: ContainerSource) -> dict[str, Any]:
+    template = service_to_document(c.service)["spec"]["template"]
+    spec: dict[str, Any] = {"template": template,
+                            "sink": destination_doc(c.sink, key.namespace)}
+    if c.extensions:
+        spec["ceOverrides"] = {"extensions": dict(c.extensions)}
+    return _doc(SOURCES, "ContainerSource", key, c.meta, spec)
+
+
 def _kind(api_versions: tuple[str, ...], kind: str, plural: str,
           parse: Callable[[Located], tuple[str, str, Any]],
           export: Callable[[ObjectKey, Any], dict[str, Any]]) -> ObjectKind:
@@ -434,7 +488,9 @@ BROKER = _kind((EVENTING,), "Broker", "brokers", _broker, export_broker)
 TRIGGER = _kind((EVENTING,), "Trigger", "triggers", _trigger, export_trigger)
 PINGSOURCE = _kind((SOURCES, "sources.knative.dev/v1beta2"), "PingSource", "pingsources",
                    _pingsource, export_pingsource)
-KINDS = kinds_by_version(BROKER, TRIGGER, PINGSOURCE)
+CONTAINERSOURCE = _kind((SOURCES,), "ContainerSource", "containersources", _containersource,
+                        export_containersource)
+KINDS = kinds_by_version(BROKER, TRIGGER, PINGSOURCE, CONTAINERSOURCE)
 
 
 def next_fire(schedule: str, timezone: str | None, after: float) -> float:
@@ -445,6 +501,23 @@ def next_fire(schedule: str, timezone: str | None, after: float) -> float:
     return float(croniter(schedule, start).get_next(float))
 
 
-__all__ = ["BROKER", "EVENTING", "KINDS", "PINGSOURCE", "SOURCES", "TRIGGER", "Broker",
-           "Delivery", "Destination", "PingSource", "Ref", "Trigger", "iso_duration",
-           "next_fire", "uri_problem"]
+__all__ = [
+    "BROKER",
+    "CONTAINERSOURCE",
+    "EVENTING",
+    "KINDS",
+    "PINGSOURCE",
+    "SOURCES",
+    "TRIGGER",
+    "Broker",
+    "ContainerSource",
+    "Delivery",
+    "Destination",
+    "PingSource",
+    "Ref",
+    "Trigger",
+    "deployment_name",
+    "iso_duration",
+    "next_fire",
+    "uri_problem",
+]
