@@ -23,6 +23,8 @@ transaction that ends the delivery.
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import heapq
 import json
 import logging
@@ -46,10 +48,12 @@ from ..api.httpd import Request, Response, error_response, serve_connection
 from ..dataplane import RevisionSettings, Route
 from ..dataplane.endpoint import Endpoint
 from ..dataplane.routing import Target
+from ..errors import PaasdError
 from ..spec.keys import RevisionKey, ServiceKey
+from ..spec.model import EnvVar
 from ..spec.objects import ObjectKey
 from .delivery import DeadLetter, Delivered, Retry, decide, policy
-from .objects import Broker, Destination, PingSource, Trigger
+from .objects import Broker, ContainerSource, Destination, PingSource, Trigger, deployment_name
 from .ping import PingScheduler
 from .queue import Delivery, NewEvent, Queue
 
@@ -67,7 +71,9 @@ DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold b
 RECENT = 50  # deliveries remembered per trigger
 STATUS_EVERY = 1.0
 _FORMAT = JSONFormat()
-WATCHED = ("Service", "Broker", "Trigger", "PingSource")  # what a status depends on
+WATCHED = ("Service", "Broker", "Trigger", "PingSource", "ContainerSource")  # inputs
+CONTAINER_SOURCE_LABEL = "sources.knative.dev/containerSource"
+MIN_SCALE = "autoscaling.knative.dev/min-scale"
 
 
 class NotACloudEvent(ValueError):
@@ -187,6 +193,7 @@ class Eventing:
         self.hub = hub
         self.ingress = ingress
         self.queue = Queue(state_dir / "eventing.db")
+        self.port_file = state_dir / "eventing.port"
         self.wall = wall
         self.port = 0
         self.pending: dict[int, Delivery] = {}
@@ -216,8 +223,9 @@ class Eventing:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        listeners = await self._listen()
         self.port = listeners[0].socket.getsockname()[1]
+        await trio.to_thread.run_sync(self.port_file.write_text, f"{self.port}\n")
         self._route()
         for d in await trio.to_thread.run_sync(self.queue.pending):
             self._schedule(d)
@@ -242,6 +250,14 @@ class Eventing:
         finally:
             self.queue.close()
 
+    async def _listen(self) -> list[trio.SocketListener]:
+        """The broker ingress' loopback port: the previous daemon's when it is free, so
+        the K_SINK given to ContainerSources stays the same across restarts."""
+        with contextlib.suppress(OSError, ValueError):
+            port = int(self.port_file.read_text().strip())
+            return await trio.open_tcp_listeners(port, host="127.0.0.1")
+        return await trio.open_tcp_listeners(0, host="127.0.0.1")
+
     def _route(self) -> None:
         """The broker ingress' host → this server, through the data plane like a service."""
         key = RevisionKey(SYSTEM_NAMESPACE, INGRESS_NAME)
@@ -255,6 +271,8 @@ class Eventing:
 
     async def handle(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")
+        if len(parts) >= 3 and parts[1] == "ksvc":
+            return await self._forward(request, parts[0], parts[2], parts[3:])
         if len(parts) != 2 or not all(parts):
             return error_response(404, "a broker's address is /NAMESPACE/BROKER, got "
                                        f"{request.path!r}")
@@ -272,6 +290,38 @@ class Eventing:
             return error_response(400, str(exc))
         await self.accept(namespace, name, headers, body)
         return Response(status=202, raw=b"", content_type="text/plain")
+
+    async def _forward(self, request: Request, namespace: str, name: str,
+                       rest: list[str]) -> Response:
+        """`/NS/ksvc/NAME[/PATH]`: a ContainerSource's K_SINK for a Service sink, passed
+        to the service through the ingress (its Host), so the activator wakes it."""
+        if ServiceKey(namespace, name) not in self.hub.services:
+            return error_response(404, f"no service {name!r} in namespace {namespace!r}")
+        assert self.client is not None
+        headers = {k: v for k, v in request.headers.items()
+                   if k.startswith("ce-") or k == "content-type"}
+        headers["host"] = f"{name}.{namespace}.{self.domain}"
+        try:
+            with trio.fail_after(DEFAULT_TIMEOUT):
+                r = await self.client.request(
+                    request.method, self.hub.ingress_url() + "/" + "/".join(rest),
+                    content=request.body, headers=headers, timeout=None)
+        except (httpx.HTTPError, OSError, trio.TooSlowError) as exc:
+            return error_response(502, f"service {namespace}/{name}: {exc}")
+        return Response(status=r.status_code, raw=r.content,
+                        content_type=r.headers.get("content-type", "text/plain"),
+                        headers=[(k, v) for k, v in r.headers.items() if k.startswith("ce-")])
+
+    def k_sink(self, dest: Destination, namespace: str) -> str:
+        """The URL a ContainerSource's app is given as K_SINK: one it can POST to as is
+        (no Host to set), on this daemon's broker ingress port."""
+        base = f"http://127.0.0.1:{self.port}"
+        ref = dest.ref
+        if ref is None:
+            return dest.uri or ""
+        if ref.kind == "Broker":
+            return f"{base}/{namespace}/{ref.name}"
+        return f"{base}/{namespace}/ksvc/{ref.name}{dest.uri or ''}"
 
     def triggers_for(self, namespace: str, broker: str, attributes: dict[str, str]
                      ) -> list[tuple[str, str]]:
@@ -500,12 +550,52 @@ class Eventing:
         """Every second: each broker's and trigger's status (conditions, addresses,
         delivery counts) to the hub, which shows it and sends it on the watch stream."""
         while True:
+            await self._sync_container_sources()
             self.report()
             # at most 20 a second (the statuses it sets come back on the watch stream)
             await trio.sleep(0.05)
             self._changed = trio.Event()
             with trio.move_on_after(STATUS_EVERY):
                 await self._changed.wait()
+
+    async def _sync_container_sources(self) -> None:
+        """Each ContainerSource's Service (NAME-deployment): its template with K_SINK and
+        K_CE_OVERRIDES, at least one instance; applied when it differs, deleted when the
+        source is gone. Labelled, so only the services made here are touched."""
+        wanted: dict[ServiceKey, Any] = {}
+        for key, obj in self.hub.objects.of_kind("ContainerSource").items():
+            src: ContainerSource = obj.body
+            spec = self._source_service(key, src)
+            wanted[ServiceKey(key.namespace, spec.name)] = spec
+        for skey, spec in wanted.items():
+            current = self.hub.services.get(skey)
+            if current is None or current.spec != spec:
+                log.info("eventing: applying %s, the service of a ContainerSource", skey)
+                try:
+                    await self.hub.apply(spec, "api")
+                except PaasdError as exc:
+                    log.warning("eventing: containersource service %s: %s", skey, exc)
+        for skey, svc in list(self.hub.services.items()):
+            if dict(svc.spec.labels).get(CONTAINER_SOURCE_LABEL) and skey not in wanted:
+                with contextlib.suppress(PaasdError):
+                    await self.hub.delete(skey.namespace, skey.name)
+
+    def _source_service(self, key: ObjectKey, src: ContainerSource) -> Any:
+        spec = src.service
+        container = spec.template.container
+        extra = {"K_SINK": self.k_sink(src.sink, key.namespace),
+                 "K_CE_OVERRIDES": json.dumps({"extensions": dict(src.extensions)})}
+        env = tuple(e for e in container.env if e.name not in extra) + tuple(
+            EnvVar(k, v) for k, v in extra.items())
+        annotations = dict(spec.template.annotations)
+        annotations.setdefault(MIN_SCALE, "1")
+        template = dataclasses.replace(
+            spec.template, container=dataclasses.replace(container, env=env),
+            annotations=tuple(sorted(annotations.items())))
+        labels = dict(spec.labels)
+        labels[CONTAINER_SOURCE_LABEL] = key.name
+        return dataclasses.replace(spec, template=template,
+                                   labels=tuple(sorted(labels.items())))
 
     def report(self) -> None:
         objects = self.hub.objects
@@ -540,6 +630,7 @@ class Eventing:
             if objects_dls is not None:
                 status["deadLetterSinkUri"] = self.address(objects_dls, key.namespace)
             self.hub.set_object_status(key, status)
+        self._report_container_sources()
         for key, obj in objects.of_kind("PingSource").items():
             p: PingSource = obj.body
             ok = self._resolve(p.sink, key.namespace)
@@ -548,6 +639,22 @@ class Eventing:
                                      str(ok[1])),
                                _cond("Ready", ok[0] is not None, "SinkNotFound", str(ok[1]))],
                 **({"sinkUri": self.address(p.sink, key.namespace)} if ok[0] else {})})
+
+    def _report_container_sources(self) -> None:
+        for key, obj in self.hub.objects.of_kind("ContainerSource").items():
+            src: ContainerSource = obj.body
+            ok = self._resolve(src.sink, key.namespace)
+            skey = ServiceKey(key.namespace, deployment_name(key.name))
+            deployed = skey in self.hub.services
+            self.hub.set_object_status(key, {
+                "conditions": [
+                    _cond("SinkProvided", ok[0] is not None, "SinkNotFound", str(ok[1])),
+                    _cond("Deployed", deployed, "ServiceNotCreated",
+                          f"service {skey} not created yet"),
+                    _cond("Ready", ok[0] is not None and deployed,
+                          "SinkNotFound" if ok[0] is None else "ServiceNotCreated",
+                          str(ok[1]) if ok[0] is None else f"service {skey} not created yet")],
+                "sinkUri": self.k_sink(src.sink, key.namespace)})
 
     # -- PingSource events ----------------------------------------------------------------
 

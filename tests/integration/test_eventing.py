@@ -320,3 +320,44 @@ def test_paasctl_in_kn_shapes(daemon: Daemon, tmp_path: Path) -> None:
     daemon.ctl("broker", "delete", "default")
     assert "No brokers found." in daemon.ctl("broker", "list").stdout
     assert "No triggers found." in daemon.ctl("trigger", "list").stdout
+
+
+EMITTER = ROOT / "tests" / "integration" / "apps" / "event_emitter.py"
+
+
+def test_a_container_source_emits_through_its_k_sink(daemon: Daemon, tmp_path: Path) -> None:
+    log = tmp_path / "beats.log"
+    source = f"""\
+apiVersion: sources.knative.dev/v1
+kind: ContainerSource
+metadata: {{name: beat}}
+spec:
+  template:
+    spec:
+      containers:
+        - command: ["{sys.executable}", "{EMITTER}"]
+  ceOverrides: {{extensions: {{team: ops}}}}
+  sink: {{ref: {{apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}}}
+"""
+    daemon.apply(sink_service("beats", log) + BROKER
+                 + trigger("on-beat", "heartbeat", ksvc("beats")) + source)
+    events = wait_for("two heartbeats", lambda: len(lines(log)) >= 2 and lines(log),
+                      timeout=30)
+    assert events[0]["ce-team"] == "ops" and events[0]["ce-source"] == "/emitter"
+    svc = daemon.api("GET", "/v1/namespaces/default/services/beat-deployment").json()
+    template = svc["spec"]["template"]
+    assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "1"
+    env = {e["name"]: e["value"] for e in template["spec"]["containers"][0]["env"]}
+    assert env["K_SINK"].endswith("/default/default")
+    assert json.loads(env["K_CE_OVERRIDES"]) == {"extensions": {"team": "ops"}}
+    st = daemon.api("GET", "/v1/namespaces/default/containersources/beat").json()["status"]
+    assert [c["status"] for c in st["conditions"]] == ["True", "True", "True"]
+    generation = svc["metadata"]["generation"]
+    daemon.ctl("apply", "-f", "-", stdin=BROKER)  # nothing changes: no new generation
+    svc = daemon.api("GET", "/v1/namespaces/default/services/beat-deployment").json()
+    assert svc["metadata"]["generation"] == generation
+    assert daemon.log().count("applying default/beat-deployment") == 1  # not every second
+    # deleting the source deletes its service
+    daemon.api("DELETE", "/v1/namespaces/default/containersources/beat")
+    wait_for("the source's service to go", lambda: daemon.api(
+        "GET", "/v1/namespaces/default/services/beat-deployment").status_code == 404)
