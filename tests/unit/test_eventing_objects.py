@@ -124,7 +124,7 @@ def test_iso_durations_and_schedules_in_time_zones() -> None:
 
 
 def test_a_container_sources_template_is_checked_as_a_services() -> None:
-    [(key, body)] = parse_all(CONTAINER)
+    [(_key, body)] = parse_all(CONTAINER)
     assert body.service.name == "beat-deployment" and body.service.namespace == "demo"
     with pytest.raises(InvalidSpec) as err:
         parse_all(CONTAINER.replace("env: [", "envv: ["))

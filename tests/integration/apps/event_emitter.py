@@ -3,6 +3,7 @@
 $K_SINK every 0.3 s, with the extensions of $K_CE_OVERRIDES, and answers on $PORT
 (paasd probes readiness there, as for any service)."""
 
+import contextlib
 import json
 import os
 import threading
@@ -23,10 +24,8 @@ def emit() -> None:
                    **{f"ce-{k}": v for k, v in overrides.items()}}
         req = urllib.request.Request(os.environ["K_SINK"], data=json.dumps({"n": n}).encode(),
                                      headers=headers, method="POST")
-        try:
+        with contextlib.suppress(OSError):  # the sink may not be there yet
             urllib.request.urlopen(req, timeout=10).read()
-        except OSError:
-            pass
         time.sleep(0.3)
 
 
