@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import uuid
 from typing import Any
 
@@ -299,6 +300,68 @@ def cmd_ping_describe(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- source container ----------------------------------------------------------------------
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for pair in items or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ApiError(f"{flag} {pair!r}: use NAME=VALUE")
+        out[key] = value
+    return out
+
+
+def cmd_container_create(client: Client, args: argparse.Namespace) -> int:
+    if not args.image and not args.cmd:
+        raise ApiError("give --image (a container) or --cmd (a command, on the process "
+                       "runtime)")
+    if not args.sink:
+        raise ApiError("--sink is required: ksvc:NAME, broker:NAME or an http:// URL")
+    container: dict[str, Any] = {}
+    if args.image:
+        container["image"] = args.image
+    if args.cmd:
+        container["command"] = shlex.split(args.cmd)
+    if args.arg:
+        container["args"] = args.arg
+    env = _pairs(args.env, "--env")
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    spec: dict[str, Any] = {"template": {"spec": {"containers": [container]}},
+                            "sink": sink(args.sink, args.namespace)}
+    overrides = _pairs(args.ce_override, "--ce-override")
+    if overrides:
+        spec["ceOverrides"] = {"extensions": overrides}
+    doc = {"apiVersion": SOURCES, "kind": "ContainerSource",
+           "metadata": {"name": args.name, "namespace": args.namespace}, "spec": spec}
+    return _apply(client, doc, True, "containersources")
+
+
+def cmd_container_list(client: Client, args: argparse.Namespace) -> int:
+    def row(c: dict[str, Any]) -> list[Any]:
+        container = c["spec"]["template"]["spec"]["containers"][0]
+        what = container.get("image") or " ".join(container.get("command", []))
+        return [c["metadata"]["name"], what, _show(c["spec"]["sink"]),
+                age(c["metadata"].get("creationTimestamp")), *_ready(c)]
+    return _list(client, args, "containersources", "ContainerSource",
+                 ["NAME", "IMAGE/COMMAND", "SINK", "AGE", "READY", "REASON"], row)
+
+
+def cmd_container_describe(client: Client, args: argparse.Namespace) -> int:
+    c = client.request("GET", f"/v1/namespaces/{args.namespace}/containersources/{args.name}")
+    if emit(c, args.output):
+        return 0
+    container = c["spec"]["template"]["spec"]["containers"][0]
+    lines = [*_describe_head(c),
+             f"Container:    {container.get('image') or ' '.join(container.get('command', []))}",
+             f"Service:      {c['metadata']['name']}-deployment",
+             f"Sink:         {_show(c['spec']['sink'])}  "
+             f"{c.get('status', {}).get('sinkUri', '')}"]
+    print("\n".join(lines + _conditions(c)))
+    return 0
+
+
 # -- event send ----------------------------------------------------------------------------
 
 def cmd_event_send(client: Client, args: argparse.Namespace) -> int:
@@ -424,6 +487,23 @@ def add_commands(sub: Any, common: argparse.ArgumentParser,
     lister(psub, cmd_ping_list, "ping sources")
     describer(psub, cmd_ping_describe, "ping source")
     deleter(psub, "pingsources")
+
+    container = ssub.add_parser("container", help="ContainerSources: an app that emits "
+                                "events to $K_SINK")
+    csub = container.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = csub.add_parser("create", parents=[common], help="create a container source")
+    p.add_argument("name")
+    p.add_argument("--image", help="the container image")
+    p.add_argument("--cmd", help="the command (process runtime), split as a shell would")
+    p.add_argument("--arg", action="append", help="an argument (repeatable)")
+    p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE")
+    p.add_argument("--ce-override", action="append", metavar="NAME=VALUE",
+                   help="a CloudEvent extension the app adds (K_CE_OVERRIDES)")
+    p.add_argument("-s", "--sink", help="ksvc:NAME, broker:NAME or a URL")
+    p.set_defaults(fn=cmd_container_create)
+    lister(csub, cmd_container_list, "container sources")
+    describer(csub, cmd_container_describe, "container source")
+    deleter(csub, "containersources")
 
     event = sub.add_parser("event", help="send CloudEvents (like kn's event plugin)")
     esub = event.add_subparsers(dest="verb", metavar="VERB", required=True)

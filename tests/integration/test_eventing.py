@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+import yaml
 
 from tests.integration.conftest import ROOT, Daemon, free_port
 from tests.waiting import wait_for
@@ -340,7 +341,17 @@ spec:
   sink: {{ref: {{apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}}}
 """
     daemon.apply(sink_service("beats", log) + BROKER
-                 + trigger("on-beat", "heartbeat", ksvc("beats")) + source)
+                 + trigger("on-beat", "heartbeat", ksvc("beats")))
+    r = daemon.ctl("source", "container", "create", "bad", "--cmd", "x", "--sink",
+                   "ksvc:beats", "--env", "1BAD=x", check=False)
+    assert r.returncode == 1 and "spec.template.spec.containers[0].env" in r.stderr, r.stderr
+    daemon.ctl("source", "container", "create", "beat", "--cmd",
+               f"{sys.executable} {EMITTER}", "--ce-override", "team=ops",
+               "--sink", "broker:default")
+    exported = daemon.api("GET", "/v1/namespaces/default/containersources/beat/export").json()
+    written = yaml.safe_load(source)  # what the flags amount to, as YAML
+    assert exported["spec"]["ceOverrides"] == written["spec"]["ceOverrides"]
+    assert exported["spec"]["template"] == written["spec"]["template"]
     events = wait_for("two heartbeats", lambda: len(lines(log)) >= 2 and lines(log),
                       timeout=30)
     assert events[0]["ce-team"] == "ops" and events[0]["ce-source"] == "/emitter"
@@ -357,7 +368,9 @@ spec:
     svc = daemon.api("GET", "/v1/namespaces/default/services/beat-deployment").json()
     assert svc["metadata"]["generation"] == generation
     assert daemon.log().count("applying default/beat-deployment") == 1  # not every second
+    listed = daemon.ctl("source", "container", "list").stdout
+    assert "beat" in listed and "broker:default" in listed
     # deleting the source deletes its service
-    daemon.api("DELETE", "/v1/namespaces/default/containersources/beat")
+    daemon.ctl("source", "container", "delete", "beat")
     wait_for("the source's service to go", lambda: daemon.api(
         "GET", "/v1/namespaces/default/services/beat-deployment").status_code == 404)
