@@ -53,7 +53,15 @@ from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.model import EnvVar
 from ..spec.objects import ObjectKey
 from .delivery import DeadLetter, Delivered, Retry, decide, policy
-from .objects import Broker, ContainerSource, Destination, PingSource, Trigger, deployment_name
+from .objects import (
+    Broker,
+    ContainerSource,
+    Destination,
+    PingSource,
+    SinkBinding,
+    Trigger,
+    deployment_name,
+)
 from .ping import PingScheduler
 from .queue import Delivery, NewEvent, Queue
 
@@ -71,9 +79,12 @@ DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold b
 RECENT = 50  # deliveries remembered per trigger
 STATUS_EVERY = 1.0
 _FORMAT = JSONFormat()
-WATCHED = ("Service", "Broker", "Trigger", "PingSource", "ContainerSource")  # inputs
+WATCHED = ("Service", "Broker", "Trigger", "PingSource", "ContainerSource",
+           "SinkBinding")  # what the statuses and the derived services depend on
 CONTAINER_SOURCE_LABEL = "sources.knative.dev/containerSource"
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
+BINDING_ANNOTATION = "sources.knative.dev/sinkbinding"
+BINDING_ENV = ("K_SINK", "K_CE_OVERRIDES")
 
 
 class NotACloudEvent(ValueError):
@@ -551,6 +562,7 @@ class Eventing:
         delivery counts) to the hub, which shows it and sends it on the watch stream."""
         while True:
             await self._sync_container_sources()
+            await self._sync_bindings()
             self.report()
             # at most 20 a second (the statuses it sets come back on the watch stream)
             await trio.sleep(0.05)
@@ -579,6 +591,43 @@ class Eventing:
             if dict(svc.spec.labels).get(CONTAINER_SOURCE_LABEL) and skey not in wanted:
                 with contextlib.suppress(PaasdError):
                     await self.hub.delete(skey.namespace, skey.name)
+
+    async def _sync_bindings(self) -> None:
+        """Each SinkBinding's subject Service gets K_SINK and K_CE_OVERRIDES in its
+        container's env (a new revision), marked with the binding's name in an annotation;
+        a service marked by a binding that is gone (or that binds another) loses them."""
+        bound: dict[ServiceKey, tuple[ObjectKey, SinkBinding]] = {}
+        for key, obj in sorted(self.hub.objects.of_kind("SinkBinding").items()):
+            b: SinkBinding = obj.body
+            bound.setdefault(ServiceKey(key.namespace, b.subject), (key, b))
+        for skey, svc in list(self.hub.services.items()):
+            spec = svc.spec
+            marked = spec.annotation(BINDING_ANNOTATION)
+            binding = bound.get(skey)
+            if binding is None and marked is None:
+                continue
+            env = {e.name: e for e in spec.template.container.env}
+            annotations = dict(spec.annotations)
+            for name in BINDING_ENV:
+                env.pop(name, None)
+            annotations.pop(BINDING_ANNOTATION, None)
+            if binding is not None:
+                key, b = binding
+                env["K_SINK"] = EnvVar("K_SINK", self.k_sink(b.sink, key.namespace))
+                env["K_CE_OVERRIDES"] = EnvVar("K_CE_OVERRIDES", json.dumps(
+                    {"extensions": dict(b.extensions)}))
+                annotations[BINDING_ANNOTATION] = key.name
+            container = dataclasses.replace(spec.template.container, env=tuple(env.values()))
+            new = dataclasses.replace(
+                spec, annotations=tuple(sorted(annotations.items())),
+                template=dataclasses.replace(spec.template, container=container))
+            if new != spec:
+                log.info("eventing: %s %s, by a SinkBinding", "binding" if binding
+                         else "unbinding", skey)
+                try:
+                    await self.hub.apply(new, svc.source)
+                except PaasdError as exc:
+                    log.warning("eventing: sinkbinding of %s: %s", skey, exc)
 
     def _source_service(self, key: ObjectKey, src: ContainerSource) -> Any:
         spec = src.service
@@ -631,6 +680,7 @@ class Eventing:
                 status["deadLetterSinkUri"] = self.address(objects_dls, key.namespace)
             self.hub.set_object_status(key, status)
         self._report_container_sources()
+        self._report_bindings()
         for key, obj in objects.of_kind("PingSource").items():
             p: PingSource = obj.body
             ok = self._resolve(p.sink, key.namespace)
@@ -655,6 +705,24 @@ class Eventing:
                           "SinkNotFound" if ok[0] is None else "ServiceNotCreated",
                           str(ok[1]) if ok[0] is None else f"service {skey} not created yet")],
                 "sinkUri": self.k_sink(src.sink, key.namespace)})
+
+    def _report_bindings(self) -> None:
+        for key, obj in self.hub.objects.of_kind("SinkBinding").items():
+            b: SinkBinding = obj.body
+            ok = self._resolve(b.sink, key.namespace)
+            svc = self.hub.services.get(ServiceKey(key.namespace, b.subject))
+            bound = svc is not None and svc.spec.annotation(BINDING_ANNOTATION) == key.name
+            why = (f"service {key.namespace}/{b.subject} not found" if svc is None else
+                   f"service {key.namespace}/{b.subject} is bound by another SinkBinding"
+                   if not bound else "")
+            self.hub.set_object_status(key, {
+                "conditions": [
+                    _cond("SinkProvided", ok[0] is not None, "SinkNotFound", str(ok[1])),
+                    _cond("BindingAvailable", bound, "SubjectNotFound", why),
+                    _cond("Ready", ok[0] is not None and bound,
+                          "SinkNotFound" if ok[0] is None else "SubjectNotFound",
+                          str(ok[1]) if ok[0] is None else why)],
+                "sinkUri": self.k_sink(b.sink, key.namespace)})
 
     # -- PingSource events ----------------------------------------------------------------
 

@@ -146,6 +146,17 @@ class ContainerSource:
     meta: Meta = field(default_factory=Meta)
 
 
+@dataclass(frozen=True)
+class SinkBinding:
+    """K_SINK (and K_CE_OVERRIDES) injected into a Service's container: the Service's
+    template gets them, a new revision, as Knative's binding webhook does to a ksvc."""
+
+    subject: str  # a Service of the binding's namespace
+    sink: Destination
+    extensions: tuple[tuple[str, str], ...] = ()
+    meta: Meta = field(default_factory=Meta)
+
+
 def deployment_name(source: str) -> str:
     return f"{source}-deployment"
 
@@ -386,6 +397,36 @@ def _containersource(doc: Located) -> tuple[str, str, ContainerSource]:
     return d.namespace, d.name, ContainerSource(spec, sink, extensions, d.meta)
 
 
+def _sinkbinding(doc: Located) -> tuple[str, str, SinkBinding]:
+    d = _Doc(doc, "SinkBinding", (SOURCES,), ("subject", "sink", "ceOverrides"))
+    r = d.r
+    if "subject" not in d.spec:
+        raise d.fail("spec", "spec.subject is required: the Service to bind")
+    subj = r.mapping(d.spec["subject"], "spec.subject",
+                     ("apiVersion", "kind", "name", "namespace", "selector"))
+    if "selector" in subj:
+        raise d.fail("spec.subject.selector", 'field "selector" is valid in Knative but '
+                     "paasd binds one Service by name; give spec.subject.name")
+    kind, api = subj.get("kind"), subj.get("apiVersion")
+    if kind != "Service" or api != SERVING:
+        raise d.fail("spec.subject", f"paasd binds Knative Services ({SERVING}, kind "
+                                     f"Service), got {kind} ({api})")
+    if "name" not in subj:
+        raise d.fail("spec.subject", "spec.subject.name is required")
+    name = r.string(subj["name"], "spec.subject.name")
+    check_dns1035(name, "spec.subject.name", r.fail)
+    ns = subj.get("namespace")
+    if ns is not None and r.string(ns, "spec.subject.namespace") != d.namespace:
+        raise d.fail("spec.subject.namespace", f"a subject in another namespace ({ns!r}) is "
+                                               f"not allowed: it must be in {d.namespace!r}")
+    if "sink" not in d.spec:
+        raise d.fail("spec", "spec.sink is required: a ref to a Service or Broker, or a uri")
+    sink = d.destination(d.spec["sink"], "spec.sink")
+    overrides = r.mapping(d.spec.get("ceOverrides"), "spec.ceOverrides", ("extensions",))
+    extensions = r.string_map(overrides.get("extensions"), "spec.ceOverrides.extensions")
+    return d.namespace, d.name, SinkBinding(name, sink, extensions, d.meta)
+
+
 # -- export --------------------------------------------------------------------------------
 
 
@@ -470,6 +511,15 @@ def export_containersource(key: ObjectKey, c: ContainerSource) -> dict[str, Any]
     return _doc(SOURCES, "ContainerSource", key, c.meta, spec)
 
 
+def export_sinkbinding(key: ObjectKey, b: SinkBinding) -> dict[str, Any]:
+    spec: dict[str, Any] = {"subject": {"apiVersion": SERVING, "kind": "Service",
+                                        "name": b.subject, "namespace": key.namespace},
+                            "sink": destination_doc(b.sink, key.namespace)}
+    if b.extensions:
+        spec["ceOverrides"] = {"extensions": dict(b.extensions)}
+    return _doc(SOURCES, "SinkBinding", key, b.meta, spec)
+
+
 def _kind(api_versions: tuple[str, ...], kind: str, plural: str,
           parse: Callable[[Located], tuple[str, str, Any]],
           export: Callable[[ObjectKey, Any], dict[str, Any]]) -> ObjectKind:
@@ -490,7 +540,9 @@ PINGSOURCE = _kind((SOURCES, "sources.knative.dev/v1beta2"), "PingSource", "ping
                    _pingsource, export_pingsource)
 CONTAINERSOURCE = _kind((SOURCES,), "ContainerSource", "containersources", _containersource,
                         export_containersource)
-KINDS = kinds_by_version(BROKER, TRIGGER, PINGSOURCE, CONTAINERSOURCE)
+SINKBINDING = _kind((SOURCES,), "SinkBinding", "sinkbindings", _sinkbinding,
+                    export_sinkbinding)
+KINDS = kinds_by_version(BROKER, TRIGGER, PINGSOURCE, CONTAINERSOURCE, SINKBINDING)
 
 
 def next_fire(schedule: str, timezone: str | None, after: float) -> float:
@@ -507,6 +559,7 @@ __all__ = [
     "EVENTING",
     "KINDS",
     "PINGSOURCE",
+    "SINKBINDING",
     "SOURCES",
     "TRIGGER",
     "Broker",
@@ -515,6 +568,7 @@ __all__ = [
     "Destination",
     "PingSource",
     "Ref",
+    "SinkBinding",
     "Trigger",
     "deployment_name",
     "iso_duration",

@@ -374,3 +374,41 @@ spec:
     daemon.ctl("source", "container", "delete", "beat")
     wait_for("the source's service to go", lambda: daemon.api(
         "GET", "/v1/namespaces/default/services/beat-deployment").status_code == 404)
+
+
+def test_a_sink_binding_gives_a_service_k_sink(daemon: Daemon, tmp_path: Path) -> None:
+    log = tmp_path / "bound.log"
+    binding = """\
+apiVersion: sources.knative.dev/v1
+kind: SinkBinding
+metadata: {name: bind}
+spec:
+  subject: {apiVersion: serving.knative.dev/v1, kind: Service, name: emitter}
+  sink: {ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}
+  ceOverrides: {extensions: {team: bound}}
+"""
+    emitter = f"""\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {{name: emitter}}
+spec:
+  template:
+    spec:
+      containers:
+        - command: ["{sys.executable}", "{EMITTER}"]
+---
+"""
+    daemon.apply(sink_service("beats", log) + BROKER
+                 + trigger("on-beat", "heartbeat", ksvc("beats")) + emitter + binding)
+    events = wait_for("a heartbeat from the bound service", lambda: lines(log), timeout=30)
+    assert events[0]["ce-team"] == "bound"
+
+    def env() -> dict[str, str]:
+        svc = daemon.api("GET", "/v1/namespaces/default/services/emitter").json()
+        return {e["name"]: e.get("value", "")
+                for e in svc["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    assert env()["K_SINK"].endswith("/default/default")
+    st = daemon.api("GET", "/v1/namespaces/default/sinkbindings/bind").json()["status"]
+    assert [c["status"] for c in st["conditions"]] == ["True", "True", "True"]
+    daemon.api("DELETE", "/v1/namespaces/default/sinkbindings/bind")
+    wait_for("K_SINK to be taken out", lambda: "K_SINK" not in env())

@@ -57,7 +57,17 @@ spec:
   ceOverrides: {extensions: {team: ops}}
   sink: {ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}
 """
-CRDS = {"Broker": "broker-crd.yaml", "Trigger": "trigger-crd.yaml",
+BINDING = """\
+apiVersion: sources.knative.dev/v1
+kind: SinkBinding
+metadata: {name: bind, namespace: demo}
+spec:
+  subject: {apiVersion: serving.knative.dev/v1, kind: Service, name: emitter}
+  sink: {uri: "http://127.0.0.1:9000/in"}
+  ceOverrides: {extensions: {team: ops}}
+"""
+CRDS = {"SinkBinding": "sinkbindings-crd.yaml",
+        "Broker": "broker-crd.yaml", "Trigger": "trigger-crd.yaml",
         "PingSource": "pingsource-crd.yaml", "ContainerSource": "containersource-crd.yaml"}
 
 
@@ -71,7 +81,7 @@ def parse_all(text: str, source: str = "e.yaml") -> list[tuple[ObjectKey, object
 
 
 def test_export_validates_against_knative_crds_and_round_trips() -> None:
-    for key, body in parse_all(ALL + "---\n" + CONTAINER):
+    for key, body in parse_all(ALL + "---\n" + CONTAINER + "---\n" + BINDING):
         kind = next(k for k in KINDS.values() if k.kind == key.kind)
         doc = kind.export(key, body)
         schema = crd_schema(EVENTING_CRDS / CRDS[key.kind])
@@ -130,3 +140,12 @@ def test_a_container_sources_template_is_checked_as_a_services() -> None:
         parse_all(CONTAINER.replace("env: [", "envv: ["))
     assert str(err.value).startswith('e.yaml:9: spec.template.spec.containers[0].envv: '
                                      'unknown field "envv"'), str(err.value)
+
+
+def test_a_sink_binding_binds_a_service_of_its_namespace_by_name() -> None:
+    with pytest.raises(InvalidSpec) as err:
+        parse_all(BINDING.replace("name: emitter}", "selector: {matchLabels: {a: b}}}"))
+    assert "e.yaml:5: spec.subject.selector" in str(err.value)
+    with pytest.raises(InvalidSpec) as err:
+        parse_all(BINDING.replace("name: emitter}", "name: emitter, namespace: prod}"))
+    assert "e.yaml:5: spec.subject.namespace: a subject in another namespace" in str(err.value)
