@@ -75,6 +75,8 @@ SYSTEM_NAMESPACE = "knative-eventing"
 INGRESS_NAME = "broker-ingress"
 REQUIRED = ("specversion", "id", "source", "type")
 CONCURRENT_DELIVERIES = 256
+MAX_PENDING = 100_000  # deliveries kept (in memory too); beyond, brokers answer 503
+MAX_BROKEN_ATTEMPTS = 10  # attempts that raised (a bug) before an event is dropped
 DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold bounds it
 RECENT = 50  # deliveries remembered per trigger
 STATUS_EVERY = 1.0
@@ -136,8 +138,11 @@ def read_cloudevent(headers: dict[str, str], body: bytes) -> tuple[dict[str, str
         out = {k: v for k, v in headers.items() if k.startswith("ce-")}
         if "content-type" in headers:
             out["content-type"] = headers["content-type"]
-        return out, body
-    return out, message.body
+    for k, v in out.items():
+        if not v.isascii() or not v.isprintable():
+            raise NotACloudEvent(f"header {k}: non-ASCII or control characters; "
+                                 "percent-encode them (the CloudEvents HTTP binding)")
+    return out, (body if not structured else message.body)
 
 
 def is_reply(headers: httpx.Headers) -> bool:
@@ -299,6 +304,10 @@ class Eventing:
             headers, body = read_cloudevent(request.headers, request.body)
         except NotACloudEvent as exc:
             return error_response(400, str(exc))
+        if len(self.pending) >= MAX_PENDING:
+            return Response(status=503, body={"error": {"status": 503, "message": (
+                f"{len(self.pending)} deliveries are pending (subscribers down or slow); "
+                "try again later")}}, headers=[("retry-after", "5")])
         await self.accept(namespace, name, headers, body)
         return Response(status=202, raw=b"", content_type="text/plain")
 
@@ -423,10 +432,17 @@ class Eventing:
     async def _attempt(self, d: Delivery, limiter: trio.CapacityLimiter) -> None:
         try:
             await self._attempt_one(d)
-        except Exception:  # a bug costs one attempt, never the dispatcher: retried later
-            log.exception("eventing: delivery %d failed unexpectedly", d.seq)
-            d.due = self.wall() + 5.0
-            heapq.heappush(self._heap, (d.due, d.seq))
+        except Exception:  # a bug costs an attempt, never the dispatcher
+            d.attempts += 1
+            log.exception("eventing: delivery %d (attempt %d) failed unexpectedly", d.seq,
+                          d.attempts)
+            if d.attempts >= MAX_BROKEN_ATTEMPTS:  # a poison event: give up on it
+                with contextlib.suppress(Exception):
+                    await self.queue.write(lambda db: Queue.finish(db, d))
+                self.pending.pop(d.seq, None)
+            else:
+                d.due = self.wall() + 5.0
+                heapq.heappush(self._heap, (d.due, d.seq))
         finally:
             self._running.discard(d.seq)
             limiter.release_on_behalf_of(d.seq)
