@@ -362,6 +362,59 @@ def cmd_container_describe(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- source binding ------------------------------------------------------------------------
+
+def cmd_binding_create(client: Client, args: argparse.Namespace, create: bool = True) -> int:
+    old = _get(client, "sinkbindings", args.namespace, args.name)
+    if not create and old is None:
+        raise ApiError(f"sink binding {args.name!r} not found in namespace "
+                       f"{args.namespace!r}")
+    spec: dict[str, Any] = dict(old["spec"]) if old and not create else {}
+    if args.subject:
+        parts = args.subject.split(":")
+        name = parts[-1]
+        if len(parts) not in (2, 3) or parts[0] not in ("Service", "ksvc") or not name:
+            raise ApiError(f"--subject {args.subject!r}: use Service:serving.knative.dev/v1:"
+                           "NAME (kn's form) or ksvc:NAME")
+        spec["subject"] = {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                           "name": name, "namespace": args.namespace}
+    if args.sink:
+        spec["sink"] = sink(args.sink, args.namespace)
+    overrides = _pairs(args.ce_override, "--ce-override")
+    if overrides:
+        spec["ceOverrides"] = {"extensions": overrides}
+    for needed in ("subject", "sink"):
+        if needed not in spec:
+            raise ApiError(f"--{needed} is required")
+    doc = {"apiVersion": SOURCES, "kind": "SinkBinding",
+           "metadata": {"name": args.name, "namespace": args.namespace}, "spec": spec}
+    return _apply(client, doc, create, "sinkbindings")
+
+
+def cmd_binding_update(client: Client, args: argparse.Namespace) -> int:
+    return cmd_binding_create(client, args, create=False)
+
+
+def cmd_binding_list(client: Client, args: argparse.Namespace) -> int:
+    return _list(client, args, "sinkbindings", "SinkBinding",
+                 ["NAME", "SUBJECT", "SINK", "AGE", "READY", "REASON"],
+                 lambda b: [b["metadata"]["name"], f"ksvc:{b['spec']['subject']['name']}",
+                            _show(b["spec"]["sink"]),
+                            age(b["metadata"].get("creationTimestamp")), *_ready(b)])
+
+
+def cmd_binding_describe(client: Client, args: argparse.Namespace) -> int:
+    b = client.request("GET", f"/v1/namespaces/{args.namespace}/sinkbindings/{args.name}")
+    if emit(b, args.output):
+        return 0
+    lines = [*_describe_head(b),
+             f"Subject:      ksvc:{b['spec']['subject']['name']}",
+             f"Sink:         {_show(b['spec']['sink'])}  "
+             f"{b.get('status', {}).get('sinkUri', '')}"]
+    print("\n".join(lines + _conditions(b)))
+    return 0
+
+
 # -- event send ----------------------------------------------------------------------------
 
 def cmd_event_send(client: Client, args: argparse.Namespace) -> int:
@@ -504,6 +557,19 @@ def add_commands(sub: Any, common: argparse.ArgumentParser,
     lister(csub, cmd_container_list, "container sources")
     describer(csub, cmd_container_describe, "container source")
     deleter(csub, "containersources")
+
+    binding = ssub.add_parser("binding", help="SinkBindings: K_SINK for a service of yours")
+    bsub2 = binding.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, fn in (("create", cmd_binding_create), ("update", cmd_binding_update)):
+        p = bsub2.add_parser(verb, parents=[common], help=f"{verb} a sink binding")
+        p.add_argument("name")
+        p.add_argument("--subject", help="Service:serving.knative.dev/v1:NAME or ksvc:NAME")
+        p.add_argument("-s", "--sink", help="ksvc:NAME, broker:NAME or a URL")
+        p.add_argument("--ce-override", action="append", metavar="NAME=VALUE")
+        p.set_defaults(fn=fn)
+    lister(bsub2, cmd_binding_list, "sink bindings")
+    describer(bsub2, cmd_binding_describe, "sink binding")
+    deleter(bsub2, "sinkbindings")
 
     event = sub.add_parser("event", help="send CloudEvents (like kn's event plugin)")
     esub = event.add_subparsers(dest="verb", metavar="VERB", required=True)

@@ -399,7 +399,17 @@ spec:
 ---
 """
     daemon.apply(sink_service("beats", log) + BROKER
-                 + trigger("on-beat", "heartbeat", ksvc("beats")) + emitter + binding)
+                 + trigger("on-beat", "heartbeat", ksvc("beats")) + emitter)
+    daemon.ctl("source", "binding", "create", "bind", "--subject",
+               "Service:serving.knative.dev/v1:emitter", "--sink", "broker:default",
+               "--ce-override", "team=bound")
+    exported = daemon.api("GET", "/v1/namespaces/default/sinkbindings/bind/export").json()
+    assert exported["spec"] == {**yaml.safe_load(binding)["spec"], "subject": {
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "emitter",
+        "namespace": "default"}, "sink": {"ref": {
+            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default",
+            "namespace": "default"}}}
+    assert "ksvc:emitter" in daemon.ctl("source", "binding", "list").stdout
     events = wait_for("a heartbeat from the bound service", lambda: lines(log), timeout=30)
     assert events[0]["ce-team"] == "bound"
 
