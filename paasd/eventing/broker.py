@@ -81,8 +81,7 @@ DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold b
 RECENT = 50  # deliveries remembered per trigger
 STATUS_EVERY = 1.0
 _FORMAT = JSONFormat()
-WATCHED = ("Service", "Broker", "Trigger", "PingSource", "ContainerSource",
-           "SinkBinding")  # what the statuses and the derived services depend on
+WATCHED = ("Broker", "Trigger", "PingSource", "ContainerSource", "SinkBinding")
 CONTAINER_SOURCE_LABEL = "sources.knative.dev/containerSource"
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
 BINDING_ANNOTATION = "sources.knative.dev/sinkbinding"
@@ -216,7 +215,10 @@ class Eventing:
         self._heap: list[tuple[float, int]] = []
         self._wake = trio.Event()
         self._running: set[int] = set()
-        self._changed = trio.Event()  # something a status depends on changed
+        # services made (ContainerSources) or bound (SinkBindings) here: found by a scan
+        # of every service once at start, then kept as they are applied
+        self._owned: set[ServiceKey] | None = None
+        self._marked: set[ServiceKey] = set()
         self.stats: dict[ObjectKey, TriggerStats] = {}
         self.metrics = Metrics()
         self.client: httpx.AsyncClient | None = None
@@ -260,7 +262,6 @@ class Eventing:
                                     partial(serve_connection, handler=self.handle), listeners)
                 nursery.start_soon(self._dispatch)
                 nursery.start_soon(self._report)
-                nursery.start_soon(self._follow)
                 await nursery.start(self.ping.run)
                 task_status.started()
         finally:
@@ -559,32 +560,32 @@ class Eventing:
             out[d.namespace, d.trigger] = out.get((d.namespace, d.trigger), 0) + 1
         return out
 
-    async def _follow(self) -> None:
-        """Changes of PingSources reach the scheduler at once (the hub's watch stream; a
-        stream cut off for falling behind is opened again)."""
-        while True:
-            changes = self.hub.watches.subscribe()
-            self.ping.changed()
-            async with changes:
-                async for message in changes:
-                    kind = message.get("kind")
-                    if kind == "PingSource":
-                        self.ping.changed()
-                    if kind in WATCHED:
-                        self._changed.set()
+    def _fingerprint(self, kinds: tuple[str, ...]) -> tuple[tuple[ObjectKey, int], ...]:
+        """What identifies the current objects of `kinds`: keys and generations (the cost
+        is the eventing objects', never the services')."""
+        return tuple(sorted((k, o.generation) for kind in kinds
+                            for k, o in self.hub.objects.of_kind(kind).items()))
 
     async def _report(self) -> None:
-        """Every second: each broker's and trigger's status (conditions, addresses,
-        delivery counts) to the hub, which shows it and sends it on the watch stream."""
+        """Statuses, derived services and the scheduler follow the objects: at once (a
+        quarter of a second) when an eventing object changes, and every second anyway
+        (services appearing, delivery counts). Polled rather than watched: a watcher on
+        the hub's stream would make it render every service change for nobody."""
+        pings: tuple[tuple[ObjectKey, int], ...] = ()
+        seen: tuple[tuple[ObjectKey, int], ...] | None = None
+        last = -math.inf
         while True:
-            await self._sync_container_sources()
-            await self._sync_bindings()
-            self.report()
-            # at most 20 a second (the statuses it sets come back on the watch stream)
-            await trio.sleep(0.05)
-            self._changed = trio.Event()
-            with trio.move_on_after(STATUS_EVERY):
-                await self._changed.wait()
+            now_pings = self._fingerprint(("PingSource",))
+            if now_pings != pings:
+                pings = now_pings
+                self.ping.changed()
+            now_seen = self._fingerprint(WATCHED)
+            if now_seen != seen or trio.current_time() - last >= STATUS_EVERY:
+                seen, last = now_seen, trio.current_time()
+                await self._sync_container_sources()
+                await self._sync_bindings()
+                self.report()
+            await trio.sleep(0.25)
 
     async def _sync_container_sources(self) -> None:
         """Each ContainerSource's Service (NAME-deployment): its template with K_SINK and
@@ -595,7 +596,13 @@ class Eventing:
             src: ContainerSource = obj.body
             spec = self._source_service(key, src)
             wanted[ServiceKey(key.namespace, spec.name)] = spec
+        if self._owned is None:  # once: what an earlier daemon made or bound
+            self._owned = {k for k, svc in self.hub.services.items()
+                           if dict(svc.spec.labels).get(CONTAINER_SOURCE_LABEL)}
+            self._marked = {k for k, svc in self.hub.services.items()
+                            if svc.spec.annotation(BINDING_ANNOTATION) is not None}
         for skey, spec in wanted.items():
+            self._owned.add(skey)
             current = self.hub.services.get(skey)
             if current is None or current.spec != spec:
                 log.info("eventing: applying %s, the service of a ContainerSource", skey)
@@ -603,10 +610,14 @@ class Eventing:
                     await self.hub.apply(spec, "api")
                 except PaasdError as exc:
                     log.warning("eventing: containersource service %s: %s", skey, exc)
-        for skey, svc in list(self.hub.services.items()):
-            if dict(svc.spec.labels).get(CONTAINER_SOURCE_LABEL) and skey not in wanted:
+        for skey in list(self._owned):
+            svc = self.hub.services.get(skey)
+            if svc is None:
+                self._owned.discard(skey)
+            elif skey not in wanted and dict(svc.spec.labels).get(CONTAINER_SOURCE_LABEL):
                 with contextlib.suppress(PaasdError):
                     await self.hub.delete(skey.namespace, skey.name)
+                    self._owned.discard(skey)
 
     async def _sync_bindings(self) -> None:
         """Each SinkBinding's subject Service gets K_SINK and K_CE_OVERRIDES in its
@@ -616,7 +627,11 @@ class Eventing:
         for key, obj in sorted(self.hub.objects.of_kind("SinkBinding").items()):
             b: SinkBinding = obj.body
             bound.setdefault(ServiceKey(key.namespace, b.subject), (key, b))
-        for skey, svc in list(self.hub.services.items()):
+        for skey in sorted(set(bound) | self._marked):
+            svc = self.hub.services.get(skey)
+            if svc is None:
+                self._marked.discard(skey)
+                continue
             spec = svc.spec
             marked = spec.annotation(BINDING_ANNOTATION)
             binding = bound.get(skey)
@@ -644,6 +659,11 @@ class Eventing:
                     await self.hub.apply(new, svc.source)
                 except PaasdError as exc:
                     log.warning("eventing: sinkbinding of %s: %s", skey, exc)
+                    continue
+            if binding is not None:
+                self._marked.add(skey)
+            else:
+                self._marked.discard(skey)
 
     def _source_service(self, key: ObjectKey, src: ContainerSource) -> Any:
         spec = src.service
