@@ -422,3 +422,25 @@ spec:
     assert [c["status"] for c in st["conditions"]] == ["True", "True", "True"]
     daemon.api("DELETE", "/v1/namespaces/default/sinkbindings/bind")
     wait_for("K_SINK to be taken out", lambda: "K_SINK" not in env())
+
+
+def test_a_trigger_wakes_a_service_from_zero(zero_daemon: Daemon, tmp_path: Path) -> None:
+    """An event for a subscriber at zero instances: the activator holds the delivery
+    while the service starts; the event arrives, once."""
+    daemon = zero_daemon
+    log = tmp_path / "asleep.log"
+    daemon.apply(sink_service("asleep", log, annotations={
+        "autoscaling.knative.dev/initial-scale": "0"}) + BROKER
+        + trigger("wake", "wake", ksvc("asleep")))
+    wait_for("the service to be ready at zero", lambda: daemon.api(
+        "GET", "/v1/namespaces/default/services/asleep").json()["status"]["conditions"][0][
+        "status"] == "True", timeout=20)
+    assert [i for i in daemon.instances() if i["service"] == "asleep"] == []
+    assert post(daemon, ce("wake", "w-1")).status_code == 202
+    wait_for("the event", lambda: [x["ce-id"] for x in lines(log)] == ["w-1"], timeout=30)
+    assert [i["service"] for i in daemon.instances()] == ["asleep"]
+
+    def recent() -> list[dict[str, Any]] | None:
+        st = daemon.api("GET", "/v1/namespaces/default/triggers/wake").json()["status"]
+        return st.get("deliveries", {}).get("recent") or None
+    assert [r["outcome"] for r in wait_for("the trigger's record", recent)] == ["delivered"]
