@@ -128,7 +128,11 @@ def read_cloudevent(headers: dict[str, str], body: bytes) -> tuple[dict[str, str
             raise NotACloudEvent(f"ce-specversion {headers['ce-specversion']!r} is not "
                                  "supported: use 1.0")
     try:
-        event = from_http(HTTPMessage(headers, body), _FORMAT)
+        if structured:
+            event = from_http(HTTPMessage(headers, body), _FORMAT)
+        else:  # the attributes are checked; the data is passed on as it came, unparsed
+            attrs = {k: v for k, v in headers.items() if k.startswith("ce-")}
+            event = from_http(HTTPMessage(attrs, b""), _FORMAT)
         message = to_binary(event, _FORMAT)
     except (BaseCloudEventException, ValueError, TypeError) as exc:
         raise NotACloudEvent(f"not a valid CloudEvent: {exc}") from None

@@ -19,6 +19,13 @@ def test_binary_mode_is_kept_byte_for_byte() -> None:
     assert headers == {k: v for k, v in BINARY.items() if k != "x-other"}
 
 
+def test_binary_data_is_not_parsed() -> None:
+    """Knative passes the data on as it came: an empty or non-JSON body is still an event."""
+    for body in (b"", b"not json"):
+        headers, got = read_cloudevent(BINARY, body)
+        assert got == body and headers["content-type"] == "application/json"
+
+
 def test_structured_mode_becomes_binary() -> None:
     doc = {"specversion": "1.0", "id": "2", "type": "t", "source": "/s", "team": "ops",
            "datacontenttype": "application/json", "data": {"a": 1}}
