@@ -32,13 +32,12 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import trio
 from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
@@ -64,6 +63,7 @@ from .objects import (
 )
 from .ping import PingScheduler
 from .queue import Delivery, NewEvent, Queue
+from .sender import Sender
 
 if TYPE_CHECKING:
     from ..hub import Hub
@@ -74,7 +74,7 @@ log = logging.getLogger("paasd.eventing")
 SYSTEM_NAMESPACE = "knative-eventing"
 INGRESS_NAME = "broker-ingress"
 REQUIRED = ("specversion", "id", "source", "type")
-CONCURRENT_DELIVERIES = 256
+CONCURRENT_DELIVERIES = 64
 MAX_PENDING = 100_000  # deliveries kept (in memory too); beyond, brokers answer 503
 MAX_BROKEN_ATTEMPTS = 10  # attempts that raised (a bug) before an event is dropped
 DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold bounds it
@@ -148,7 +148,8 @@ def read_cloudevent(headers: dict[str, str], body: bytes) -> tuple[dict[str, str
     return out, (body if not structured else message.body)
 
 
-def is_reply(headers: httpx.Headers) -> bool:
+def is_reply(headers: Mapping[str, str]) -> bool:
+    """Whether an answer carries a CloudEvent (`headers`: lower-case names)."""
     return "ce-specversion" in headers or headers.get("content-type", "").startswith(
         "application/cloudevents+json")
 
@@ -225,7 +226,7 @@ class Eventing:
         self._marked: set[ServiceKey] = set()
         self.stats: dict[ObjectKey, TriggerStats] = {}
         self.metrics = Metrics()
-        self.client: httpx.AsyncClient | None = None
+        self.sender = Sender()
         self._nursery: trio.Nursery | None = None
         self.ping = PingScheduler(self._ping_sources, self.send_ping)
 
@@ -254,12 +255,8 @@ class Eventing:
         if self.pending:
             log.info("eventing: %d deliveries pending from before the restart",
                      len(self.pending))
-        limits = httpx.Limits(max_connections=CONCURRENT_DELIVERIES,
-                              max_keepalive_connections=64)
         try:
-            async with httpx.AsyncClient(limits=limits, trust_env=False) as client, \
-                    trio.open_nursery() as nursery:
-                self.client = client
+            async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await nursery.start(self.queue.run)
                 await nursery.start(trio.serve_listeners,
@@ -270,6 +267,8 @@ class Eventing:
                 task_status.started()
         finally:
             self.queue.close()
+            with trio.CancelScope(shield=True):
+                await self.sender.aclose()
 
     async def _listen(self) -> list[trio.SocketListener]:
         """The broker ingress' loopback port: the previous daemon's when it is free, so
@@ -322,18 +321,17 @@ class Eventing:
         to the service through the ingress (its Host), so the activator wakes it."""
         if ServiceKey(namespace, name) not in self.hub.services:
             return error_response(404, f"no service {name!r} in namespace {namespace!r}")
-        assert self.client is not None
         headers = {k: v for k, v in request.headers.items()
                    if k.startswith("ce-") or k == "content-type"}
         headers["host"] = f"{name}.{namespace}.{self.domain}"
         try:
             with trio.fail_after(DEFAULT_TIMEOUT):
-                r = await self.client.request(
-                    request.method, self.hub.ingress_url() + "/" + "/".join(rest),
-                    content=request.body, headers=headers, timeout=None)
-        except (httpx.HTTPError, OSError, trio.TooSlowError) as exc:
+                r = await self.sender.request(
+                    request.method, self.hub.ingress_url() + "/" + "/".join(rest), headers,
+                    request.body)
+        except (OSError, trio.TooSlowError) as exc:
             return error_response(502, f"service {namespace}/{name}: {exc}")
-        return Response(status=r.status_code, raw=r.content,
+        return Response(status=r.status, raw=r.body,
                         content_type=r.headers.get("content-type", "text/plain"),
                         headers=[(k, v) for k, v in r.headers.items() if k.startswith("ce-")])
 
@@ -479,23 +477,22 @@ class Eventing:
             error_body = str(extra).encode()
             log.warning("eventing: trigger %s/%s: %s", d.namespace, d.trigger, extra)
         else:
-            assert isinstance(extra, dict) and self.client is not None
+            assert isinstance(extra, dict)
             headers = {**d.event.headers, **d.extra, **extra}
             try:
                 with trio.fail_after(p.timeout or DEFAULT_TIMEOUT):
-                    r = await self.client.post(url, content=d.event.body, headers=headers,
-                                               timeout=None)
-                status = r.status_code
+                    r = await self.sender.request("POST", url, headers, d.event.body)
+                status = r.status
                 retry_after = r.headers.get("retry-after")
                 if 200 <= status < 300 and not d.dead_letter and is_reply(r.headers):
                     try:
-                        reply = read_cloudevent(dict(r.headers), r.content)
+                        reply = read_cloudevent(r.headers, r.body)
                     except NotACloudEvent as exc:
                         log.warning("eventing: trigger %s/%s: reply dropped: %s",
                                     d.namespace, d.trigger, exc)
                 elif status >= 300:
-                    error_body = r.content
-            except (httpx.HTTPError, OSError, trio.TooSlowError) as exc:
+                    error_body = r.body
+            except (OSError, trio.TooSlowError) as exc:
                 error_body = f"dispatch error: {exc or type(exc).__name__}".encode()
         d.attempts += 1
         outcome = decide(p, d.attempts, status, retry_after, self.wall())
@@ -784,18 +781,17 @@ class Eventing:
                 await self.accept(key.namespace, dest.ref.name, headers, body)
             return
         url, extra = self._resolve(dest, key.namespace)
-        if url is None or self.client is None:
+        if url is None:
             log.warning("eventing: pingsource %s/%s: %s", key.namespace, key.name, extra)
             return
         assert isinstance(extra, dict)
         try:
             with trio.fail_after(DEFAULT_TIMEOUT):
-                r = await self.client.post(url, content=body, headers={**headers, **extra},
-                                           timeout=None)
-            if r.status_code >= 300:
+                r = await self.sender.request("POST", url, {**headers, **extra}, body)
+            if r.status >= 300:
                 log.warning("eventing: pingsource %s/%s: the sink answered %d",
-                            key.namespace, key.name, r.status_code)
-        except (httpx.HTTPError, OSError, trio.TooSlowError) as exc:
+                            key.namespace, key.name, r.status)
+        except (OSError, trio.TooSlowError) as exc:
             log.warning("eventing: pingsource %s/%s: %s", key.namespace, key.name, exc)
 
 
