@@ -74,7 +74,8 @@ log = logging.getLogger("paasd.eventing")
 SYSTEM_NAMESPACE = "knative-eventing"
 INGRESS_NAME = "broker-ingress"
 REQUIRED = ("specversion", "id", "source", "type")
-CONCURRENT_DELIVERIES = 64
+CONCURRENT_DELIVERIES = 256
+PER_TRIGGER = 32  # in flight per trigger: a slow subscriber cannot take every slot
 MAX_PENDING = 100_000  # deliveries kept (in memory too); beyond, brokers answer 503
 MAX_BROKEN_ATTEMPTS = 10  # attempts that raised (a bug) before an event is dropped
 DEFAULT_TIMEOUT = 300.0  # a cold start may take a while: the activator's hold bounds it
@@ -220,6 +221,8 @@ class Eventing:
         self._heap: list[tuple[float, int]] = []
         self._wake = trio.Event()
         self._running: set[int] = set()
+        self._busy: dict[tuple[str, str], int] = {}  # deliveries in flight per trigger
+        self._parked: dict[tuple[str, str], deque[Delivery]] = {}  # due, waiting for one
         # services made (ContainerSources) or bound (SinkBindings) here: found by a scan
         # of every service once at start, then kept as they are applied
         self._owned: set[ServiceKey] | None = None
@@ -395,6 +398,11 @@ class Eventing:
                     d = self.pending.get(seq)
                     if d is None or d.due != due or seq in self._running:
                         continue
+                    tkey = (d.namespace, d.trigger)
+                    if self._busy.get(tkey, 0) >= PER_TRIGGER:  # its turn comes when
+                        self._parked.setdefault(tkey, deque()).append(d)  # one ends
+                        continue
+                    self._busy[tkey] = self._busy.get(tkey, 0) + 1
                     await limiter.acquire_on_behalf_of(seq)
                     self._running.add(seq)
                     nursery.start_soon(self._attempt, d, limiter)
@@ -449,6 +457,15 @@ class Eventing:
         finally:
             self._running.discard(d.seq)
             limiter.release_on_behalf_of(d.seq)
+            tkey = (d.namespace, d.trigger)
+            self._busy[tkey] -= 1
+            parked = self._parked.get(tkey)
+            if parked:
+                nd = parked.popleft()
+                heapq.heappush(self._heap, (nd.due, nd.seq))
+            elif not self._busy[tkey]:
+                del self._busy[tkey]
+                self._parked.pop(tkey, None)
             self._wake.set()
 
     async def _attempt_one(self, d: Delivery) -> None:

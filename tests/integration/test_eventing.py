@@ -444,3 +444,47 @@ def test_a_trigger_wakes_a_service_from_zero(zero_daemon: Daemon, tmp_path: Path
         st = daemon.api("GET", "/v1/namespaces/default/triggers/wake").json()["status"]
         return st.get("deliveries", {}).get("recent") or None
     assert [r["outcome"] for r in wait_for("the trigger's record", recent)] == ["delivered"]
+
+
+class _Hang(BaseHTTPRequestHandler):
+    """Reads a request and never answers (until the test ends)."""
+
+    protocol_version = "HTTP/1.1"
+    release = threading.Event()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.release.wait(60)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_hanging_subscriber_does_not_hold_up_other_triggers(daemon: Daemon,
+                                                              tmp_path: Path) -> None:
+    """300 events for a subscriber that never answers: they take 32 delivery slots, not
+    all of them, and an event for another trigger arrives at once."""
+    hang_port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", hang_port), _Hang)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log = tmp_path / "fast.log"
+    try:
+        daemon.apply(sink_service("fast", log) + BROKER
+                     + trigger("stuck", "stuck", f'{{uri: "http://127.0.0.1:{hang_port}/"}}',
+                               "  delivery: {timeout: PT60S}\n")
+                     + trigger("quick", "quick", ksvc("fast")))
+        wait_for("fast to be ready", lambda: daemon.api(
+            "GET", "/v1/namespaces/default/services/fast").json()["status"]["conditions"][0][
+            "status"] == "True", timeout=20)
+        with httpx.Client(timeout=15) as c:
+            for i in range(300):
+                r = c.post(daemon.url + "/default/default", content=b"{}",
+                           headers={"Host": BROKER_HOST, **ce("stuck", f"s-{i}")})
+                assert r.status_code == 202
+        assert post(daemon, ce("quick", "q-1")).status_code == 202
+        wait_for("the other trigger's event", lambda: [x["ce-id"] for x in lines(log)]
+                 == ["q-1"], timeout=10)
+    finally:
+        _Hang.release.set()
+        server.shutdown()
