@@ -10,12 +10,14 @@ worker thread — rather than folding them into the services' model.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static
 
 from ..widgets.header import StatusHeader
@@ -93,7 +95,7 @@ class EventsScreen(DataScreen):
     def on_mount(self) -> None:
         self.query_one("#triggers", DataTable).focus()
         self.load()
-        self.set_interval(self.every, self.load)
+        self.timer = self.set_interval(self.every, self.load)
 
     def load(self) -> None:
         self.run_worker(self._load, thread=True, group="events", exclusive=True,
@@ -108,7 +110,9 @@ class EventsScreen(DataScreen):
 
     def _loaded(self, data: Fetched, error: str) -> None:
         self.data, self.error = data, error
-        self.refresh_view()
+        # a listing that comes back as the screen is being closed finds no tables
+        with contextlib.suppress(NoMatches):
+            self.refresh_view()
 
     def refresh_view(self) -> None:
         if not self.is_mounted:
@@ -153,4 +157,5 @@ class EventsScreen(DataScreen):
         self.refresh_view()
 
     def action_back(self) -> None:
+        self.timer.stop()
         self.dismiss()
