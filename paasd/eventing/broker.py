@@ -702,6 +702,13 @@ class Eventing:
 
     def report(self) -> None:
         objects = self.hub.objects
+        pending_now = self.pending_of()
+        for key in [k for k in self.stats if k not in objects.items
+                    and (k.namespace, k.name) not in pending_now]:
+            del self.stats[key]  # a deleted trigger's counts go with it (and its metrics)
+        for bkey in [b for b in self.metrics.received
+                     if ObjectKey("Broker", *b) not in objects.items]:
+            del self.metrics.received[bkey]
         for key in objects.of_kind("Broker"):
             self.hub.set_object_status(key, {
                 "conditions": [_cond("Ready", True)],
