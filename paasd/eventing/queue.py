@@ -118,6 +118,7 @@ class Queue:
         self.db.executescript(SCHEMA)
         self._send, self._receive = trio.open_memory_channel[_Write](100_000)
         self.commits = 0
+        self.closed = False  # the writer has stopped
 
     def close(self) -> None:
         self.db.close()
@@ -145,16 +146,27 @@ class Queue:
         """The writer: every write waiting goes into one transaction."""
         task_status.started()
         limiter = trio.CapacityLimiter(1)
-        async for first in self._receive:
-            batch = [first]
+        try:
+            async for first in self._receive:
+                batch = [first]
+                while True:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                await trio.to_thread.run_sync(self._commit, batch, limiter=limiter)
+                for w in batch:
+                    w.done.set()
+        finally:  # shutting down: what is still queued is not written; say so to its waiter
+            self.closed = True
             while True:
                 try:
-                    batch.append(self._receive.receive_nowait())
-                except trio.WouldBlock:
+                    w = self._receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
                     break
-            await trio.to_thread.run_sync(self._commit, batch, limiter=limiter)
-            for w in batch:
+                w.error = sqlite3.OperationalError("paasd is shutting down")
                 w.done.set()
+            self._receive.close()  # a write sent from now on fails at once
 
     def _commit(self, batch: list[_Write]) -> None:
         db = self.db
@@ -179,8 +191,13 @@ class Queue:
                 w.error = exc
 
     async def write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self.closed:
+            raise sqlite3.OperationalError("paasd is shutting down")
         w = _Write(op)
-        await self._send.send(w)
+        try:
+            await self._send.send(w)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise sqlite3.OperationalError("paasd is shutting down") from None
         with trio.CancelScope(shield=True):  # once queued it is written: wait for it
             await w.done.wait()
         if w.error is not None:
