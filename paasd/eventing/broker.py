@@ -230,6 +230,7 @@ class Eventing:
         self.stats: dict[ObjectKey, TriggerStats] = {}
         self.metrics = Metrics()
         self.sender = Sender()
+        self._routed_host: str | None = None
         self._nursery: trio.Nursery | None = None
         self.ping = PingScheduler(self._ping_sources, self.send_ping)
 
@@ -287,8 +288,12 @@ class Eventing:
         host = ingress_host(self.domain)
         self.ingress.set_revision(key, RevisionSettings(container_concurrency=0))
         self.ingress.endpoint_ready(key, Endpoint(INGRESS_NAME, "127.0.0.1", self.port))
-        self.ingress.update_routes({host: Route(ServiceKey(SYSTEM_NAMESPACE, INGRESS_NAME),
-                                                host, (Target(key, 100.0),))})
+        changes: dict[str, Route | None] = {host: Route(
+            ServiceKey(SYSTEM_NAMESPACE, INGRESS_NAME), host, (Target(key, 100.0),))}
+        if self._routed_host is not None and self._routed_host != host:
+            changes[self._routed_host] = None  # the domain changed (a reload)
+        self.ingress.update_routes(changes)
+        self._routed_host = host
 
     # -- the ingress ----------------------------------------------------------------------
 
@@ -600,6 +605,8 @@ class Eventing:
             now_seen = self._fingerprint(WATCHED)
             if now_seen != seen or trio.current_time() - last >= STATUS_EVERY:
                 seen, last = now_seen, trio.current_time()
+                if self._routed_host != ingress_host(self.domain):
+                    self._route()  # [ingress] domain changed by a reload
                 await self._sync_container_sources()
                 await self._sync_bindings()
                 self.report()

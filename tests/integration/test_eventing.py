@@ -488,3 +488,22 @@ def test_a_hanging_subscriber_does_not_hold_up_other_triggers(daemon: Daemon,
     finally:
         _Hang.release.set()
         server.shutdown()
+
+
+def test_a_reloaded_domain_moves_the_broker_address(daemon: Daemon) -> None:
+    daemon.apply(BROKER)
+    assert post(daemon, {"content-type": "text/plain"}).status_code == 400  # it is there
+    daemon.config.write_text(daemon.config.read_text().replace(
+        "[ingress]\n", '[ingress]\ndomain = "events.test"\n'))
+    daemon.ctl("config", "reload")
+    host = "broker-ingress.knative-eventing.events.test"
+
+    def moved() -> bool:
+        r = httpx.post(daemon.url + "/default/default", headers={"Host": host, **ce("x")},
+                       content=b"{}", timeout=15)
+        return r.status_code == 202
+    wait_for("the broker on the new domain", moved, timeout=10)
+    assert post(daemon, ce("x")).status_code == 404  # the old host is gone
+    url = daemon.api("GET", "/v1/namespaces/default/brokers/default").json()["status"][
+        "address"]["url"]
+    assert url == f"http://{host}:{daemon.port}/default/default"
