@@ -504,6 +504,6 @@ def test_a_reloaded_domain_moves_the_broker_address(daemon: Daemon) -> None:
         return r.status_code == 202
     wait_for("the broker on the new domain", moved, timeout=10)
     assert post(daemon, ce("x")).status_code == 404  # the old host is gone
-    url = daemon.api("GET", "/v1/namespaces/default/brokers/default").json()["status"][
-        "address"]["url"]
-    assert url == f"http://{host}:{daemon.port}/default/default"
+    wait_for("the new address in the status", lambda: daemon.api(
+        "GET", "/v1/namespaces/default/brokers/default").json()["status"]["address"]["url"]
+        == f"http://{host}:{daemon.port}/default/default", timeout=5)
