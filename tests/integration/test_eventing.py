@@ -507,3 +507,17 @@ def test_a_reloaded_domain_moves_the_broker_address(daemon: Daemon) -> None:
     wait_for("the new address in the status", lambda: daemon.api(
         "GET", "/v1/namespaces/default/brokers/default").json()["status"]["address"]["url"]
         == f"http://{host}:{daemon.port}/default/default", timeout=5)
+
+
+def test_hostile_posts_to_a_broker_change_nothing(daemon: Daemon, tmp_path: Path) -> None:
+    log = tmp_path / "h.log"
+    daemon.apply(sink_service("h", log) + BROKER + trigger("t", "ok", ksvc("h")))
+    big = post(daemon, ce("ok", "big"), b"x" * (11 * 1024 * 1024))
+    assert big.status_code == 413
+    assert post(daemon, {**ce("ok"), "ce-time": "yesterday"}).status_code == 400
+    assert post(daemon, {"content-type": "application/cloudevents+json"},
+                b"[" * 100_000).status_code == 400
+    r = httpx.get(daemon.url + "/default/default", headers={"Host": BROKER_HOST}, timeout=15)
+    assert r.status_code == 405
+    assert post(daemon, ce("ok", "fine")).status_code == 202
+    wait_for("the good event", lambda: [x["ce-id"] for x in lines(log)] == ["fine"], timeout=20)
