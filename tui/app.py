@@ -32,6 +32,7 @@ from .model import History, Model
 from .screens.base import DataScreen, Selection
 from .screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
 from .screens.editor import EditorScreen, SaveOutcome
+from .screens.events import EventsScreen, Fetched
 from .screens.logs import LogScreen
 from .screens.overview import OverviewScreen
 from .screens.revision import RevisionScreen
@@ -69,6 +70,7 @@ def app_bindings(keys: dict[str, str]) -> list[BindingType]:
         b("delete", "delete"),
         b("build", "build", show=False),
         b("refresh", "re-list", show=False),
+        b("events", "events", show=False),
     ]
 
 
@@ -275,6 +277,16 @@ class PaasdApp(App[None]):
         self.notify(f"no service, revision or instance named {name!r}", severity="warning")
 
     # -- views ---------------------------------------------------------------------
+
+    def action_events(self) -> None:
+        if not isinstance(self.screen, EventsScreen):
+            self.push_screen(EventsScreen(self._fetch_eventing))
+
+    def _fetch_eventing(self) -> Fetched:
+        """Brokers and triggers with their status (called in the events screen's thread)."""
+        with Client(self.socket, timeout=5) as client:
+            return {plural: client.request("GET", f"/v1/objects/{plural}")["items"]
+                    for plural in ("brokers", "triggers")}
 
     def action_logs(self) -> None:
         sel = self.selection()

@@ -74,15 +74,14 @@ def exposition(hub: Hub) -> str:
 
 
 class MetricsServer:
-    def __init__(self, hub: Hub, extra: Sequence[Callable[[], list[str]]] = ()) -> None:
+    def __init__(self, hub: Hub, extra: Sequence[Callable[[], str]] = ()) -> None:
         self.hub = hub
-        self.extra = extra  # other parts' exposition lines (the TLS certificates)
+        self.extra = extra  # components above the API add their own families (eventing)
 
     async def handle(self, request: Request) -> Response:
         if request.path != "/metrics":
             return error_response(404, "metrics are at /metrics")
-        text = exposition(self.hub) + "".join(
-            line + "\n" for lines in self.extra for line in lines())
+        text = exposition(self.hub) + "".join(part() for part in self.extra)
         return Response(raw=text.encode(),
                         content_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -28,7 +28,9 @@ def cmd_apply(client: Client, args: argparse.Namespace) -> int:
         return 0
     for r in results:
         rev = f" (revision {r['revision']})" if r.get("revision") else ""
-        print(f"service.serving.knative.dev/{r['name']} {r['outcome']}{rev}")
+        what = {"Service": "service.serving.knative.dev"}.get(r.get("kind", "Service"),
+                                                             str(r.get("kind", "")).lower())
+        print(f"{what}/{r['name']} {r['outcome']}{rev}")
     return 0
 
 

@@ -12,6 +12,7 @@ import sys
 
 from ..client import ApiError, Client, edits
 from . import commands, domains, tls
+from . import eventing as eventing_commands
 
 DEFAULT_NAMESPACE = "default"
 
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=commands.cmd_config_check)
     tls.register(sub, reads)
     domains.register(sub, common, reads)
+    eventing_commands.add_commands(sub, common, reads)
     return parser
 
 

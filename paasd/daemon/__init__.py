@@ -30,6 +30,7 @@ from ..config import Config, load_config, parse_config
 from ..dataplane import DataPlaneEvent, hostloop
 from ..engine import Engine, state_label
 from ..errors import ConfigError
+from ..eventing.broker import Eventing, exposition
 from ..hub import Hub
 from ..ingress import Ingress
 from ..reconciler import loop as reconciler
@@ -82,7 +83,10 @@ class Daemon:
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
                               self._parse_config, TlsApi(self.certs).routes())
-        self.metrics = MetricsServer(self.hub, [self.certs.metrics] if self.certs else [])
+        self.eventing = Eventing(self.hub, self.ingress, state_dir)
+        certs = self.certs
+        self.metrics = MetricsServer(self.hub, [lambda: exposition(self.eventing)] + (
+            [lambda: "".join(line + "\n" for line in certs.metrics())] if certs else []))
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
@@ -177,6 +181,7 @@ class Daemon:
                         handshake_timeout=cfg.tls.handshake_timeout), ingress_listeners)
                     if self.certs is not None:
                         await root.start(self.certs.run)
+                    await root.start(self.eventing.run)
                     api_scope = trio.CancelScope()
 
                     async def serve_api(*, task_status: trio.TaskStatus[None]) -> None:
