@@ -18,6 +18,7 @@ from ..config import Config
 from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
+from ..observability import Observability
 from ..runtime import Runtime
 from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
@@ -45,7 +46,8 @@ ParseConfig = Callable[[str, str], Config]  # (text, file name) → Config, or C
 
 class ControlApi:
     def __init__(self, hub: Hub, runtime: Runtime, builder: Builder, reload: Reload,
-                 parse_config: ParseConfig) -> None:
+                 parse_config: ParseConfig, observability: Observability | None = None
+                 ) -> None:
         self.hub = hub
         self.runtime = runtime
         self.builder = builder
@@ -77,6 +79,10 @@ class ControlApi:
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
         ]
         self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
+        if observability is not None:  # request logs: paasctl requests, the TUI
+            from .requests import RequestsApi
+
+            self.routes += RequestsApi(observability, hub).routes()
         # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...): last,
         # so that the fixed routes above (builds, services, revisions) win
         self.routes += [

@@ -30,6 +30,7 @@ from ..engine import Engine, state_label
 from ..errors import ConfigError
 from ..hub import Hub
 from ..ingress import Ingress
+from ..observability import Observability
 from ..reconciler import loop as reconciler
 from ..reconciler.wakeup import CountingWakeup
 from ..runtime import Catalog, Runtime, RuntimeContext, schemas
@@ -59,7 +60,8 @@ class Daemon:
         state_dir = Path(config.daemon.state_dir)
         self.store = Store(state_dir)
         events_in, events_out = trio.open_memory_channel[DataPlaneEvent](DATAPLANE_EVENTS)
-        self.ingress = Ingress(config.ingress, events_in)
+        self.observability = Observability(config.observability, state_dir)
+        self.ingress = Ingress(config.ingress, events_in, self.observability)
         self.autoscaler = Autoscaler(config.autoscaler, self.ingress)
         self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
@@ -73,8 +75,8 @@ class Daemon:
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
-                              self._parse_config)
-        self.metrics = MetricsServer(self.hub)
+                              self._parse_config, observability=self.observability)
+        self.metrics = MetricsServer(self.hub, self.observability.metrics)
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
@@ -89,6 +91,8 @@ class Daemon:
         self.autoscaler.reconfigure(config.autoscaler)
         self.ingress.configure(queue_depth=config.activator.queue_depth,
                                hold_timeout=self.runtime.hold_timeout)
+        self.observability.configure(config.observability)
+        self.ingress.observe_changed()
 
     async def reload(self) -> list[str]:
         """Re-read the config file; a bad file raises ConfigError and changes nothing."""
@@ -143,6 +147,7 @@ class Daemon:
                                 task_status=task_status)
 
                     await root.start(reconcile)
+                    await root.start(self.observability.run)
                     await root.start(self.ingress.run, ingress_listeners)
                     api_scope = trio.CancelScope()
 

@@ -1,0 +1,192 @@
+"""Observability of the request path: request logs, traces, request metrics.
+
+`Observability` is what the daemon makes of `[observability]` and hands to
+the ingress and the API. The request path does only this per request: it
+makes the hop's trace context (`TraceContext.hop`, when tracing is on),
+counts the request in its revision's histogram (`RequestMetrics`), and
+appends the finished exchange to `pending`, a bounded buffer (past
+`request_log_buffer` the request is counted in `dropped`, never waited for).
+Everything else happens in `run`, a trio task, a few times a second: records
+are made from the exchanges, written per service (`requestlog.LogFiles`, in a
+worker thread), sent to followers (`paasctl requests -f`, the TUI), shaped by
+the template into paasd's log when one is set, and sampled requests' spans are
+handed to the OpenTelemetry SDK's exporter thread (`tracing.SpanExport`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..config.observability import ObservabilitySettings, compile_template
+from ..spec.keys import ServiceKey
+from .metrics import RequestMetrics, RevisionRequests
+from .records import Finished, to_record
+from .requestlog import LogFiles, RequestLogError, service_dir
+from .tracecontext import Trace, TraceContext
+
+log = logging.getLogger("paasd.observability")
+requests_log = logging.getLogger("paasd.requests")  # template-shaped lines go here
+
+FLUSH_EVERY = 0.2  # seconds between batches
+CHUNK = 256  # records made between checkpoints (the host loop gets its turn)
+FOLLOW_BUFFER = 1024  # records a follower may lag behind before it misses some
+
+
+class Observability:
+    def __init__(self, settings: ObservabilitySettings, state_dir: str | Path) -> None:
+        self.root = Path(state_dir) / "requests"
+        self.metrics = RequestMetrics()
+        self.pending: deque[Finished] = deque()
+        self.dropped = 0
+        self.written = 0
+        self.followers: dict[ServiceKey | None, set[trio.MemorySendChannel[dict[str, Any]]]] \
+            = {}
+        self.export: Any = None  # tracing.SpanExport while otlp_endpoint is set
+        self.settings = settings
+        self.files = LogFiles(self.root, settings.request_log_max_bytes,
+                              settings.request_log_max_age)
+        self.limit = 0
+        self.trace: TraceContext | None = None
+        self.template: Any = None
+        self._wake = trio.Event()
+        self.configure(settings)
+
+    # -- settings (at start and on reload) ----------------------------------------------
+
+    def configure(self, settings: ObservabilitySettings) -> None:
+        old = self.settings
+        self.settings = settings
+        self.limit = settings.request_log_buffer
+        self.files.max_bytes = settings.request_log_max_bytes
+        self.files.max_age = settings.request_log_max_age
+        self.template = compile_template(settings.request_log_template) \
+            if settings.request_log_template else None
+        self.trace = TraceContext(settings.sampling_ratio if settings.otlp_endpoint else 0.0) \
+            if settings.tracing else None
+        if self.export is None or old.otlp_endpoint != settings.otlp_endpoint \
+                or old.service_name != settings.service_name:
+            self._wake.set()  # the task (re)makes the exporter
+
+    @property
+    def recording(self) -> bool:
+        """Whether the ingress hands finished requests over at all."""
+        return self.settings.request_log or bool(self.settings.otlp_endpoint)
+
+    # -- the writer task -----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        task_status.started()
+        try:
+            while True:
+                self._sync_export()
+                with trio.move_on_after(FLUSH_EVERY):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                await self.flush()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.flush()
+                await self._stop_export(self.export)
+
+    def _sync_export(self) -> None:
+        from .tracing import SpanExport
+
+        endpoint = self.settings.otlp_endpoint
+        current = self.export
+        if current is not None and (current.endpoint != endpoint
+                                    or current.resource.attributes.get("service.name")
+                                    != self.settings.service_name):
+            self.export = None
+            trio.lowlevel.spawn_system_task(self._stop_export, current)
+        if endpoint and self.export is None:
+            self.export = SpanExport(endpoint, self.settings.service_name)
+            log.info("tracing: exporting sampled spans (ratio %g) to %s",
+                     self.settings.sampling_ratio, endpoint)
+
+    @staticmethod
+    async def _stop_export(export: Any) -> None:
+        if export is not None:
+            await trio.to_thread.run_sync(export.shutdown, abandon_on_cancel=True)
+
+    async def flush(self) -> None:
+        """Make, write and send the records of the requests finished since the last."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, deque()
+        offset = time.time() - trio.current_time()
+        settings = self.settings
+        export = self.export
+        template = self.template
+        followers = self.followers
+        lines: dict[Path, list[str]] = {}
+        dumps = json.dumps
+        for i, ex in enumerate(batch):
+            if i and i % CHUNK == 0:
+                await trio.lowlevel.checkpoint()
+            trace = ex.trace
+            if export is not None and trace is not None and trace[3]:
+                try:
+                    export.export(ex, offset)
+                except Exception:  # a span the SDK refuses costs that span only
+                    log.exception("tracing: could not export a span")
+            if not settings.request_log:
+                continue
+            record = to_record(ex, offset)
+            svc = ex.service
+            directory = service_dir(self.root, svc.namespace if svc else None,
+                                    svc.name if svc else None)
+            line = dumps(record, separators=(",", ":")) + "\n"
+            bucket = lines.get(directory)
+            if bucket is None:
+                lines[directory] = [line]
+            else:
+                bucket.append(line)
+            if template is not None:
+                requests_log.info("%s", template(record))
+            if followers:
+                for channel in followers.get(svc, ()):
+                    # a follower this far behind misses lines
+                    with contextlib.suppress(trio.WouldBlock):
+                        channel.send_nowait(record)
+        if lines:
+            self.written += sum(map(len, lines.values()))
+            try:
+                await trio.to_thread.run_sync(self.files.write, lines)
+            except RequestLogError as exc:
+                log.warning("%s; those lines are lost", exc)
+
+    # -- followers -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def follow(self, service: ServiceKey | None
+                     ) -> AsyncIterator[trio.MemoryReceiveChannel[dict[str, Any]]]:
+        """New records of `service` (None: requests no service had) as they are written."""
+        send, receive = trio.open_memory_channel[dict[str, Any]](FOLLOW_BUFFER)
+        self.followers.setdefault(service, set()).add(send)
+        try:
+            yield receive
+        finally:
+            channels = self.followers.get(service)
+            if channels is not None:
+                channels.discard(send)
+                if not channels:
+                    del self.followers[service]
+
+    def directory(self, service: ServiceKey | None) -> Path:
+        return service_dir(self.root, service.namespace if service else None,
+                           service.name if service else None)
+
+
+__all__ = ["Finished", "Observability", "RequestMetrics", "RevisionRequests", "Trace",
+           "TraceContext"]
