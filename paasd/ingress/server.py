@@ -357,7 +357,7 @@ class Ingress:
             if len(obs.pending) < obs.limit:
                 obs.pending.append(ex)
             else:
-                obs.dropped += 1
+                self.metrics.log_dropped += 1
         if ex.revision is None or ex.counters is None:
             return  # answered before it was counted (404, 503 with no revision)
         if ex.endpoint is not None:

@@ -5,7 +5,8 @@ the ingress and the API. The request path does only this per request: it
 makes the hop's trace context (`TraceContext.hop`, when tracing is on),
 counts the request in its revision's histogram (`RequestMetrics`), and
 appends the finished exchange to `pending`, a bounded buffer (past
-`request_log_buffer` the request is counted in `dropped`, never waited for).
+`request_log_buffer` the request is counted in `metrics.log_dropped`, never waited
+for).
 Everything else happens in `run`, a trio task, a few times a second: records
 are made from the exchanges, written per service (`requestlog.LogFiles`, in a
 worker thread), sent to followers (`paasctl requests -f`, the TUI), shaped by
@@ -47,7 +48,7 @@ class Observability:
         self.root = Path(state_dir) / "requests"
         self.metrics = RequestMetrics()
         self.pending: deque[Finished] = deque()
-        self.dropped = 0
+        self.reported_drops = 0
         self.written = 0
         self.followers: dict[ServiceKey | None, set[trio.MemorySendChannel[dict[str, Any]]]] \
             = {}
@@ -121,6 +122,12 @@ class Observability:
 
     async def flush(self) -> None:
         """Make, write and send the records of the requests finished since the last."""
+        dropped = self.metrics.log_dropped
+        if dropped != self.reported_drops:
+            log.warning("request log: %d request(s) left out (buffer of %d full); raise "
+                        "[observability] request_log_buffer if this is not an overload",
+                        dropped - self.reported_drops, self.limit)
+            self.reported_drops = dropped
         if not self.pending:
             return
         batch, self.pending = self.pending, deque()

@@ -52,6 +52,7 @@ class RequestMetrics:
 
     def __init__(self) -> None:
         self.revisions: dict[RevisionKey, RevisionRequests] = {}
+        self.log_dropped = 0  # finished requests the request log had no room for
 
     def revision(self, key: RevisionKey) -> RevisionRequests:
         rr = self.revisions.get(key)
@@ -92,6 +93,10 @@ class RequestMetrics:
             if any(rr.hold_hist):
                 lines += _histogram("paasd_activator_hold_latencies", lb, HOLD_BUCKETS_MS,
                                     rr.hold_hist, rr.hold_sum * 1000)
+        lines += ["# HELP paasd_request_log_dropped_total Requests left out of the request log "
+                  "and traces: the buffer was full (overload).",
+                  "# TYPE paasd_request_log_dropped_total counter",
+                  f"paasd_request_log_dropped_total {self.log_dropped}"]
         return lines
 
 

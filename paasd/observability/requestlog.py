@@ -158,12 +158,22 @@ def matches(record: dict[str, Any], since: str, status: Any) -> bool:
     return status is None or status(int(record.get("status", 0)))
 
 
+def normalize_time(value: str) -> str:
+    """An RFC 3339 UTC time in the records' form (microseconds), so that times compare
+    as text: `...:08Z` would sort after `...:08.5Z`."""
+    if value.endswith("Z"):
+        whole, _, fraction = value[:-1].partition(".")
+        return f"{whole}.{(fraction + '000000')[:6]}Z"
+    return value
+
+
 def read(directory: Path, *, since: str = "", status: Any = None,
          tail: int = 100) -> list[dict[str, Any]]:
     """The last `tail` records (oldest first) matching `since` (an ISO time) and
     `status` (a predicate), from a service's files."""
     if tail <= 0:
         return []
+    since = normalize_time(since)
     out: deque[dict[str, Any]] = deque(maxlen=tail)
     for path in files_in_order(directory):
         try:
@@ -179,4 +189,4 @@ def read(directory: Path, *, since: str = "", status: Any = None,
 
 
 __all__ = ["CURRENT", "UNROUTED", "LogFiles", "RequestLogError", "files_in_order", "matches",
-           "read", "service_dir", "status_filter"]
+           "normalize_time", "read", "service_dir", "status_filter"]
