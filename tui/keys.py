@@ -34,6 +34,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "build": "b",
     "pause": "p",
     "refresh": "ctrl+r",
+    "requests": "R",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -54,6 +55,7 @@ DESCRIPTIONS: dict[str, str] = {
     "build": "build a source directory into a new revision",
     "pause": "logs: pause/follow",
     "refresh": "re-list everything",
+    "requests": "requests of the selection, live (Enter: the record and its trace)",
 }
 
 
