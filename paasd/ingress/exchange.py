@@ -142,7 +142,6 @@ class Exchange:
     held = False  # waited in the activator
     cold = False  # ... for a revision with no ready instance
     service: ServiceKey | None = None
-    instance = ""
     request_id = b""
     trace: Trace | None = None
 

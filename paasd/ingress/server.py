@@ -37,6 +37,7 @@ from ..dataplane.hostloop import on_host
 from ..errors import PaasdError
 from ..observability import Observability, RequestMetrics
 from ..observability.metrics import BOUNDS_S, NB
+from ..observability.records import Finished
 from ..observability.tracecontext import TraceContext
 from ..spec.keys import RevisionKey, ServiceKey
 from .counters import RevisionCounters
@@ -52,6 +53,7 @@ log = logging.getLogger("paasd.ingress")
 KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default; also bounds a slow request head
 SWEEP_EVERY = 0.1  # seconds between timeout checks
 _DEFAULT_SETTINGS = RevisionSettings()
+_new_tuple = tuple.__new__  # a Finished without its Python-level __new__ (request path)
 
 
 class DataPlaneError(PaasdError):
@@ -355,14 +357,18 @@ class Ingress:
             obs = self.observe
             assert obs is not None
             if len(obs.pending) < obs.limit:
-                obs.pending.append(ex)
+                ep = ex.endpoint
+                obs.pending.append(_new_tuple(Finished, (
+                    ex.started, now, ex.admitted_at, ex.method, ex.target, ex.host,
+                    ex.status, ex.reason, ex.bytes_in, ex.bytes_out, ex.held, ex.cold,
+                    ex.revision, ex.service, ep.instance if ep is not None else "",
+                    ex.request_id, ex.trace, ex.down.peer)))
             else:
                 self.metrics.log_dropped += 1
         if ex.revision is None or ex.counters is None:
             return  # answered before it was counted (404, 503 with no revision)
         if ex.endpoint is not None:
             endpoint, ex.endpoint = ex.endpoint, None
-            ex.instance = endpoint.instance
             if ex.throttler is not None:
                 ex.throttler.release(endpoint)
             else:

@@ -31,7 +31,7 @@ import trio
 from ..config.observability import ObservabilitySettings, compile_template
 from ..spec.keys import ServiceKey
 from .metrics import RequestMetrics, RevisionRequests
-from .records import Finished, to_record
+from .records import Finished, LineMaker
 from .requestlog import LogFiles, RequestLogError, service_dir
 from .tracecontext import Trace, TraceContext
 
@@ -59,6 +59,9 @@ class Observability:
         self.limit = 0
         self.trace: TraceContext | None = None
         self.template: Any = None
+        self.lines = LineMaker()
+        self._nursery: trio.Nursery | None = None
+        self._export_scope = trio.CancelScope()
         self._wake = trio.Event()
         self.configure(settings)
 
@@ -87,38 +90,41 @@ class Observability:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        task_status.started()
-        try:
-            while True:
-                self._sync_export()
-                with trio.move_on_after(FLUSH_EVERY):
-                    await self._wake.wait()
-                self._wake = trio.Event()
-                await self.flush()
-        finally:
-            with trio.CancelScope(shield=True):
-                await self.flush()
-                await self._stop_export(self.export)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                while True:
+                    self._sync_export()
+                    with trio.move_on_after(FLUSH_EVERY):
+                        await self._wake.wait()
+                    self._wake = trio.Event()
+                    await self.flush()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self.flush()
 
     def _sync_export(self) -> None:
+        """(Re)make the span exporter and its posting task for the endpoint set now."""
         from .tracing import SpanExport
 
         endpoint = self.settings.otlp_endpoint
         current = self.export
         if current is not None and (current.endpoint != endpoint
-                                    or current.resource.attributes.get("service.name")
-                                    != self.settings.service_name):
+                                    or current.service_name != self.settings.service_name):
             self.export = None
-            trio.lowlevel.spawn_system_task(self._stop_export, current)
-        if endpoint and self.export is None:
-            self.export = SpanExport(endpoint, self.settings.service_name)
+            self._export_scope.cancel()  # it posts what it has, briefly, then ends
+        if endpoint and self.export is None and self._nursery is not None:
+            export = self.export = SpanExport(endpoint, self.settings.service_name)
+            scope = self._export_scope = trio.CancelScope()
+
+            async def post() -> None:
+                with scope:
+                    await export.run()
+
+            self._nursery.start_soon(post)
             log.info("tracing: exporting sampled spans (ratio %g) to %s",
                      self.settings.sampling_ratio, endpoint)
-
-    @staticmethod
-    async def _stop_export(export: Any) -> None:
-        if export is not None:
-            await trio.to_thread.run_sync(export.shutdown, abandon_on_cancel=True)
 
     async def flush(self) -> None:
         """Make, write and send the records of the requests finished since the last."""
@@ -136,40 +142,39 @@ class Observability:
         export = self.export
         template = self.template
         followers = self.followers
-        lines: dict[Path, list[str]] = {}
-        dumps = json.dumps
+        lines: dict[ServiceKey | None, list[str]] = {}
+        make_line = self.lines.line
         for i, ex in enumerate(batch):
             if i and i % CHUNK == 0:
                 await trio.lowlevel.checkpoint()
             trace = ex.trace
             if export is not None and trace is not None and trace[3]:
                 try:
-                    export.export(ex, offset)
-                except Exception:  # a span the SDK refuses costs that span only
-                    log.exception("tracing: could not export a span")
+                    export.add(ex, offset)
+                except Exception:  # a bug costs that request's spans only
+                    log.exception("tracing: could not make the spans of a request")
             if not settings.request_log:
                 continue
-            record = to_record(ex, offset)
+            line = make_line(ex, offset)
             svc = ex.service
-            directory = service_dir(self.root, svc.namespace if svc else None,
-                                    svc.name if svc else None)
-            line = dumps(record, separators=(",", ":")) + "\n"
-            bucket = lines.get(directory)
+            bucket = lines.get(svc)
             if bucket is None:
-                lines[directory] = [line]
+                lines[svc] = [line]
             else:
                 bucket.append(line)
-            if template is not None:
-                requests_log.info("%s", template(record))
-            if followers:
+            if template is not None or (followers and svc in followers):
+                record = json.loads(line)
+                if template is not None:
+                    requests_log.info("%s", template(record))
                 for channel in followers.get(svc, ()):
                     # a follower this far behind misses lines
                     with contextlib.suppress(trio.WouldBlock):
                         channel.send_nowait(record)
         if lines:
             self.written += sum(map(len, lines.values()))
+            batches = {self.directory(svc): b for svc, b in lines.items()}
             try:
-                await trio.to_thread.run_sync(self.files.write, lines)
+                await trio.to_thread.run_sync(self.files.write, batches)
             except RequestLogError as exc:
                 log.warning("%s; those lines are lost", exc)
 
