@@ -273,3 +273,25 @@ def test_an_unreachable_collector_never_slows_requests(tmp_path: Path) -> None:
         assert len(logged(d, 201, tail="1000")) >= 201  # and the request log goes on
     finally:
         d.stop()
+
+
+def test_template_lines_and_trace_context_over_h2c(tmp_path: Path) -> None:
+    d = start(tmp_path, 'request_log_template = "REQ {{.Request.Method}} '
+                        '{{js .Request.RequestURI}} {{.Response.Code}} {{.Revision.Name}}"\n')
+    try:
+        d.apply(d.hello())
+        d.wait_served(HOST, "Hello")
+        trace_id = "0af7651916cd43dd8448eb211c80319c"
+        with httpx.Client(http1=False, http2=True) as c:  # h2c, prior knowledge
+            r = c.get(d.url + "/headers", headers={
+                "host": HOST, "traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+        assert r.http_version == "HTTP/2" and r.status_code == 200
+        got = {k.lower(): v for k, v in r.json().items()}
+        _, tid, parent, flags = got["traceparent"].split("-")
+        assert (tid, flags) == (trace_id, "01") and parent != "b7ad6b7169203331"
+        wait_for("the template's line in paasd's log",
+                 lambda: 'REQ GET /headers 200 hello-00001' in d.log(), timeout=10)
+        record = [x for x in logged(d, 1) if x["path"] == "/headers"][-1]
+        assert record["traceId"] == trace_id and record["spanId"] == parent
+    finally:
+        d.stop()

@@ -193,3 +193,31 @@ def test_metrics_text_per_class_and_hold() -> None:
     assert "paasd_request_log_dropped_total 3" in text
     assert "4xx" not in text  # no empty series
     assert m.exposition(lambda key: None)[-1] == "paasd_request_log_dropped_total 3"
+
+
+def test_log_lines_are_json_whatever_the_client_sent() -> None:
+    from paasd.observability.records import Finished, LineMaker, to_record
+    from paasd.spec.keys import ServiceKey
+
+    hostile = b'/x?"quote"\\back\x01\xff\n</script>'
+    values = (10.25, 10.5, 0.0, b"G\"ET", hostile, b"h\"ost", 404, b"no service \"x\"\n", 3,
+              0, False, False, None, None, "", b'id"\\', None, b"::1")
+    ex = tuple.__new__(Finished, values)
+    line = LineMaker().line(ex, 1_700_000_000.0)
+    assert line.endswith("}\n") and "\n" not in line[:-1]
+    record = json.loads(line)
+    assert record["path"] == hostile.decode("latin-1")
+    assert record["method"] == 'G"ET' and record["host"] == 'h"ost'
+    assert record["reason"] == 'no service "x"' and record["requestId"] == 'id"\\'
+    assert record["time"] == "2023-11-14T22:13:30.250000Z"
+    assert record["latency"] == 0.25 and record["hold"] == 0.0
+    assert record["service"] is None and record["traceId"] is None
+    assert record["client"] == "::1" and record["sampled"] is False
+    held = ex._replace(held=True, cold=True, admitted_at=10.4, status=200, reason=b"",
+                       service=ServiceKey("default", "hello"),
+                       trace=(b"a" * 32, b"", b"b" * 16, True))
+    record = to_record(held, 0.0)
+    assert abs(record["hold"] - 0.15) < 1e-6 and record["coldStart"] is True
+    assert record["namespace"] == "default" and record["service"] == "hello"
+    assert record["traceId"] == "a" * 32 and record["spanId"] == "b" * 16
+    assert record["sampled"] is True and "reason" not in record
