@@ -54,23 +54,45 @@ def hold_seconds(ex: Finished) -> float:
 
 
 _quote = json.encoder.encode_basestring  # C: '"…"', escaped
-_LINE = ('{"time":"%s.%06dZ","namespace":%s,"service":%s,"revision":%s,"instance":%s,'
-         '"method":%s,"host":%s,"path":%s,"status":%d,"bytesIn":%d,"bytesOut":%d,'
-         '"latency":%.6f,"hold":%.6f,"coldStart":%s,"client":%s,"requestId":%s,'
+_LINE = ('{"time":"%s.%06dZ",%s,"method":%s,"host":%s,"path":%s,"status":%d,"bytesIn":%d,'
+         '"bytesOut":%d,"latency":%.6f,"hold":%.6f,"coldStart":%s,"client":%s,"requestId":%s,'
          '"traceId":%s,"spanId":%s,"sampled":%s%s}\n')
+_CACHE_LIMIT = 4096
 
 
 class LineMaker:
-    """Request-log lines (JSON), made straight from finished exchanges.
+    """Request-log lines (JSON), made straight from finished requests.
 
-    One `%` format per line, strings quoted by the C JSON encoder, the time's
-    seconds formatted once per second: a few microseconds a request, where
-    a dict and `json.dumps` cost several times that (measured by
-    bench/observability.py)."""
+    One `%` format per line, strings quoted by the C JSON encoder, and what
+    repeats from request to request quoted once and remembered: the time's
+    second, the (namespace, service, revision, instance) fragment, methods,
+    hosts and client addresses. A few microseconds a request, where a dict and
+    `json.dumps` cost several times that (bench/observability.py)."""
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
+        self._who: dict[tuple[ServiceKey | None, RevisionKey | None, str], str] = {}
+        self._quoted: dict[bytes, str] = {}
+
+    def _q(self, value: bytes) -> str:
+        quoted = self._quoted.get(value)
+        if quoted is None:
+            if len(self._quoted) > _CACHE_LIMIT:
+                self._quoted.clear()
+            quoted = self._quoted[value] = _quote(value.decode("latin-1"))
+        return quoted
+
+    def _fragment(self, key: tuple[ServiceKey | None, RevisionKey | None, str]) -> str:
+        service, revision, instance = key
+        fragment = (f'"namespace":{_quote(service.namespace) if service else "null"},'
+                    f'"service":{_quote(service.name) if service else "null"},'
+                    f'"revision":{_quote(revision.name) if revision else "null"},'
+                    f'"instance":{_quote(instance) if instance else "null"}')
+        if len(self._who) > _CACHE_LIMIT:
+            self._who.clear()
+        self._who[key] = fragment
+        return fragment
 
     def line(self, ex: Finished, offset: float) -> str:
         wall = ex.started + offset
@@ -78,23 +100,21 @@ class LineMaker:
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        service, revision, trace = ex.service, ex.revision, ex.trace
-        null = "null"
+        key = (ex.service, ex.revision, ex.instance)
+        who = self._who.get(key) or self._fragment(key)
+        q = self._quoted.get
+        trace = ex.trace
         reason = ex.reason
         return _LINE % (
-            self._prefix, int((wall - second) * 1_000_000),
-            _quote(service.namespace) if service else null,
-            _quote(service.name) if service else null,
-            _quote(revision.name) if revision else null,
-            _quote(ex.instance) if ex.instance else null,
-            _quote(ex.method.decode("latin-1")), _quote(ex.host.decode("latin-1")),
+            self._prefix, int((wall - second) * 1_000_000), who,
+            q(ex.method) or self._q(ex.method), q(ex.host) or self._q(ex.host),
             _quote(ex.target.decode("latin-1")), ex.status, ex.bytes_in, ex.bytes_out,
             ex.ended - ex.started,
             ((ex.admitted_at or ex.ended) - ex.started) if ex.held else 0.0,
-            "true" if ex.cold else "false", _quote(ex.peer.decode("latin-1")),
+            "true" if ex.cold else "false", q(ex.peer) or self._q(ex.peer),
             _quote(ex.request_id.decode("latin-1")),
-            ('"' + trace[0].decode() + '"') if trace else null,
-            ('"' + trace[2].decode() + '"') if trace else null,
+            f'"{trace[0].decode()}"' if trace else "null",
+            f'"{trace[2].decode()}"' if trace else "null",
             "true" if trace and trace[3] else "false",
             (',"reason":' + _quote(reason.decode("utf-8", "replace").strip())) if reason
             else "")

@@ -19,6 +19,7 @@ _TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
                           re.S)
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
+_NONZERO = 1 | (1 << 64)  # neither id may be all zeros (W3C): the lowest bit of each set
 
 # (trace id, the client's span id or b"", the forward span id, sampled): 32, 16, 16 hex
 Trace = tuple[bytes, bytes, bytes, bool]
@@ -48,15 +49,15 @@ class TraceContext:
     def hop(self, traceparent: bytes) -> tuple[Trace, bytes]:
         """This hop's trace, and the `traceparent` header value to send on."""
         parsed = parse_traceparent(traceparent) if traceparent else None
-        bits = self.bits
-        if parsed is None:
-            tid = bits(128)
-            trace_id = b"%032x" % tid
+        if parsed is None:  # a new trace: its id and the hop's span id from one draw
+            ids = self.bits(192) | _NONZERO
+            both = b"%048x" % ids
+            trace_id, span = both[:32], both[32:]
             parent = b""
-            sampled = (tid & 0xFFFFFFFFFFFFFFFF) < self.bound
+            sampled = ((ids >> 64) & 0xFFFFFFFFFFFFFFFF) < self.bound
         else:
             trace_id, parent, sampled = parsed
-        span = b"%016x" % (bits(64) or 1)
+            span = b"%016x" % (self.bits(64) | 1)
         header = b"00-" + trace_id + b"-" + span + (b"-01" if sampled else b"-00")
         return (trace_id, parent, span, sampled), header
 

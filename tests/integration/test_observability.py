@@ -252,7 +252,7 @@ def test_otlp_export_of_a_cold_request(tmp_path: Path) -> None:
         assert hold.end_time_unix_nano - hold.start_time_unix_nano > 50_000_000
         attrs = {a.key: a.value for a in ingress.attributes}
         assert attrs["http.response.status_code"].int_value == 200
-        assert attrs["knative.revision"].string_value == "hello-00001"
+        assert attrs["knative.revision"].string_value == "default/hello-00001"
     finally:
         d.stop()
         collector.close()
