@@ -188,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loadavg:  {Path('/proc/loadavg').read_text().strip()} (at the end)")
         print(f"load:     wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
               f"{args.rounds} round(s), median over rounds")
-        print(f"on:       {lines} request-log lines written, {collector.spans} spans received "
-              "by the OTLP receiver")
+        served = sum(r[0] * args.duration for r in results["on"])
+        print(f"on:       ~{served:.0f} requests measured; {lines} request-log lines kept (the "
+              f"newest 16 MiB: retention); {collector.spans} spans received by the OTLP "
+              "receiver (2 a sampled request)")
         print()
         print(f"{'':<5} {'req/s':>9} {'us/req':>8} {'p99 ms':>8}")
         for n, (rps, us, p99) in med.items():

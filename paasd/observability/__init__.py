@@ -63,6 +63,7 @@ class Observability:
         self._nursery: trio.Nursery | None = None
         self._export_scope = trio.CancelScope()
         self._wake = trio.Event()
+        self._flushing = trio.Lock()
         self.configure(settings)
 
     # -- settings (at start and on reload) ----------------------------------------------
@@ -127,7 +128,14 @@ class Observability:
                      self.settings.sampling_ratio, endpoint)
 
     async def flush(self) -> None:
-        """Make, write and send the records of the requests finished since the last."""
+        """Make, write and send the records of the requests finished since the last.
+
+        One flush at a time (the task's, and a follower's that wants the files current):
+        the files are appended to in order, and rotated by one writer."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         dropped = self.metrics.log_dropped
         if dropped != self.reported_drops:
             log.warning("request log: %d request(s) left out (buffer of %d full); raise "

@@ -66,7 +66,7 @@ class LineMaker:
     One `%` format per line, strings quoted by the C JSON encoder, and what
     repeats from request to request quoted once and remembered: the time's
     second, the (namespace, service, revision, instance) fragment, methods,
-    hosts and client addresses. A few microseconds a request, where a dict and
+    hosts, paths and client addresses. A few microseconds a request, where a dict and
     `json.dumps` cost several times that (bench/observability.py)."""
 
     def __init__(self) -> None:
@@ -105,17 +105,25 @@ class LineMaker:
         q = self._quoted.get
         trace = ex.trace
         reason = ex.reason
+        request_id = ex.request_id
+        if trace is not None:
+            trace_id = f'"{trace[0].decode()}"'
+            # a new request's X-Request-Id is its trace id (the same bytes object)
+            rid = trace_id if request_id is trace[0] else _quote(request_id.decode("latin-1"))
+            span_id = f'"{trace[2].decode()}"'
+            sampled = "true" if trace[3] else "false"
+        else:
+            trace_id = span_id = "null"
+            rid = _quote(request_id.decode("latin-1"))
+            sampled = "false"
         return _LINE % (
             self._prefix, int((wall - second) * 1_000_000), who,
             q(ex.method) or self._q(ex.method), q(ex.host) or self._q(ex.host),
-            _quote(ex.target.decode("latin-1")), ex.status, ex.bytes_in, ex.bytes_out,
+            q(ex.target) or self._q(ex.target), ex.status, ex.bytes_in, ex.bytes_out,
             ex.ended - ex.started,
             ((ex.admitted_at or ex.ended) - ex.started) if ex.held else 0.0,
-            "true" if ex.cold else "false", q(ex.peer) or self._q(ex.peer),
-            _quote(ex.request_id.decode("latin-1")),
-            f'"{trace[0].decode()}"' if trace else "null",
-            f'"{trace[2].decode()}"' if trace else "null",
-            "true" if trace and trace[3] else "false",
+            "true" if ex.cold else "false", q(ex.peer) or self._q(ex.peer), rid,
+            trace_id, span_id, sampled,
             (',"reason":' + _quote(reason.decode("utf-8", "replace").strip())) if reason
             else "")
 
