@@ -53,6 +53,7 @@ class ControlApi:
         self.builder = builder
         self.reload = reload
         self.parse_config = parse_config
+        self.observability = observability
         ns = r"(?P<ns>[a-z0-9-]+)"
         name = r"(?P<name>[a-z0-9-]+)"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
@@ -116,6 +117,8 @@ class ControlApi:
     async def info(self, request: Request) -> Response:
         info = self.hub.info()
         info["runtimeHealth"] = asdict(self.runtime.health())
+        if self.observability is not None:
+            info["observability"] = self.observability.info()
         return Response(body=info)
 
     async def list_services(self, request: Request) -> Response:

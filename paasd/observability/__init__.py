@@ -186,6 +186,19 @@ class Observability:
             except RequestLogError as exc:
                 log.warning("%s; those lines are lost", exc)
 
+    def info(self) -> dict[str, Any]:
+        """What `GET /v1/info` (and `paasctl info`) say of request logs and tracing."""
+        s = self.settings
+        export = self.export
+        return {
+            "requestLog": {"enabled": s.request_log, "dir": str(self.root),
+                           "written": self.written, "dropped": self.metrics.log_dropped},
+            "tracing": {"otlpEndpoint": s.otlp_endpoint or None,
+                        "samplingRatio": s.sampling_ratio,
+                        "exportedSpans": export.exported if export is not None else 0,
+                        "droppedSpans": export.dropped if export is not None else 0},
+        }
+
     # -- followers -----------------------------------------------------------------------
 
     @asynccontextmanager

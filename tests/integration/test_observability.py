@@ -256,6 +256,10 @@ def test_otlp_export_of_a_cold_request(tmp_path: Path) -> None:
         attrs = {a.key: a.value for a in ingress.attributes}
         assert attrs["http.response.status_code"].int_value == 200
         assert attrs["knative.revision"].string_value == "default/hello-00001"
+        info = json.loads(d.ctl("info", "-o", "json").stdout)["observability"]
+        assert info["tracing"]["otlpEndpoint"] == collector.url
+        assert info["tracing"]["exportedSpans"] >= 4 and info["tracing"]["droppedSpans"] == 0
+        assert f"OTLP {collector.url}" in d.ctl("info").stdout
     finally:
         d.stop()
         collector.close()
@@ -272,6 +276,10 @@ def test_an_unreachable_collector_never_slows_requests(tmp_path: Path) -> None:
             codes = [c.get("/").status_code for _ in range(200)]
             took = time.monotonic() - began
         assert codes == [200] * 200
+        tracing = wait_for("the exporter to give up on a batch", lambda: (
+            t if (t := json.loads(d.ctl("info", "-o", "json").stdout)["observability"][
+                "tracing"])["droppedSpans"] else None), timeout=15)
+        assert tracing["exportedSpans"] == 0
         assert took < 10, took  # each well under the exporter's 5 s timeout
         assert len(logged(d, 201, tail="1000")) >= 201  # and the request log goes on
     finally:
