@@ -353,13 +353,16 @@ class Ingress:
 
     def exchange_finished(self, ex: Exchange) -> None:
         now = ex.ended = self._clock.current_time()  # type: ignore[union-attr]
-        if self.recording:  # the request log's and the tracer's, made later (observability)
+        # the request log's and the tracer's, made later (observability); not a request
+        # that never started (pipelined behind one whose client left)
+        if self.recording and (ex.revision is not None or ex.status != 499):
             obs = self.observe
             assert obs is not None
             if len(obs.pending) < obs.limit:
                 ep = ex.endpoint
                 obs.pending.append(_new_tuple(Finished, (
-                    ex.started, now, ex.admitted_at, ex.method, ex.target, ex.host,
+                    ex.started or now,  # (404s were answered before they started)
+                    now, ex.admitted_at, ex.method, ex.target, ex.host,
                     ex.status, ex.reason, ex.bytes_in, ex.bytes_out, ex.held, ex.cold,
                     ex.revision, ex.service, ep.instance if ep is not None else "",
                     ex.request_id, ex.trace, ex.down.peer)))

@@ -96,6 +96,7 @@ def test_request_log_records_every_field_of_a_cold_start(cold: Daemon) -> None:
     unrouted = logged(d, 1, service=None)
     assert unrouted[-1]["status"] == 404 and unrouted[-1]["service"] is None
     assert "no service for host" in unrouted[-1]["reason"]
+    assert unrouted[-1]["latency"] < 1 and unrouted[-1]["time"] >= first["time"]
     printed = d.ctl("requests", "--unrouted", "-o", "json").stdout.splitlines()
     assert json.loads(printed[-1])["host"] == "nobody.default.example.com"
     assert "error: name a service" in d.ctl("requests", check=False).stderr
