@@ -48,15 +48,21 @@ class LogFiles:
     def write(self, batches: dict[Path, list[str]], now: float | None = None) -> None:
         """Append each directory's lines (a worker thread; one call at a time)."""
         now = time.time() if now is None else now
+        failed = []
         for directory, lines in batches.items():
             try:
                 self._append(directory, lines, now)
             except OSError as exc:  # a full disk costs lines, never the daemon
-                raise RequestLogError(f"cannot write request log {directory}: "
-                                      f"{exc.strerror}") from None
+                self.opened.pop(directory, None)
+                failed.append(f"{directory}: {exc.strerror or exc}")
         if now - self.last_sweep > 60:
             self.last_sweep = now
-            self.sweep(now)
+            try:
+                self.sweep(now)
+            except OSError as exc:
+                failed.append(f"retention sweep: {exc.strerror or exc}")
+        if failed:  # the other services' lines were written
+            raise RequestLogError("cannot write the request log: " + "; ".join(failed))
 
     def _append(self, directory: Path, lines: list[str], now: float) -> None:
         current = directory / CURRENT

@@ -221,3 +221,15 @@ def test_log_lines_are_json_whatever_the_client_sent() -> None:
     assert record["namespace"] == "default" and record["service"] == "hello"
     assert record["traceId"] == "a" * 32 and record["spanId"] == "b" * 16
     assert record["sampled"] is True and "reason" not in record
+
+
+def test_a_directory_that_cannot_be_written_costs_only_its_lines(tmp_path: Path) -> None:
+    from paasd.observability.requestlog import RequestLogError
+
+    files = LogFiles(tmp_path, max_bytes=1 << 20, max_age=3600)
+    (tmp_path / "ns").mkdir()
+    (tmp_path / "ns" / "blocked").write_text("a file where a directory should be")
+    good = tmp_path / "ns" / "good"
+    with pytest.raises(RequestLogError, match="blocked"):
+        files.write({tmp_path / "ns" / "blocked" / "x": lines(1), good: lines(2)}, now=1.0)
+    assert len(read(good)) == 2
