@@ -37,7 +37,6 @@ from ..dataplane.hostloop import on_host
 from ..errors import PaasdError
 from ..observability import Observability, RequestMetrics
 from ..observability.metrics import BOUNDS_S, NB
-from ..observability.records import Finished
 from ..observability.tracecontext import TraceContext
 from ..spec.keys import RevisionKey, ServiceKey
 from .counters import RevisionCounters
@@ -53,7 +52,6 @@ log = logging.getLogger("paasd.ingress")
 KEEPALIVE_IDLE = 75.0  # nginx's keepalive_timeout default; also bounds a slow request head
 SWEEP_EVERY = 0.1  # seconds between timeout checks
 _DEFAULT_SETTINGS = RevisionSettings()
-_new_tuple = tuple.__new__  # a Finished without its Python-level __new__ (request path)
 
 
 class DataPlaneError(PaasdError):
@@ -360,12 +358,13 @@ class Ingress:
             assert obs is not None
             if len(obs.pending) < obs.limit:
                 ep = ex.endpoint
-                obs.pending.append(_new_tuple(Finished, (
+                # a plain tuple: the writer reads it as a `Finished`
+                obs.pending.append((
                     ex.started or now,  # (404s were answered before they started)
                     now, ex.admitted_at, ex.method, ex.target, ex.host,
                     ex.status, ex.reason, ex.bytes_in, ex.bytes_out, ex.held, ex.cold,
                     ex.revision, ex.service, ep.instance if ep is not None else "",
-                    ex.request_id, ex.trace, ex.down.peer)))
+                    ex.request_id, ex.trace, ex.down.peer))
             else:
                 self.metrics.log_dropped += 1
         if ex.revision is None or ex.counters is None:

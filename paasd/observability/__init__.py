@@ -47,7 +47,10 @@ class Observability:
     def __init__(self, settings: ObservabilitySettings, state_dir: str | Path) -> None:
         self.root = Path(state_dir) / "requests"
         self.metrics = RequestMetrics()
-        self.pending: deque[Finished] = deque()
+        # the ingress appends plain tuples in `Finished` order (made by the request path
+        # without a Python-level __new__; an exact tuple of atoms, which the garbage
+        # collector stops tracking at its first look); the writer reads them as `Finished`
+        self.pending: deque[tuple[Any, ...]] = deque()
         self.reported_drops = 0
         self.written = 0
         self.followers: dict[ServiceKey | None, set[trio.MemorySendChannel[dict[str, Any]]]] \
@@ -152,9 +155,11 @@ class Observability:
         followers = self.followers
         lines: dict[ServiceKey | None, list[str]] = {}
         make_line = self.lines.line
-        for i, ex in enumerate(batch):
+        as_finished = tuple.__new__
+        for i, raw in enumerate(batch):
             if i and i % CHUNK == 0:
                 await trio.lowlevel.checkpoint()
+            ex = as_finished(Finished, raw)
             trace = ex.trace
             if export is not None and trace is not None and trace[3]:
                 try:

@@ -1,6 +1,6 @@
 """A finished request as a record: the fields of one request-log line.
 
-The ingress hands over a `Finished` tuple of the values its exchange had
+The ingress hands over a tuple of the values its exchange had, in `Finished`'s order
 (appending it to a bounded buffer is all the request path does); the writer
 task makes the line (and the spans) from it later.
 """

@@ -58,6 +58,13 @@ def logged(d: Daemon, n: int, service: str | None = "hello", **params: str
         got if len(got := requests(d, service, **params)) >= n else None), timeout=10)
 
 
+def logged_path(d: Daemon, path: str) -> dict[str, Any]:
+    """The last record of a request for `path`, once it is written."""
+    found: dict[str, Any] = wait_for(f"a request record for {path}", lambda: next(
+        (r for r in reversed(requests(d)) if r["path"] == path), None), timeout=10)
+    return found
+
+
 @pytest.fixture
 def cold(tmp_path: Path) -> Iterator[Daemon]:
     d = start(tmp_path)
@@ -129,7 +136,7 @@ def test_traceparent_reaches_the_app_with_a_new_parent(cold: Daemon) -> None:
     assert (version, tid, flags) == ("00", trace_id, "01")
     assert parent != "00f067aa0ba902b7" and len(parent) == 16
     assert got["tracestate"] == "vendor=x"
-    record = [x for x in logged(d, 1) if x["path"] == "/headers"][-1]
+    record = logged_path(d, "/headers")
     assert record["traceId"] == trace_id and record["spanId"] == parent
     # no traceparent (or a malformed one): a new trace, and X-Request-Id carries its id
     for headers in ({}, {"traceparent": "00-zz-bad"}):
@@ -303,7 +310,7 @@ def test_template_lines_and_trace_context_over_h2c(tmp_path: Path) -> None:
         assert (tid, flags) == (trace_id, "01") and parent != "b7ad6b7169203331"
         wait_for("the template's line in paasd's log",
                  lambda: 'REQ GET /headers 200 hello-00001' in d.log(), timeout=10)
-        record = [x for x in logged(d, 1) if x["path"] == "/headers"][-1]
+        record = logged_path(d, "/headers")
         assert record["traceId"] == trace_id and record["spanId"] == parent
     finally:
         d.stop()
