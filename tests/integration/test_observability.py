@@ -314,3 +314,21 @@ def test_template_lines_and_trace_context_over_h2c(tmp_path: Path) -> None:
         assert record["traceId"] == trace_id and record["spanId"] == parent
     finally:
         d.stop()
+
+
+def test_a_reload_turns_the_request_log_and_trace_context_off(cold: Daemon) -> None:
+    d = cold
+    d.apply(d.hello())
+    d.wait_served(HOST, "Hello")
+    logged_path(d, "/")
+    d.config.write_text(d.config.read_text().replace(
+        "[observability]\n", "[observability]\nrequest_log = false\n"))
+    assert d.api("POST", "/v1/config/reload").status_code == 200
+    sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    got = {k.lower(): v for k, v in d.get(HOST, "/headers", headers={
+        "traceparent": sent}).json().items()}
+    assert got["traceparent"] == sent  # passed through untouched: no hop of paasd's
+    assert not got["x-request-id"].startswith("4bf92f35")
+    info = json.loads(d.ctl("info", "-o", "json").stdout)["observability"]
+    assert info["requestLog"]["enabled"] is False
+    assert "/headers" not in [r["path"] for r in requests(d)]  # nothing new written
