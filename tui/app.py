@@ -35,6 +35,7 @@ from .screens.editor import EditorScreen, SaveOutcome
 from .screens.events import EventsScreen, Fetched
 from .screens.logs import LogScreen
 from .screens.overview import OverviewScreen
+from .screens.requests import RequestsScreen
 from .screens.revision import RevisionScreen
 from .screens.service import ServiceScreen
 from .widgets.header import Connection, StatusHeader, header_text
@@ -48,7 +49,8 @@ DRAIN_BUDGET = 0.05  # seconds of folding events in per tick, at most (then a fr
 SAMPLE = 2.0  # seconds between metric refreshes (revisions list) and chart samples
 
 # actions that work on the selected service (and need a data screen)
-SERVICE_ACTIONS = {"logs", "yaml", "edit", "scale", "traffic", "rollback", "delete", "build"}
+SERVICE_ACTIONS = {"logs", "yaml", "edit", "scale", "traffic", "rollback", "delete", "build",
+                   "requests"}
 
 
 def app_bindings(keys: dict[str, str]) -> list[BindingType]:
@@ -71,6 +73,7 @@ def app_bindings(keys: dict[str, str]) -> list[BindingType]:
         b("build", "build", show=False),
         b("refresh", "re-list", show=False),
         b("events", "events", show=False),
+        b("requests", "requests", show=False),
     ]
 
 
@@ -292,6 +295,11 @@ class PaasdApp(App[None]):
         sel = self.selection()
         if sel is not None:
             self.push_screen(LogScreen(sel, self.socket))
+
+    def action_requests(self) -> None:
+        sel = self.selection()
+        if sel is not None:
+            self.push_screen(RequestsScreen(sel, self.socket, connect=self.connect))
 
     async def _exported_yaml(self) -> tuple[Selection, str] | None:
         """(selection, its service as Knative YAML), or None (nothing selected, or failed)."""

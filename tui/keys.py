@@ -35,6 +35,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "pause": "p",
     "refresh": "ctrl+r",
     "events": "E",
+    "requests": "R",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -56,6 +57,7 @@ DESCRIPTIONS: dict[str, str] = {
     "pause": "logs: pause/follow",
     "refresh": "re-list everything",
     "events": "eventing: brokers, triggers, deliveries, dead letters",
+    "requests": "requests of the selection, live (Enter: the record and its trace)",
 }
 
 

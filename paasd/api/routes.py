@@ -18,6 +18,7 @@ from ..config import Config
 from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
+from ..observability import Observability
 from ..runtime import Runtime
 from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
@@ -47,13 +48,15 @@ class ControlApi:
     def __init__(self, hub: Hub, runtime: Runtime, builder: Builder, reload: Reload,
                  parse_config: ParseConfig,
                  extra_routes: Sequence[tuple[str, re.Pattern[str],
-                                              Callable[..., Awaitable[Response]]]] = ()
+                                              Callable[..., Awaitable[Response]]]] = (),
+                 observability: Observability | None = None
                  ) -> None:
         self.hub = hub
         self.runtime = runtime
         self.builder = builder
         self.reload = reload
         self.parse_config = parse_config
+        self.observability = observability
         ns = r"(?P<ns>[a-z0-9-]+)"
         name = r"(?P<name>[a-z0-9-]+)"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
@@ -81,6 +84,10 @@ class ControlApi:
         ]
         self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
         self.routes += extra_routes  # the daemon's optional parts (/v1/tls)
+        if observability is not None:  # request logs: paasctl requests, the TUI
+            from .requests import RequestsApi
+
+            self.routes += RequestsApi(observability, hub).routes()
         # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...): last,
         # so that the fixed routes above (builds, services, revisions) win
         name = r"(?P<name>[a-z0-9.-]+)"  # objects' names may be hosts (DomainMappings)
@@ -115,6 +122,8 @@ class ControlApi:
     async def info(self, request: Request) -> Response:
         info = self.hub.info()
         info["runtimeHealth"] = asdict(self.runtime.health())
+        if self.observability is not None:
+            info["observability"] = self.observability.info()
         return Response(body=info)
 
     async def list_services(self, request: Request) -> Response:

@@ -310,6 +310,15 @@ def cmd_info(client: Client, args: argparse.Namespace) -> int:
     if info["ingress"].get("httpsPort"):  # [tls] on
         rows.insert(rows.index(["domain", info["ingress"]["domain"]]),
                     ["https", f"port {info['ingress']['httpsPort']} (paasctl tls status)"])
+    obs = info.get("observability")
+    if obs:  # request logs and tracing ([observability])
+        log, tracing = obs["requestLog"], obs["tracing"]
+        rows.append(["request log", f"{log['dir']} ({log['written']} written, "
+                                    f"{log['dropped']} dropped)" if log["enabled"] else "off"])
+        rows.append(["tracing", f"OTLP {tracing['otlpEndpoint']}, sampling "
+                                f"{tracing['samplingRatio']:g} ({tracing['exportedSpans']} "
+                                f"spans exported, {tracing['droppedSpans']} dropped)"
+                     if tracing["otlpEndpoint"] else "no export (otlp_endpoint not set)"])
     print(table(["FIELD", "VALUE"], rows))
     return 0
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..client import ApiError, Client, edits
-from . import commands, domains, tls
+from . import commands, domains, requests, tls
 from . import eventing as eventing_commands
 
 DEFAULT_NAMESPACE = "default"
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming new output")
     p.add_argument("--tail", type=int, default=100, help="lines per instance to start with")
     p.set_defaults(fn=commands.cmd_logs)
+
+    requests.add_parser(sub, common)
 
     p = sub.add_parser("build", parents=[common], help="build a source directory into an "
                        "image and deploy it as a new revision")

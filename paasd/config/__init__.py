@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .observability import ObservabilitySettings
 from .parse import CORE_SECTIONS, load_config, parse_config
 from .reader import Problems, SectionReader, parse_listen, resolve_path
 from .runtimes import RuntimeSchema, RuntimeSchemas, field_acceptance
@@ -31,6 +32,7 @@ __all__ = [
     "GcSettings",
     "IngressSettings",
     "MetricsSettings",
+    "ObservabilitySettings",
     "Problems",
     "ReconcilerSettings",
     "RuntimeSchema",

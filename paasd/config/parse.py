@@ -19,6 +19,8 @@ from typing import Any
 
 from ..errors import ConfigError, nearest
 from ..paths import default_socket, default_state_dir
+from .observability import KEYS as OBSERVABILITY_KEYS
+from .observability import parse_observability
 from .reader import Locator, Problems, SectionReader, parse_listen, resolve_path
 from .runtimes import RuntimeSchemas
 from .services import parse_services
@@ -53,6 +55,7 @@ CORE_SECTIONS: dict[str, tuple[str, ...]] = {
     "traffic": ("rollout_duration",),
     "gc": ("retain_since_create_time", "min_non_active_revisions", "max_non_active_revisions"),
     "tls": TLS_KEYS,
+    "observability": OBSERVABILITY_KEYS,
 }
 
 
@@ -132,7 +135,8 @@ def parse_config(text: str, source: str = "paasd.toml", *,
         metrics=_metrics(readers["metrics"]),
         traffic=TrafficSettings(rollout_duration=readers["traffic"].duration(
             "rollout_duration", 0.0)),
-        gc=gc, services=services, sources=sources,
+        gc=gc, observability=parse_observability(readers["observability"]),
+        services=services, sources=sources,
         tls=parse_tls(readers["tls"], problems, base, now=time.time()))
     if problems.items:
         raise ConfigError(problems.items)

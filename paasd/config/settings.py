@@ -13,6 +13,7 @@ from typing import Any
 
 from ..paths import default_socket, default_state_dir
 from ..spec.model import ServiceSpec
+from .observability import ObservabilitySettings
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class Config:
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     gc: GcSettings = field(default_factory=GcSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     services: tuple[ServiceSpec, ...] = ()
     # [[service]] tables with `source = "DIR"`: built by the builder, then deployed
     sources: tuple[tuple[ServiceSpec, str], ...] = ()

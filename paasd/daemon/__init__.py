@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..eventing.broker import Eventing, exposition
 from ..hub import Hub
 from ..ingress import Ingress
+from ..observability import Observability
 from ..reconciler import loop as reconciler
 from ..reconciler.wakeup import CountingWakeup
 from ..runtime import Catalog, Runtime, RuntimeContext, schemas
@@ -64,7 +65,8 @@ class Daemon:
         state_dir = Path(config.daemon.state_dir)
         self.store = Store(state_dir)
         events_in, events_out = trio.open_memory_channel[DataPlaneEvent](DATAPLANE_EVENTS)
-        self.ingress = Ingress(config.ingress, events_in)
+        self.observability = Observability(config.observability, state_dir)
+        self.ingress = Ingress(config.ingress, events_in, self.observability)
         self.autoscaler = Autoscaler(config.autoscaler, self.ingress)
         self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
@@ -82,11 +84,14 @@ class Daemon:
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
-                              self._parse_config, TlsApi(self.certs).routes())
+                              self._parse_config, TlsApi(self.certs).routes(),
+                              observability=self.observability)
         self.eventing = Eventing(self.hub, self.ingress, state_dir)
         certs = self.certs
-        self.metrics = MetricsServer(self.hub, [lambda: exposition(self.eventing)] + (
-            [lambda: "".join(line + "\n" for line in certs.metrics())] if certs else []))
+        self.metrics = MetricsServer(
+            self.hub, [lambda: exposition(self.eventing)] + (
+                [lambda: "".join(line + "\n" for line in certs.metrics())] if certs else []),
+            requests=self.observability.metrics)
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
@@ -101,6 +106,8 @@ class Daemon:
         self.autoscaler.reconfigure(config.autoscaler)
         self.ingress.configure(queue_depth=config.activator.queue_depth,
                                hold_timeout=self.runtime.hold_timeout)
+        self.observability.configure(config.observability)
+        self.ingress.observe_changed()
         self.wakeup.ring()  # new settings (a global min-scale...) may change every count
 
     async def reload(self) -> list[str]:
@@ -175,6 +182,7 @@ class Daemon:
                                 self.hub.desired_of, task_status=task_status)
 
                     await root.start(reconcile)
+                    await root.start(self.observability.run)
                     await root.start(functools.partial(
                         self.ingress.run, tls_listeners=tls_listeners,
                         tls_context=self.certs.listener_context if self.certs else None,

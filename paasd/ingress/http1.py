@@ -227,7 +227,7 @@ class Http1Server(asyncio.Protocol):
         if not parser.should_keep_alive():
             self.keep_alive = False
         ingress = self.ingress
-        host = request_id = upgrade = b""
+        host = request_id = upgrade = traceparent = b""
         forwarded_for = b""
         length: int | None = None
         chunked = expect = False
@@ -262,6 +262,8 @@ class Http1Server(asyncio.Protocol):
                 request_id = value
             elif name == b"x-forwarded-for":
                 forwarded_for = value + b", "
+            elif name == b"traceparent":
+                traceparent = value
             elif name == b"expect":
                 # answered here: 100 Continue is sent when the request is forwarded
                 expect = value.lower() == b"100-continue"
@@ -274,6 +276,14 @@ class Http1Server(asyncio.Protocol):
                 host = authority
                 headers = [(n, v) for n, v in headers if n != b"host"]
                 headers.append((b"host", authority))
+        tracer = ingress.tracer
+        trace = None
+        if tracer is not None:  # this hop's span: the app's parent (paasd.observability)
+            trace, traceparent = tracer.hop(traceparent)
+            if not request_id:
+                request_id = trace[0]  # a new request's X-Request-Id is its trace id
+        if traceparent:
+            headers.append((b"traceparent", traceparent))
         if not request_id:
             ingress.request_seq += 1
             request_id = b"%s%012x" % (REQUEST_ID_PREFIX, ingress.request_seq)
@@ -287,6 +297,8 @@ class Http1Server(asyncio.Protocol):
         self.head_bytes = 0
         ex = Exchange(ingress, self, parser.get_method(), target, host, headers,
                       None if chunked else length, chunked or bool(length), bool(upgrade))
+        ex.request_id = request_id
+        ex.trace = trace
         self.parsing = ex
         if self.current is None:
             self.current = ex

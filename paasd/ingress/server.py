@@ -25,6 +25,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 
 import trio
@@ -36,7 +37,10 @@ from ..dataplane.endpoint import Endpoint
 from ..dataplane.hostloop import on_host
 from ..dataplane.routing import normalize_host
 from ..errors import PaasdError
-from ..spec.keys import RevisionKey
+from ..observability import Observability, RequestMetrics
+from ..observability.metrics import BOUNDS_S, NB
+from ..observability.tracecontext import TraceContext
+from ..spec.keys import RevisionKey, ServiceKey
 from ..tls.policy import redirect_location
 from .counters import RevisionCounters
 from .exchange import DONE, Exchange
@@ -61,12 +65,13 @@ class _Path:
     """What the hot path needs of one revision, looked up once; any change to the
     revision (or to the routes) drops it and the next request looks again."""
 
-    __slots__ = ("counters", "pool", "revision", "settings", "throttler")
+    __slots__ = ("counters", "pool", "revision", "service", "settings", "throttler")
 
     def __init__(self, revision: RevisionKey, settings: RevisionSettings,
                  counters: RevisionCounters, throttler: Throttler | None,
-                 pool: H1Pool | H2Pool) -> None:
+                 pool: H1Pool | H2Pool, service: ServiceKey) -> None:
         self.revision = revision
+        self.service = service
         self.settings = settings
         self.counters = counters
         self.throttler = throttler
@@ -78,8 +83,16 @@ class Ingress:
     activator, forwards them, and keeps the per-revision counters."""
 
     def __init__(self, settings: IngressSettings,
-                 events: trio.MemorySendChannel[DataPlaneEvent]) -> None:
+                 events: trio.MemorySendChannel[DataPlaneEvent],
+                 observe: Observability | None = None) -> None:
         self.settings = settings
+        # request logs and traces (paasd.observability): finished exchanges go to
+        # `observe.pending` while `recording`; `tracer` makes each hop's traceparent
+        self.observe = observe
+        self.metrics = observe.metrics if observe is not None else RequestMetrics()
+        self.recording = False
+        self.tracer: TraceContext | None = None
+        self.observe_changed()
         self.table = RouteTable()
         self.activator = Activator(events)
         self.pool = H1Pool()
@@ -121,6 +134,12 @@ class Ingress:
         route = self.table.lookup(host)
         return route is not None and route.https
 
+    def observe_changed(self) -> None:
+        """`[observability]` changed (start, reload): what the request path reads of it."""
+        obs = self.observe
+        self.recording = obs is not None and obs.recording
+        self.tracer = obs.trace if obs is not None else None
+
     def now(self) -> float:
         """Trio's clock, read from anywhere (a clock object is plain code)."""
         clock = self._clock
@@ -155,6 +174,7 @@ class Ingress:
         counters = self.counters.get(revision)
         if counters is not None and not counters.meter.in_flight:
             del self.counters[revision]
+            self.metrics.forget(revision)
 
     def endpoint_ready(self, revision: RevisionKey, endpoint: Endpoint) -> None:
         self._changed(revision)
@@ -283,6 +303,7 @@ class Ingress:
             if path is None:
                 return  # answered
         ex.revision = path.revision
+        ex.service = path.service
         ex.settings = path.settings
         ex.pool = path.pool
         counters = ex.counters = path.counters
@@ -318,6 +339,7 @@ class Ingress:
             return None
         revision = route.pick()
         if revision is None:
+            ex.service = route.service
             ex.answer(503, f"service {route.service} has no revision to serve yet\n".encode(),
                       [(b"retry-after", b"1")])
             return None
@@ -326,12 +348,13 @@ class Ingress:
             counters = self.counters.get(revision)
             if counters is None:
                 counters = self.counters[revision] = RevisionCounters()
+                counters.requests = self.metrics.revision(revision)
             admission = self.activator.revisions.get(revision)
             settings = self.revisions.get(revision, _DEFAULT_SETTINGS)
             path = self._paths[revision] = _Path(
                 revision, settings, counters,
                 admission.throttler if admission is not None else None,
-                self.h2pool if settings.protocol == "h2c" else self.pool)
+                self.h2pool if settings.protocol == "h2c" else self.pool, route.service)
         if sum(1 for t in route.targets if t.percent > 0) == 1:  # no split: remember
             cache = self._hosts_tls if tls else self._hosts
             if len(cache) > 4096:
@@ -341,12 +364,16 @@ class Ingress:
 
     def _start_hold(self, ex: Exchange) -> None:
         if ex.state != DONE and self._holds is not None:
+            ex.held = True
             self._holds.start_soon(self._hold, ex)
 
     async def _hold(self, ex: Exchange) -> None:
         """The activator's hold, in trio; cancelled if the client hangs up."""
         assert ex.revision is not None and self._loop is not None and self._token is not None
         loop, token = self._loop, self._token
+        adm = self.activator.revisions.get(ex.revision)
+        ex.cold = adm is None or not adm.throttler.balancer.endpoints
+        began = trio.current_time()
         with trio.CancelScope() as scope:
             ex.hold_cancel = lambda: _soon(token, scope.cancel)
             try:
@@ -355,6 +382,8 @@ class Ingress:
                 loop.call_soon(ex.refused, exc.status, f"{exc.message}\n".encode(),
                                exc.retry_after)
                 return
+            finally:
+                self.metrics.revision(ex.revision).hold(trio.current_time() - began)
             loop.call_soon(self._admit_held, ex, endpoint)
 
     @staticmethod
@@ -370,6 +399,22 @@ class Ingress:
 
     def exchange_finished(self, ex: Exchange) -> None:
         now = ex.ended = self._clock.current_time()  # type: ignore[union-attr]
+        # the request log's and the tracer's, made later (observability); not a request
+        # that never started (pipelined behind one whose client left)
+        if self.recording and (ex.revision is not None or ex.status != 499):
+            obs = self.observe
+            assert obs is not None
+            if len(obs.pending) < obs.limit:
+                ep = ex.endpoint
+                # a plain tuple: the writer reads it as a `Finished`
+                obs.pending.append((
+                    ex.started or now,  # (404s were answered before they started)
+                    now, ex.admitted_at, ex.method, ex.target, ex.host,
+                    ex.status, ex.reason, ex.bytes_in, ex.bytes_out, ex.held, ex.cold,
+                    ex.revision, ex.service, ep.instance if ep is not None else "",
+                    ex.request_id, ex.trace, ex.down.peer))
+            else:
+                self.metrics.log_dropped += 1
         if ex.revision is None or ex.counters is None:
             return  # answered before it was counted (404, 503 with no revision)
         if ex.endpoint is not None:
@@ -381,7 +426,14 @@ class Ingress:
         counters = ex.counters
         ex.counters = None
         counters.meter.finish(now)
-        counters.latencies.append(now - ex.started)
+        latency = now - ex.started
+        counters.latencies.append(latency)
+        requests = counters.requests  # Knative's request_count / request_latencies
+        if requests is not None:
+            status = ex.status
+            cls = status // 100 if status < 600 else 0
+            requests.hist[cls * NB + bisect_left(BOUNDS_S, latency)] += 1
+            requests.sums[cls] += latency
         self.in_flight -= 1
         self.active.discard(ex)
         if self.draining and self.in_flight == 0 and self._idle_event is not None:
