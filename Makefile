@@ -17,7 +17,8 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	@echo "paasd demo: try, in another terminal:"
 	@echo "  . $(VENV)/bin/activate"
-	@echo "  curl -H 'Host: welcome.default.example.com' http://127.0.0.1:8080/"
+	@echo "  paasctl tls ca > /tmp/paasd-ca.pem"
+	@echo "  curl --cacert /tmp/paasd-ca.pem https://welcome.default.localhost:8443/"
 	@echo "  paasctl apply -f examples/hello/hello.yaml && paasctl service list"
 	$(BIN)/paasd --config examples/demo.toml
 

@@ -20,6 +20,7 @@ Record the output in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -111,12 +112,29 @@ enabled = false
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=120)
 
+    def close(self) -> None:
+        """Stop it if it still runs (the bench failed half-way): no daemon outlives it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
     def rss_mb(self) -> float:
         assert self.proc is not None
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_seconds(self) -> float:
+        """The daemon's own CPU time: unlike wall time, it does not grow when other
+        processes share the machine, so batch costs compare across a loaded run."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def request(self, host: str) -> float:
         began = time.perf_counter()
@@ -145,6 +163,17 @@ def latency(d: Daemon, rounds: int = 200) -> float:
     return statistics.median(samples) * 1000
 
 
+def side_by_side(many: Daemon, alone: Daemon, rounds: int = 7) -> tuple[float, float]:
+    """Median request latency to the warm service of each daemon, in interleaved rounds,
+    so that a burst of load elsewhere on the machine hits both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(rounds):
+        a.append(latency(many, 100))
+        b.append(latency(alone, 100))
+    return statistics.median(a), statistics.median(b)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,37 +182,53 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# paasd scale, {datetime.date.today()}, {platform.node()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory(prefix="paasd-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="paasd-scale-") as tmp, \
+            contextlib.ExitStack() as cleanup:
         d = Daemon(Path(tmp))
+        cleanup.callback(d.close)
         d.start()
         d.api.post("/v1/apply", content=doc("warm", WARM_NOTES)).raise_for_status()
         d.wait_warm()
         alone = latency(d)
-        print(f"request to the warm service, alone: median {alone:.3f} ms")
-        times = []
+        print(f"request to the warm service, the only one yet: median {alone:.3f} ms")
+        times: list[float] = []
+        cpus: list[float] = []
         for start in range(0, args.services, args.batch):
             text = "---\n".join(doc(f"svc-{i:05d}", ZERO)
                                 for i in range(start, min(start + args.batch, args.services)))
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), d.cpu_seconds()
             r = d.api.post("/v1/apply", content=text)
             took = time.perf_counter() - began
             if r.status_code != 200:
                 raise SystemExit(f"apply failed: {r.status_code} {r.text[:300]}")
+            used = d.cpu_seconds() - cpu
             times.append(took)
+            cpus.append(used)
             load = os.getloadavg()[0]
-            print(f"batch {len(times):3d} ({start + args.batch:6d} services): {took:.3f} s "
-                  f"(load {load:.2f})", flush=True)
+            print(f"batch {len(times):3d} ({start + args.batch:6d} services): {took:.3f} s, "
+                  f"daemon CPU {used:.2f} s (load {load:.2f})", flush=True)
         first, last = statistics.median(times[:3]), statistics.median(times[-3:])
-        print(f"batches: median of the first three {first:.3f} s, of the last three "
+        print(f"batches, wall: median of the first three {first:.3f} s, of the last three "
               f"{last:.3f} s, last/first {last / first:.2f} (target <= 1.5)")
+        first, last = statistics.median(cpus[:3]), statistics.median(cpus[-3:])
+        print(f"batches, daemon CPU: median of the first three {first:.2f} s, of the last "
+              f"three {last:.2f} s, last/first {last / first:.2f} (target <= 1.5)")
         print(f"RSS with {args.services + 1} services: {d.rss_mb():.0f} MB (target <= 300)")
         began = time.perf_counter()
         items = d.api.get("/v1/services").json()["items"]
         print(f"service list of {len(items)}: {time.perf_counter() - began:.3f} s "
               f"(target < 1 s)")
-        many = latency(d)
-        print(f"request to the warm service among {len(items)}: median {many:.3f} ms "
-              f"(alone {alone:.3f} ms, ratio {many / alone:.2f})")
+        # the peer: a second daemon with the warm service only, measured in turns
+        (Path(tmp) / "alone").mkdir()
+        peer = Daemon(Path(tmp) / "alone")
+        cleanup.callback(peer.close)
+        peer.start()
+        peer.api.post("/v1/apply", content=doc("warm", WARM_NOTES)).raise_for_status()
+        peer.wait_warm()
+        many, alone = side_by_side(d, peer)
+        peer.stop()
+        print(f"request to the warm service among {len(items)}: median {many:.3f} ms, "
+              f"beside a daemon with it alone: {alone:.3f} ms (ratio {many / alone:.2f})")
         began = time.perf_counter()
         first = last = 0.0
         count = 0

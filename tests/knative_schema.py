@@ -60,3 +60,17 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
         for i, item in enumerate(value):
             errors += validate(item, schema["items"], f"{path}[{i}]")
     return errors
+
+
+EVENTING_CRDS = CRD.parent / "eventing"
+
+
+def crd_schema(path: Path, version: str = "v1") -> dict[str, Any]:
+    """The openAPIV3Schema of `version` in the CRD file at `path` (Eventing's CRDs)."""
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            for v in doc["spec"]["versions"]:
+                if v["name"] == version:
+                    schema: dict[str, Any] = v["schema"]["openAPIV3Schema"]
+                    return schema
+    raise LookupError(f"no version {version} in {path}")

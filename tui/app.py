@@ -32,8 +32,10 @@ from .model import History, Model
 from .screens.base import DataScreen, Selection
 from .screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
 from .screens.editor import EditorScreen, SaveOutcome
+from .screens.events import EventsScreen, Fetched
 from .screens.logs import LogScreen
 from .screens.overview import OverviewScreen
+from .screens.requests import RequestsScreen
 from .screens.revision import RevisionScreen
 from .screens.service import ServiceScreen
 from .widgets.header import Connection, StatusHeader, header_text
@@ -47,7 +49,8 @@ DRAIN_BUDGET = 0.05  # seconds of folding events in per tick, at most (then a fr
 SAMPLE = 2.0  # seconds between metric refreshes (revisions list) and chart samples
 
 # actions that work on the selected service (and need a data screen)
-SERVICE_ACTIONS = {"logs", "yaml", "edit", "scale", "traffic", "rollback", "delete", "build"}
+SERVICE_ACTIONS = {"logs", "yaml", "edit", "scale", "traffic", "rollback", "delete", "build",
+                   "requests"}
 
 
 def app_bindings(keys: dict[str, str]) -> list[BindingType]:
@@ -69,6 +72,8 @@ def app_bindings(keys: dict[str, str]) -> list[BindingType]:
         b("delete", "delete"),
         b("build", "build", show=False),
         b("refresh", "re-list", show=False),
+        b("events", "events", show=False),
+        b("requests", "requests", show=False),
     ]
 
 
@@ -276,10 +281,25 @@ class PaasdApp(App[None]):
 
     # -- views ---------------------------------------------------------------------
 
+    def action_events(self) -> None:
+        if not isinstance(self.screen, EventsScreen):
+            self.push_screen(EventsScreen(self._fetch_eventing))
+
+    def _fetch_eventing(self) -> Fetched:
+        """Brokers and triggers with their status (called in the events screen's thread)."""
+        with Client(self.socket, timeout=5) as client:
+            return {plural: client.request("GET", f"/v1/objects/{plural}")["items"]
+                    for plural in ("brokers", "triggers")}
+
     def action_logs(self) -> None:
         sel = self.selection()
         if sel is not None:
             self.push_screen(LogScreen(sel, self.socket))
+
+    def action_requests(self) -> None:
+        sel = self.selection()
+        if sel is not None:
+            self.push_screen(RequestsScreen(sel, self.socket, connect=self.connect))
 
     async def _exported_yaml(self) -> tuple[Selection, str] | None:
         """(selection, its service as Knative YAML), or None (nothing selected, or failed)."""

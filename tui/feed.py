@@ -122,3 +122,38 @@ class LogFeed(_StreamThread):
             self._put(message)
             tail = 0  # after a reconnect: only what is new
             self.stopped.wait(1.0)
+
+
+class RequestFeed(_StreamThread):
+    """A service's request log (follow), as records into a bounded deque."""
+
+    def __init__(self, socket: str, namespace: str, service: str, tail: int = 200,
+                 limit: int = 20000) -> None:
+        super().__init__(f"paasd-tui-requests-{service}")
+        self.socket, self.namespace, self.service, self.tail = socket, namespace, service, tail
+        self.records: deque[dict[str, Any]] = deque(maxlen=limit)
+        self.dropped = 0  # records the UI never took because the buffer was full
+        self.error = ""  # why the stream is down, while it is
+
+    def run(self) -> None:
+        tail = self.tail
+        while not self.stopped.is_set():
+            client = self._client = Client(self.socket, timeout=10)
+            try:
+                self.error = ""
+                for record in client.requests(self.namespace, self.service, follow=True,
+                                              tail=tail):
+                    if self.stopped.is_set():
+                        return
+                    if len(self.records) == self.records.maxlen:
+                        self.dropped += 1
+                    self.records.append(record)
+                self.error = "the request stream ended; reconnecting"
+            except Exception as exc:
+                self.error = f"{describe(exc)}; retrying"
+            finally:
+                client.close()
+            if self.stopped.is_set():
+                return
+            tail = 0  # after a reconnect: only what is new
+            self.stopped.wait(1.0)

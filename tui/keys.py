@@ -34,6 +34,8 @@ DEFAULT_KEYS: dict[str, str] = {
     "build": "b",
     "pause": "p",
     "refresh": "ctrl+r",
+    "events": "E",
+    "requests": "R",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -54,6 +56,8 @@ DESCRIPTIONS: dict[str, str] = {
     "build": "build a source directory into a new revision",
     "pause": "logs: pause/follow",
     "refresh": "re-list everything",
+    "events": "eventing: brokers, triggers, deliveries, dead letters",
+    "requests": "requests of the selection, live (Enter: the record and its trace)",
 }
 
 

@@ -8,11 +8,13 @@ the control API.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import trio
 
 from ..hub import Hub
+from ..observability import RequestMetrics
 from .httpd import Request, Response, error_response, serve_connection
 
 
@@ -20,7 +22,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def exposition(hub: Hub) -> str:
+def exposition(hub: Hub, requests: RequestMetrics | None = None) -> str:
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
@@ -69,17 +71,24 @@ def exposition(hub: Hub) -> str:
     for inst in hub.instances.values():
         phases[inst.phase] = phases.get(inst.phase, 0) + 1
     lines += [f'paasd_instances{{phase="{p}"}} {n}' for p, n in sorted(phases.items())]
+    if requests is not None:
+        label_sets = {rkey: lb for rkey, lb, _ in rows}
+        lines += requests.exposition(label_sets.get)
     return "\n".join(lines) + "\n"
 
 
 class MetricsServer:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, extra: Sequence[Callable[[], str]] = (),
+                 requests: RequestMetrics | None = None) -> None:
         self.hub = hub
+        self.extra = extra  # components above the API add their own families (eventing)
+        self.requests = requests  # request counts and latencies by class, hold times
 
     async def handle(self, request: Request) -> Response:
         if request.path != "/metrics":
             return error_response(404, "metrics are at /metrics")
-        return Response(raw=exposition(self.hub).encode(),
+        text = exposition(self.hub, self.requests) + "".join(part() for part in self.extra)
+        return Response(raw=text.encode(),
                         content_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def run(self, listeners: list[trio.SocketListener], *,

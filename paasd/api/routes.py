@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from ..config import Config
 from ..errors import ConfigError, Conflict, InvalidSpec, NotFound, PaasdError
 from ..hub import Hub
 from ..hub.views import instance_view
+from ..observability import Observability
 from ..runtime import Runtime
 from ..spec.fields import Acceptance
 from ..spec.keys import RevisionKey, ServiceKey
@@ -46,12 +47,17 @@ ParseConfig = Callable[[str, str], Config]  # (text, file name) → Config, or C
 
 class ControlApi:
     def __init__(self, hub: Hub, runtime: Runtime, builder: Builder, reload: Reload,
-                 parse_config: ParseConfig) -> None:
+                 parse_config: ParseConfig,
+                 extra_routes: Sequence[tuple[str, re.Pattern[str],
+                                              Callable[..., Awaitable[Response]]]] = (),
+                 observability: Observability | None = None
+                 ) -> None:
         self.hub = hub
         self.runtime = runtime
         self.builder = builder
         self.reload = reload
         self.parse_config = parse_config
+        self.observability = observability
         ns = r"(?P<ns>[a-z0-9-]+)"
         name = r"(?P<name>[a-z0-9-]+)"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
@@ -78,8 +84,14 @@ class ControlApi:
             ("POST", re.compile(r"/v1/config/check"), self.config_check),
         ]
         self.routes += BuildApi(builder, lambda: self.hub.config.daemon.socket).routes()
+        self.routes += extra_routes  # the daemon's optional parts (/v1/tls)
+        if observability is not None:  # request logs: paasctl requests, the TUI
+            from .requests import RequestsApi
+
+            self.routes += RequestsApi(observability, hub).routes()
         # every other kind the daemon knows (Brokers, DomainMappings, Secrets, ...): last,
         # so that the fixed routes above (builds, services, revisions) win
+        name = r"(?P<name>[a-z0-9.-]+)"  # objects' names may be hosts (DomainMappings)
         self.routes += [
             ("GET", re.compile(r"/v1/objects/(?P<plural>[a-z]+)"), self.list_objects),
             ("GET", re.compile(rf"/v1/namespaces/{ns}/(?P<plural>[a-z]+)/{name}"),
@@ -111,6 +123,8 @@ class ControlApi:
     async def info(self, request: Request) -> Response:
         info = self.hub.info()
         info["runtimeHealth"] = asdict(self.runtime.health())
+        if self.observability is not None:
+            info["observability"] = self.observability.info()
         return Response(body=info)
 
     async def list_services(self, request: Request) -> Response:
@@ -251,7 +265,7 @@ class ControlApi:
 
     async def list_routes(self, request: Request) -> Response:
         items = [{"host": r.host, "service": str(r.service),
-                  "url": f"http://{r.host}",
+                  "url": self.hub.route_url(r),
                   "traffic": [{"revision": t.revision.name, "percent": round(t.percent, 2)}
                               for t in r.targets]}
                  for r in sorted(self.hub.routes(), key=lambda r: r.host)]

@@ -28,9 +28,9 @@ def cmd_apply(client: Client, args: argparse.Namespace) -> int:
         return 0
     for r in results:
         rev = f" (revision {r['revision']})" if r.get("revision") else ""
-        kind = "service.serving.knative.dev" if r.get("kind", "Service") == "Service" \
-            else str(r["kind"]).lower()
-        print(f"{kind}/{r['name']} {r['outcome']}{rev}")
+        what = {"Service": "service.serving.knative.dev"}.get(r.get("kind", "Service"),
+                                                             str(r.get("kind", "")).lower())
+        print(f"{what}/{r['name']} {r['outcome']}{rev}")
         for note in r.get("notes") or ():
             print(f"note: {note}", file=sys.stderr)
         for warning in r.get("warnings") or ():
@@ -315,6 +315,18 @@ def cmd_info(client: Client, args: argparse.Namespace) -> int:
              ["socket", info["socket"]], ["state dir", info["stateDir"]],
              ["config", info["config"] or "(built-in defaults)"],
              ["uptime", f"{info['uptimeSeconds']:.0f}s"]]
+    if info["ingress"].get("httpsPort"):  # [tls] on
+        rows.insert(rows.index(["domain", info["ingress"]["domain"]]),
+                    ["https", f"port {info['ingress']['httpsPort']} (paasctl tls status)"])
+    obs = info.get("observability")
+    if obs:  # request logs and tracing ([observability])
+        log, tracing = obs["requestLog"], obs["tracing"]
+        rows.append(["request log", f"{log['dir']} ({log['written']} written, "
+                                    f"{log['dropped']} dropped)" if log["enabled"] else "off"])
+        rows.append(["tracing", f"OTLP {tracing['otlpEndpoint']}, sampling "
+                                f"{tracing['samplingRatio']:g} ({tracing['exportedSpans']} "
+                                f"spans exported, {tracing['droppedSpans']} dropped)"
+                     if tracing["otlpEndpoint"] else "no export (otlp_endpoint not set)"])
     print(table(["FIELD", "VALUE"], rows))
     return 0
 

@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from ..client import ApiError, Client, edits
-from . import commands, configdata
+from . import commands, configdata, domains, requests, tls
+from . import eventing as eventing_commands
 
 DEFAULT_NAMESPACE = "default"
 
@@ -121,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tail", type=int, default=100, help="lines per instance to start with")
     p.set_defaults(fn=commands.cmd_logs)
 
+    requests.add_parser(sub, common)
+
     p = sub.add_parser("build", parents=[common], help="build a source directory into an "
                        "image and deploy it as a new revision")
     p.add_argument("name", help="the service")
@@ -158,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = csub.add_parser("check", help="validate a config file through the daemon")
     p.add_argument("filename")
     p.set_defaults(fn=commands.cmd_config_check)
+    tls.register(sub, reads)
+    domains.register(sub, common, reads)
+    eventing_commands.add_commands(sub, common, reads)
     return parser
 
 

@@ -177,6 +177,26 @@ class Client:
         return self.stream(f"/v1/namespaces/{namespace}/services/{name}/logs",
                            params={"follow": "1" if follow else "0", "tail": str(tail)})
 
+    def requests(self, namespace: str, name: str | None, *, follow: bool = False,
+                 status: str | None = None, since: str | None = None, tail: int = 100
+                 ) -> Iterator[dict[str, Any]]:
+        """A service's request records (`name` None: requests no service had), oldest
+        first; with `follow`, new ones as they finish, until the caller stops."""
+        path = f"/v1/namespaces/{namespace}/services/{name}/requests" if name \
+            else "/v1/requests/unrouted"
+        params = {"follow": "1" if follow else "0", "tail": str(tail)}
+        if status:
+            params["status"] = status
+        if since:
+            params["since"] = since
+        buffer = b""
+        for chunk in self.stream(path, params=params):
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield json.loads(line)
+
     def watch(self) -> Iterator[dict[str, Any]]:
         buffer = b""
         for chunk in self.stream("/v1/watch"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .observability import ObservabilitySettings
 from .parse import CORE_SECTIONS, load_config, parse_config
 from .reader import Problems, SectionReader, parse_listen, resolve_path
 from .runtimes import RuntimeSchema, RuntimeSchemas, field_acceptance
@@ -16,6 +17,8 @@ from .settings import (
     IngressSettings,
     MetricsSettings,
     ReconcilerSettings,
+    TlsCertificate,
+    TlsSettings,
     TrafficSettings,
 )
 
@@ -29,11 +32,14 @@ __all__ = [
     "GcSettings",
     "IngressSettings",
     "MetricsSettings",
+    "ObservabilitySettings",
     "Problems",
     "ReconcilerSettings",
     "RuntimeSchema",
     "RuntimeSchemas",
     "SectionReader",
+    "TlsCertificate",
+    "TlsSettings",
     "TrafficSettings",
     "check_runnable",
     "field_acceptance",

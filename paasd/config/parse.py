@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 from ..errors import ConfigError, nearest
 from ..paths import default_socket, default_state_dir
+from .observability import KEYS as OBSERVABILITY_KEYS
+from .observability import parse_observability
 from .reader import Locator, Problems, SectionReader, parse_listen, resolve_path
 from .runtimes import RuntimeSchemas
 from .services import parse_services
@@ -33,6 +36,7 @@ from .settings import (
     ReconcilerSettings,
     TrafficSettings,
 )
+from .tls import TLS_KEYS, parse_tls
 
 DEFAULT_RUNTIME = "process"
 
@@ -50,6 +54,8 @@ CORE_SECTIONS: dict[str, tuple[str, ...]] = {
     "metrics": ("enabled", "listen"),
     "traffic": ("rollout_duration",),
     "gc": ("retain_since_create_time", "min_non_active_revisions", "max_non_active_revisions"),
+    "tls": TLS_KEYS,
+    "observability": OBSERVABILITY_KEYS,
 }
 
 
@@ -129,7 +135,9 @@ def parse_config(text: str, source: str = "paasd.toml", *,
         metrics=_metrics(readers["metrics"]),
         traffic=TrafficSettings(rollout_duration=readers["traffic"].duration(
             "rollout_duration", 0.0)),
-        gc=gc, services=services, sources=sources)
+        gc=gc, observability=parse_observability(readers["observability"]),
+        services=services, sources=sources,
+        tls=parse_tls(readers["tls"], problems, base, now=time.time()))
     if problems.items:
         raise ConfigError(problems.items)
     return config

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..paths import default_socket, default_state_dir
 from ..spec.model import ServiceSpec
+from .observability import ObservabilitySettings
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,38 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class TlsCertificate:
+    """A bring-your-own certificate (`[[tls.certificate]]`), checked when the config is read:
+    the pair matches, and the hosts it names (its subjectAltNames) are known."""
+
+    cert: str
+    key: str
+    hosts: tuple[str, ...] = ()  # its DNS subjectAltNames (`*.example.com` allowed)
+    secret_name: str = ""  # what a DomainMapping's spec.tls.secretName calls it
+    namespace: str = "default"  # the namespace that secret name lives in
+    not_after: float = 0.0  # its expiry (seconds since the epoch)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """`[tls]`: off unless the config says so (docs/configuration.md says why)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8443
+    http_protocol: str = "enabled"  # Knative's http-protocol: "enabled" or "redirected"
+    handshake_timeout: float = 10.0
+    certificate_lifetime: float = 90 * 86400.0  # of the certificates paasd's CA issues
+    renew_before: float = 30 * 86400.0  # renewed this long before expiry (at most 1/3)
+    certificates: tuple[TlsCertificate, ...] = ()
+
+    @property
+    def url_port(self) -> str:
+        """`:PORT` for a URL, or nothing on 443."""
+        return "" if self.port == 443 else f":{self.port}"
+
+
+@dataclass(frozen=True)
 class Config:
     path: str | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
@@ -118,6 +151,8 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     gc: GcSettings = field(default_factory=GcSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     services: tuple[ServiceSpec, ...] = ()
     # [[service]] tables with `source = "DIR"`: built by the builder, then deployed
     sources: tuple[tuple[ServiceSpec, str], ...] = ()

@@ -12,6 +12,7 @@ scope so nothing outlives the daemon.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import signal
@@ -23,14 +24,17 @@ import trio
 
 from ..api.prometheus import MetricsServer
 from ..api.routes import ControlApi
+from ..api.tls import TlsApi
 from ..autoscaler.loop import Autoscaler
 from ..builder import Builder
 from ..config import Config, load_config, parse_config
 from ..dataplane import DataPlaneEvent, hostloop
 from ..engine import Engine, state_label
 from ..errors import ConfigError
+from ..eventing.broker import Eventing, exposition
 from ..hub import Hub
 from ..ingress import Ingress
+from ..observability import Observability
 from ..reconciler import loop as reconciler
 from ..reconciler.wakeup import CountingWakeup
 from ..runtime import Catalog, Runtime, RuntimeContext, schemas
@@ -41,8 +45,10 @@ from ..store import Store
 from ..systemd import sdnotify
 from ..systemd.activation import adopt
 from ..systemd.watchdog import supervise
+from ..tls import CertStore
+from ..tls.domainmapping import DomainMappings
 from .kinds import BUILTIN_KINDS
-from .listeners import DaemonError, open_ingress, open_metrics, open_unix_listener
+from .listeners import DaemonError, open_ingress, open_metrics, open_tls, open_unix_listener
 
 log = logging.getLogger("paasd")
 
@@ -61,7 +67,8 @@ class Daemon:
         state_dir = Path(config.daemon.state_dir)
         self.store = Store(state_dir)
         events_in, events_out = trio.open_memory_channel[DataPlaneEvent](DATAPLANE_EVENTS)
-        self.ingress = Ingress(config.ingress, events_in)
+        self.observability = Observability(config.observability, state_dir)
+        self.ingress = Ingress(config.ingress, events_in, self.observability)
         self.autoscaler = Autoscaler(config.autoscaler, self.ingress, self._usage)
         self.wakeup = CountingWakeup()  # lets the systemd watchdog prove the loop alive
         self.hub = Hub(config, self.store, self.ingress, self.autoscaler, self.wakeup,
@@ -73,11 +80,21 @@ class Daemon:
             on_instance=self.hub.on_instance, lookup=self.hub.revision,
             drain=self.ingress.drain_instance, on_health=self.hub.on_runtime_health,
             objects=self._object_body))
+        # [tls]: the CA and per-host certificates the HTTPS listener serves (paasd.tls)
+        self.certs = CertStore(config.tls, state_dir, self.ingress.serves_https) \
+            if config.tls.enabled else None
+        self.domains = DomainMappings(self.hub, self.ingress.update_aliases, self.certs)
         self.builder = Builder(config.builder, config.daemon.state_dir, self.hub, self.engine,
                                kind.name, kind.schema.runs_images)
         self.api = ControlApi(self.hub, self.runtime, self.builder, self.reload,
-                              self._parse_config)
-        self.metrics = MetricsServer(self.hub)
+                              self._parse_config, TlsApi(self.certs).routes(),
+                              observability=self.observability)
+        self.eventing = Eventing(self.hub, self.ingress, state_dir)
+        certs = self.certs
+        self.metrics = MetricsServer(
+            self.hub, [lambda: exposition(self.eventing)] + (
+                [lambda: "".join(line + "\n" for line in certs.metrics())] if certs else []),
+            requests=self.observability.metrics)
         self.notifier = sdnotify.Notifier.from_environ()  # no-op when not under systemd
         self.watchdog_interval = sdnotify.watchdog_interval()
         self.inherited = sdnotify.inherited_sockets()  # socket activation (paasd.socket)
@@ -107,6 +124,9 @@ class Daemon:
         self.autoscaler.reconfigure(config.autoscaler)
         self.ingress.configure(queue_depth=config.activator.queue_depth,
                                hold_timeout=self.runtime.hold_timeout)
+        self.observability.configure(config.observability)
+        self.ingress.observe_changed()
+        self.wakeup.ring()  # new settings (a global min-scale...) may change every count
 
     async def reload(self) -> list[str]:
         """Re-read the config file; a bad file raises ConfigError and changes nothing."""
@@ -121,13 +141,23 @@ class Daemon:
              (new.ingress.host, new.ingress.port)),
             ("[docker] url", self.config.engine_url, new.engine_url),
             ("[metrics]", self.config.metrics, new.metrics),
+            ("[tls] enabled", self.config.tls.enabled, new.tls.enabled),
+            ("[tls] listen", (self.config.tls.host, self.config.tls.port),
+             (new.tls.host, new.tls.port)),
         ) if old_v != new_v]
+        if self.certs is not None:  # the new certificates load, or nothing changes
+            try:
+                await trio.to_thread.run_sync(self.certs.reconfigure, new.tls)
+            except (OSError, ValueError) as exc:
+                raise ConfigError([f"{new.path}: [tls]: a certificate does not load: {exc}; "
+                                   "the running certificates stay"]) from None
         if new.daemon.runtime != self.config.daemon.runtime:
             # the running runtime keeps its own settings until the restart
             new = _with_runtime_settings(new, self.config)
         self.config = new
         self._apply_live_settings(new)
         changes = await self.hub.sync_config(new)
+        self.domains.reconcile()  # certificates by secret name may have come or gone
         self.builder.sync_sources(new.sources)
         for note in notes:
             log.warning("%s", note)
@@ -141,12 +171,21 @@ class Daemon:
             adopted = adopt(self.inherited, cfg.daemon.socket,
                             cfg.ingress.url.removeprefix("http://"))
             try:
+                tls_listeners = await open_tls(cfg) if self.certs is not None else []
+                if self.certs is not None:
+                    try:
+                        await trio.to_thread.run_sync(self.certs.open)
+                    except (OSError, ValueError) as exc:
+                        raise DaemonError(f"[tls]: cannot set up the certificate authority "
+                                          f"in {self.certs.dir}: {exc}") from None
+                    self.hub.set_https_port(tls_listeners[0].socket.getsockname()[1])
                 await self.hub.load()
                 api_listener = adopted.control or await open_unix_listener(cfg.daemon.socket)
                 ingress_listeners = adopted.ingress or await open_ingress(cfg)
                 metrics_listeners = await open_metrics(cfg)
                 async with trio.open_nursery() as root:
                     await root.start(self.hub.run)
+                    await root.start(self.domains.run)  # DomainMappings: claims, hosts
                     await root.start(self.runtime.run)
                     await root.start(self.builder.run)
                     self.builder.sync_sources(cfg.sources)
@@ -158,10 +197,17 @@ class Daemon:
                             await reconciler.run(
                                 self.hub.desired, self.runtime, self.hub.revision,
                                 self.wakeup, lambda: self.config.reconciler.resync_period,
-                                task_status=task_status)
+                                self.hub.desired_of, task_status=task_status)
 
                     await root.start(reconcile)
-                    await root.start(self.ingress.run, ingress_listeners)
+                    await root.start(self.observability.run)
+                    await root.start(functools.partial(
+                        self.ingress.run, tls_listeners=tls_listeners,
+                        tls_context=self.certs.listener_context if self.certs else None,
+                        handshake_timeout=cfg.tls.handshake_timeout), ingress_listeners)
+                    if self.certs is not None:
+                        await root.start(self.certs.run)
+                    await root.start(self.eventing.run)
                     api_scope = trio.CancelScope()
 
                     async def serve_api(*, task_status: trio.TaskStatus[None]) -> None:
@@ -179,6 +225,10 @@ class Daemon:
                         self.hub.metrics_url = f"http://{host}:{port}/metrics"
                     log.info("paasd ready: runtime %s, ingress %s, socket %s",
                              cfg.daemon.runtime, self.hub.ingress_url(), cfg.daemon.socket)
+                    if self.certs is not None:
+                        log.info("HTTPS on %s:%d; its CA certificate: %s (`paasctl tls ca`)",
+                                 cfg.tls.host, self.hub.https_port,
+                                 self.certs.dir / "ca.crt")
                     self.notifier.ready(self.hub.summary())
                     root.start_soon(supervise, self.notifier, self.watchdog_interval,
                                     self.wakeup, self.hub.summary, self.hub.watch)

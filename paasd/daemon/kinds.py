@@ -8,11 +8,11 @@ exports and deletes them, whatever they are.
 from __future__ import annotations
 
 from ..configdata import KINDS as CONFIGDATA_KINDS
+from ..eventing.objects import KINDS as EVENTING_KINDS
 from ..spec.objects import ObjectKinds, kinds_by_version
+from ..tls.domainmapping import DOMAIN_MAPPING
 
-BUILTIN_KINDS: ObjectKinds = {
-    **kinds_by_version(),
-    **CONFIGDATA_KINDS,  # v1 Secret, v1 ConfigMap
-}
+BUILTIN_KINDS: ObjectKinds = {**kinds_by_version(DOMAIN_MAPPING), **EVENTING_KINDS,
+                              **CONFIGDATA_KINDS}  # v1 Secret, v1 ConfigMap
 
 __all__ = ["BUILTIN_KINDS"]

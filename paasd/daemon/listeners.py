@@ -67,3 +67,17 @@ async def open_metrics(config: Config) -> list[trio.SocketListener]:
         log.error("metrics disabled: cannot listen on %s:%d (%s); set [metrics] listen to "
                   "another address, or enabled = false", m.host, m.port, exc.strerror)
         return []
+
+
+async def open_tls(config: Config) -> list[trio.SocketListener]:
+    """The HTTPS listener (`[tls] listen`), when `[tls] enabled`."""
+    t = config.tls
+    if not t.enabled:
+        return []
+    try:
+        return await trio.open_tcp_listeners(t.port, host=t.host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise DaemonError(f"HTTPS address {t.host}:{t.port} is already in use; stop what "
+                              "listens there or set [tls] listen in the config") from None
+        raise DaemonError(f"cannot listen on {t.host}:{t.port}: {exc.strerror}") from None

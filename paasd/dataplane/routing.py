@@ -25,6 +25,8 @@ class Route:
     service: ServiceKey
     host: str
     targets: tuple[Target, ...]
+    https: bool = False  # served on the HTTPS listener too (paasd.tls.policy)
+    redirect: bool = False  # plain HTTP is answered 301 to https:// (http-protocol)
 
     def pick(self, rng: random.Random | None = None) -> RevisionKey | None:
         """A weighted random pick, as Knative splits traffic: per request, probabilistic."""
@@ -57,13 +59,29 @@ class RouteTable:
     """Host → route. Updated in place per host, so a change costs what changed."""
 
     routes: dict[str, Route] = field(default_factory=dict)
+    # DomainMappings: a custom host → the host of the route it reaches
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, routes: Iterable[Route]) -> RouteTable:
         return cls({r.host: r for r in routes})
 
     def lookup(self, host: str) -> Route | None:
-        return self.routes.get(normalize_host(host))
+        name = normalize_host(host)
+        route = self.routes.get(name)
+        if route is None and self.aliases:
+            target = self.aliases.get(name)
+            if target is not None:
+                route = self.routes.get(target)
+        return route
+
+    def update_aliases(self, changes: Mapping[str, str | None]) -> None:
+        """Set (or with None, remove) the route host each mapped host reaches."""
+        for host, target in changes.items():
+            if target is None:
+                self.aliases.pop(host, None)
+            else:
+                self.aliases[host] = target
 
     def update(self, changes: Mapping[str, Route | None]) -> None:
         """Set (or with None, remove) the route of each host in `changes`."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,8 @@ from ..spec.model import InstanceStatus, Revision, ServiceSpec, StoredService
 from ..spec.objects import ObjectKey, ObjectKinds, StoredObject
 from ..spec.yamlpos import Located
 from ..store import ApplyResult, Loaded, ObjectResult, Store
+from ..tls.policy import HostTls, service_tls
+from ..tls.policy import url as tls_url
 from .objects import Objects
 from .rollouts import Rollouts
 from .views import (
@@ -106,6 +108,7 @@ class Hub:
         self._dataplane_events = events
         self.started = time.time()
         self.metrics_url: str | None = None
+        self.https_port = config.tls.port  # the HTTPS listener's, once bound (URLs name it)
         self.watches = Watches()
         self.rollouts = Rollouts(self._persist_state)
         # what is known, indexed
@@ -371,6 +374,7 @@ class Hub:
                 self._latest.pop(rev.service_key, None)
         self.ever_ready.discard(rev.key)
         self.dataplane.forget_revision(rev.key)
+        self.reconcile.ring((rev.key,))  # the runtime may still have it: removed
         self.watches.emit("DELETED", "Revision", {"metadata": {"name": rev.name,
                                                                "namespace": rev.namespace}})
 
@@ -392,7 +396,8 @@ class Hub:
 
     async def sync_config(self, config: Config) -> list[str]:
         """Make the services declared in the file the store's; returns what changed."""
-        domain_changed = config.ingress.domain != self.config.ingress.domain
+        domain_changed = (config.ingress.domain != self.config.ingress.domain
+                          or config.tls != self.config.tls)  # URLs and redirects follow
         self.config = config
         if domain_changed:
             for key in list(self.services):
@@ -418,31 +423,37 @@ class Hub:
         ones, and any revision that still has instances (it scales down on its own) — but
         not the dormant ones (at zero, idle, nothing running: a request wakes them)."""
         active: dict[RevisionKey, ActiveRevision] = {}
-        dormant = self.autoscaler.dormant
-
-        def add(rkey: RevisionKey, routed: bool) -> None:
-            insts = self._instances_of.get(rkey)
-            alive = any(i.alive for i in insts.values()) if insts else False
-            if rkey in active or (not alive and dormant.get(rkey) == routed):
-                return  # (what is left of a dormant one is terminating: it stays asleep)
-            rev = self.revisions.get(rkey)
-            if rev is None:
-                return
-            ready = sum(1 for i in insts.values() if i.phase == "ready") if insts else 0
-            # a terminating instance is on its way out: it is not one the revision has
-            count = sum(1 for i in insts.values() if i.alive) if insts else 0
-            active[rkey] = ActiveRevision(rev.template, routed, ready, count,
-                                          rkey in self.ever_ready)
-
         for key, revisions in self._active_of.items():
             routed = self._routed_of.get(key, {})
             for rkey in revisions:
-                add(rkey, rkey.name in routed)
+                if rkey not in active and (info := self._active_info(
+                        rkey, rkey.name in routed)) is not None:
+                    active[rkey] = info
         for rkey in list(self._instances_of):
-            routed = self._routed_of.get(ServiceKey(rkey.namespace, self.revisions[
-                rkey].service), {}) if rkey in self.revisions else {}
-            add(rkey, rkey.name in routed)
+            if rkey not in active and (info := self._active_info(
+                    rkey, self._is_routed(rkey))) is not None:
+                active[rkey] = info
         return active
+
+    def _is_routed(self, rkey: RevisionKey) -> bool:
+        rev = self.revisions.get(rkey)
+        return rev is not None and rkey.name in self._routed_of.get(rev.service_key, {})
+
+    def _active_info(self, rkey: RevisionKey, routed: bool) -> ActiveRevision | None:
+        """What the autoscaler needs of one revision, or None when it has nothing to look
+        after there (unknown, or dormant: what is left of a dormant one is terminating,
+        and it stays asleep)."""
+        insts = self._instances_of.get(rkey)
+        alive = any(i.alive for i in insts.values()) if insts else False
+        if not alive and self.autoscaler.dormant.get(rkey) == routed:
+            return None
+        rev = self.revisions.get(rkey)
+        if rev is None:
+            return None
+        ready = sum(1 for i in insts.values() if i.phase == "ready") if insts else 0
+        # a terminating instance is on its way out: it is not one the revision has
+        count = sum(1 for i in insts.values() if i.alive) if insts else 0
+        return ActiveRevision(rev.template, routed, ready, count, rkey in self.ever_ready)
 
     def desired(self) -> dict[RevisionKey, int]:
         """Revision → instances, as the autoscaler decided. A dormant revision that is a
@@ -454,6 +465,22 @@ class Hub:
                                                 info.ever_ready).desired
         return want
 
+    def desired_of(self, keys: Collection[RevisionKey]) -> dict[RevisionKey, int]:
+        """`desired()` for these revisions only (one absent: not wanted), at the cost of
+        these revisions: what the reconciler asks after a ring that named them."""
+        want: dict[RevisionKey, int] = {}
+        for rkey in keys:
+            rev = self.revisions.get(rkey)
+            wanted = rev is not None and rkey in self._active_of.get(rev.service_key, ())
+            if wanted:
+                want[rkey] = 0
+            if rkey in self._instances_of or wanted:
+                info = self._active_info(rkey, self._is_routed(rkey))
+                if info is not None:
+                    want[rkey] = self.autoscaler.ensure(rkey, info.template, info.instances,
+                                                        info.ever_ready).desired
+        return want
+
     def scaled(self, revision: RevisionKey, old: int, decision: ScaleDecision) -> None:
         """The autoscaler changed a revision's desired count."""
         panic = " (panic mode)" if decision.panic else ""
@@ -463,7 +490,7 @@ class Hub:
         rev = self.revisions.get(revision)
         if rev is not None and self.watches.active:
             self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
-        self.reconcile.ring()
+        self.reconcile.ring((revision,))
 
     def hold_reason(self, revision: RevisionKey) -> str:
         insts = self._instances_of.get(revision, {}).values()
@@ -546,7 +573,7 @@ class Hub:
         rev = self.revisions.get(rkey)
         if rev is not None and self.watches.active:
             self.watches.emit("MODIFIED", "Revision", self.revision_json(rev))
-        self._touch(ServiceKey(changed.namespace, changed.service))
+        self._touch(ServiceKey(changed.namespace, changed.service), also=(rkey,))
 
     def on_runtime_health(self, health: RuntimeHealth) -> None:
         """The runtime's callback when its health changes (a `RuntimeHealth`): every
@@ -660,12 +687,15 @@ class Hub:
 
     # -- derived views -------------------------------------------------------------------
 
-    def _touch(self, key: ServiceKey, emit: str = "MODIFIED") -> None:
+    def _touch(self, key: ServiceKey, emit: str = "MODIFIED",
+               also: tuple[RevisionKey, ...] = ()) -> None:
         """`key` changed: push its routes' changes to the data plane, its new view to the
         watchers, note which of its revisions the autoscaler looks after, and ring the
         reconciler. Costs what one service costs, whatever the number of services."""
         old = self._routes_of.get(key, {})
         new: dict[str, Route] = {}
+        # the revisions whose desired count may change: active before or after, and `also`
+        ring = set(self._active_of.get(key, ())).union(also)
         self._views.pop(key, None)
         for name in self._revisions_of.get(key, {}):
             self._revision_views.pop(key.revision(name), None)
@@ -690,7 +720,8 @@ class Hub:
             self._routes_of[key] = new
         else:
             self._routes_of.pop(key, None)
-        self.reconcile.ring()
+        ring.update(self._active_of.get(key, ()))
+        self.reconcile.ring(ring)
         if key in self.services and (self.watches.active or self._warm_views):
             view = self.service_view(key)  # computed now, while it is one service's work
             if view != self._last_views.get(key) and self.watches.active:
@@ -702,10 +733,11 @@ class Hub:
         ns, name = key
         targets = tuple(Target(RevisionKey(ns, rev), pct)
                         for rev, pct in traffic.weights(resolved).items())
-        routes = [Route(key, service_host(name, ns, domain), targets)]
+        tls = service_tls(self.services[key].spec, self.config.tls)
+        routes = [Route(key, service_host(name, ns, domain), targets, *tls)]
         for tag, rev in traffic.tags(resolved).items():
             routes.append(Route(key, service_host(f"{tag}-{name}", ns, domain),
-                                (Target(RevisionKey(ns, rev), 100),)))
+                                (Target(RevisionKey(ns, rev), 100),), *tls))
         return routes
 
     def routes(self) -> Iterator[Route]:
@@ -742,7 +774,8 @@ class Hub:
         ever = latest is not None and latest.key in self.ever_ready
         return service_view(svc, latest, self.latest_ready.get(key),
                             self.resolved_traffic(key), insts, ever,
-                            self.config.ingress.domain, self.rollouts.get(key))
+                            self.config.ingress.domain, self.rollouts.get(key),
+                            url=self.url_for(svc.spec))
 
     def revision_json(self, rev: Revision) -> Message:
         insts = self.instances_of(rev.key)
@@ -860,7 +893,8 @@ class Hub:
         return {
             "version": __version__,
             "runtime": self.config.daemon.runtime,
-            "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain},
+            "ingress": {"url": self.ingress_url(), "domain": self.config.ingress.domain,
+                        "httpsPort": self.https_port if self.config.tls.enabled else None},
             "metrics": {"url": self.metrics_url},
             "socket": self.config.daemon.socket,
             "stateDir": self.config.daemon.state_dir,
@@ -868,6 +902,24 @@ class Hub:
             "startedAt": timestamp(self.started),
             "uptimeSeconds": round(time.time() - self.started, 3),
         }
+
+    def url_for(self, spec: ServiceSpec) -> Callable[[str], str]:
+        """Host → the URL paasd shows for `spec`'s hosts (https:// when served over TLS)."""
+        tls = service_tls(spec, self.config.tls)
+        port = self.https_port
+        return lambda host: tls_url(host, tls, port)
+
+    def route_url(self, route: Route) -> str:
+        """A route's URL: https:// (with the port unless 443) when it is served over TLS."""
+        return tls_url(route.host, HostTls(route.https, route.redirect), self.https_port)
+
+    def set_https_port(self, port: int) -> None:
+        """The HTTPS listener is bound (maybe to another port than the config's 0): the
+        URLs shown name its port."""
+        if port != self.https_port:
+            self.https_port = port
+            for key in list(self.services):
+                self._touch(key)
 
     def ingress_url(self) -> str:
         host = self.config.ingress.host

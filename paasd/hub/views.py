@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..spec.knative import service_to_document
@@ -87,8 +87,11 @@ def service_to_document_template(rev: Revision) -> dict[str, Any]:
 def service_view(svc: StoredService, latest: Revision | None, latest_ready: str | None,
                  resolved: Sequence[Resolved], latest_instances: Sequence[InstanceStatus],
                  latest_ever_ready: bool, domain: str, rollout: Rollout | None = None,
-                 now: float | None = None) -> dict[str, Any]:
+                 now: float | None = None,
+                 url: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """`url`: host → the URL shown (https:// when the service is served over TLS)."""
     spec = svc.spec
+    url_of = url or (lambda h: f"http://{h}")
     doc = service_to_document(spec)
     doc["metadata"].update({
         "generation": svc.generation,
@@ -117,7 +120,7 @@ def service_view(svc: StoredService, latest: Revision | None, latest_ready: str 
                                  "latestRevision": r.latest}
         if r.tag:
             entry["tag"] = r.tag
-            entry["url"] = f"http://{r.tag}-{host}"
+            entry["url"] = url_of(f"{r.tag}-{host}")
         traffic.append(entry)
     pending = [r for r in resolved if r.revision is None or
                (r.revision == (latest.name if latest else None) and not latest_ever_ready
@@ -143,7 +146,7 @@ def service_view(svc: StoredService, latest: Revision | None, latest_ready: str 
         ready = routes_ready
     doc["status"] = {
         "observedGeneration": svc.generation,
-        "url": f"http://{host}",
+        "url": url_of(host),
         "latestCreatedRevisionName": latest.name if latest else None,
         "latestReadyRevisionName": latest_ready,
         "conditions": [

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections import deque
 
 from ..dataplane import ConcurrencyMeter, RevisionStats
+from ..observability.metrics import RevisionRequests
 
 LATENCY_SAMPLES = 2048
 
 
 class RevisionCounters:
-    __slots__ = ("latencies", "meter")
+    __slots__ = ("latencies", "meter", "requests")
 
     def __init__(self) -> None:
         self.meter = ConcurrencyMeter()
+        self.requests: RevisionRequests | None = None  # counts by response class
         self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
     def snapshot(self, now: float, waiting: int, latencies: bool) -> RevisionStats:

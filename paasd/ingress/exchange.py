@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..dataplane import RevisionSettings
 from ..dataplane.endpoint import Endpoint
-from ..spec.keys import RevisionKey
+from ..observability.tracecontext import Trace
+from ..spec.keys import RevisionKey, ServiceKey
 from .counters import RevisionCounters
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ HELD, CONNECTING, SENT, RESPONDING, TUNNEL, DONE = range(6)
 class Downstream(Protocol):
     """The client side of an exchange."""
 
+    tls: bool  # the client came in over TLS (the HTTPS listener)
+
     def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
                   length: int | None, body: bool) -> None:
         """`headers`: fields, or a raw block of `Name: value\\r\\n` lines after an LF."""
@@ -57,6 +60,8 @@ class Downstream(Protocol):
 
     def send_simple(self, ex: Exchange, status: int, body: bytes,
                     extra: Headers | None = None) -> None: ...
+
+    peer: bytes  # the client's address
 
     def abort(self, ex: Exchange) -> None:
         """The response cannot be completed: reset the stream / close the connection."""
@@ -130,6 +135,17 @@ class Exchange:
     last_read = 0.0
     deadline = 0.0  # the earliest timeout to check, 0: none
     hold_cancel: Callable[[], None] | None = None
+    # what the request log and the tracer read once it is over (paasd.observability)
+    status = 0  # the status sent to the client (0: none yet; 499: the client left first)
+    reason = b""  # why the ingress itself answered (404, 502, 503, 504) or gave up
+    bytes_in = 0  # request body bytes from the client
+    bytes_out = 0  # response body bytes from the instance
+    admitted_at = 0.0  # when it left for the instance (0: never)
+    held = False  # waited in the activator
+    cold = False  # ... for a revision with no ready instance
+    service: ServiceKey | None = None
+    request_id = b""
+    trace: Trace | None = None
 
     def __init__(self, ingress: Ingress, down: Downstream, method: bytes, target: bytes,
                  host: bytes, headers: Headers, length: int | None, wants_body: bool,
@@ -152,6 +168,7 @@ class Exchange:
     def request_data(self, data: bytes) -> None:
         if self.state == DONE:
             return
+        self.bytes_in += len(data)
         up = self.up
         if up is not None and self.state != CONNECTING:
             if self.replayable:
@@ -191,6 +208,9 @@ class Exchange:
         """The client hung up (or reset the stream): free everything at once."""
         if self.state == DONE:
             return
+        if not self.status:
+            self.status = 499  # nginx's "client closed request"
+            self.reason = b"the client left before the response"
         if self.state == HELD and self.hold_cancel is not None:
             self.hold_cancel()
         if self.up is not None:
@@ -216,6 +236,8 @@ class Exchange:
 
     def answer(self, status: int, body: bytes, extra: Headers | None = None) -> None:
         """A complete small response from the ingress itself (404, 503, 502, 400...)."""
+        self.status = status
+        self.reason = body
         self.down.send_simple(self, status, body, extra)
         self.response_done = True
         self._finish(reusable=False)
@@ -229,7 +251,7 @@ class Exchange:
             self.ingress.release(self, endpoint)
             return
         self.endpoint = endpoint
-        now = now or self.ingress.now()
+        now = self.admitted_at = now or self.ingress.now()
         s = self.settings
         assert s is not None
         self.deadline = self.timeout_at = now + s.timeout_seconds
@@ -288,6 +310,7 @@ class Exchange:
                       length: int | None, body: bool) -> None:
         if self.state == DONE:
             return
+        self.status = status
         self.state = RESPONDING
         if self.first_byte_at or self.idle_at:
             self.first_byte_at = 0.0
@@ -301,6 +324,7 @@ class Exchange:
             return
         if self.idle_at:
             self.last_read = self.ingress.now()
+        self.bytes_out += len(data)
         if not self.head:
             self.down.send_data(self, data)
 
@@ -319,6 +343,7 @@ class Exchange:
         if self.state == DONE:
             return
         self.state = TUNNEL
+        self.status = 101
         self.upgraded = True
         self.replayable = False  # a tunnel's bytes are never replayed
         self.replay = None
@@ -331,6 +356,7 @@ class Exchange:
         """Bytes from the instance on an upgraded connection."""
         if self.idle_at:
             self.last_read = self.ingress.now()
+        self.bytes_out += len(data)
         self.down.tunnel(self, data)
 
     def tunnel_closed(self) -> None:
@@ -361,9 +387,12 @@ class Exchange:
                 assert self.endpoint is not None
                 self.pool.request(self, self.endpoint, True)
                 return
+            self.status = 502
+            self.reason = message
             self.down.send_simple(self, 502, message)
             self.response_done = True
         else:  # the response had begun: it cannot be completed
+            self.reason = message
             self.down.abort(self)
         self._finish(reusable=False)
 
@@ -397,10 +426,11 @@ class Exchange:
         if self.up is not None:
             self.up.abandon()
             self.up = None
+        name = self.revision.name if self.revision else "?"
+        self.reason = f"revision {name} did not respond in time ({what})\n".encode()
         if self.state in (CONNECTING, SENT):
-            name = self.revision.name if self.revision else "?"
-            self.down.send_simple(self, 504, f"revision {name} did not respond in time "
-                                             f"({what})\n".encode())
+            self.status = 504
+            self.down.send_simple(self, 504, self.reason)
             self.response_done = True
         else:
             self.down.abort(self)

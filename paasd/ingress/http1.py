@@ -79,12 +79,14 @@ class Http1Server(asyncio.Protocol):
     __slots__ = (
         "body_paused", "broken", "chunked", "current", "first", "head_bytes", "headers",
         "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
-        "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "transport", "tunneling",
+        "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "tls", "transport",
+        "tunneling",
         "url", "write_paused",
     )
 
-    def __init__(self, ingress: Ingress) -> None:
+    def __init__(self, ingress: Ingress, tls: bool = False) -> None:
         self.ingress = ingress
+        self.tls = tls  # on the HTTPS listener (TLS terminated by asyncio's ssl)
         self.transport: Any = None
         self.parser = HttpRequestParser(self)
         self.url = b""
@@ -199,7 +201,7 @@ class Http1Server(asyncio.Protocol):
         from .http2 import Http2Server
 
         self.ingress.connections.discard(self)
-        proto = Http2Server(self.ingress, self.peer)
+        proto = Http2Server(self.ingress, self.peer, self.tls)
         self.transport.set_protocol(proto)
         proto.connection_made(self.transport)
         self.transport = None
@@ -225,7 +227,7 @@ class Http1Server(asyncio.Protocol):
         if not parser.should_keep_alive():
             self.keep_alive = False
         ingress = self.ingress
-        host = request_id = upgrade = b""
+        host = request_id = upgrade = traceparent = b""
         forwarded_for = b""
         length: int | None = None
         chunked = expect = False
@@ -260,6 +262,8 @@ class Http1Server(asyncio.Protocol):
                 request_id = value
             elif name == b"x-forwarded-for":
                 forwarded_for = value + b", "
+            elif name == b"traceparent":
+                traceparent = value
             elif name == b"expect":
                 # answered here: 100 Continue is sent when the request is forwarded
                 expect = value.lower() == b"100-continue"
@@ -272,11 +276,20 @@ class Http1Server(asyncio.Protocol):
                 host = authority
                 headers = [(n, v) for n, v in headers if n != b"host"]
                 headers.append((b"host", authority))
+        tracer = ingress.tracer
+        trace = None
+        if tracer is not None:  # this hop's span: the app's parent (paasd.observability)
+            trace, traceparent = tracer.hop(traceparent)
+            if not request_id:
+                request_id = trace[0]  # a new request's X-Request-Id is its trace id
+        if traceparent:
+            headers.append((b"traceparent", traceparent))
         if not request_id:
             ingress.request_seq += 1
             request_id = b"%s%012x" % (REQUEST_ID_PREFIX, ingress.request_seq)
         headers += ((b"x-forwarded-for", forwarded_for + self.peer),
-                    (b"x-forwarded-proto", b"http"), (b"x-request-id", request_id))
+                    (b"x-forwarded-proto", b"https" if self.tls else b"http"),
+                    (b"x-request-id", request_id))
         if upgrade == b"h2c":  # an h2c upgrade is not taken: served as HTTP/1.1
             upgrade = b""
         elif upgrade:
@@ -284,6 +297,8 @@ class Http1Server(asyncio.Protocol):
         self.head_bytes = 0
         ex = Exchange(ingress, self, parser.get_method(), target, host, headers,
                       None if chunked else length, chunked or bool(length), bool(upgrade))
+        ex.request_id = request_id
+        ex.trace = trace
         self.parsing = ex
         if self.current is None:
             self.current = ex

@@ -93,9 +93,10 @@ def offer_settings(conn: h2.connection.H2Connection) -> None:
 class Http2Server(asyncio.Protocol):
     """The client side of one HTTP/2 connection (h2c)."""
 
-    def __init__(self, ingress: Ingress, peer: bytes) -> None:
+    def __init__(self, ingress: Ingress, peer: bytes, tls: bool = False) -> None:
         self.ingress = ingress
         self.peer = peer
+        self.tls = tls  # over TLS (ALPN h2), else h2c
         self.transport: Any = None
         # what clients send is checked; what we send is built well-formed already
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
@@ -193,7 +194,7 @@ class Http2Server(asyncio.Protocol):
         assert sid is not None and event.headers is not None
         method = path = authority = b""
         host = b""
-        request_id = b""
+        request_id = traceparent = b""
         forwarded_for = b""
         length: int | None = None
         headers: Headers = []
@@ -224,17 +225,30 @@ class Http2Server(asyncio.Protocol):
                 continue
             elif name == b"x-forwarded-proto":
                 continue
+            elif name == b"traceparent":
+                traceparent = value
+                continue
             headers.append((name, value))
         host = authority or host
         if host and not any(n == b"host" for n, _ in headers):
             headers.insert(0, (b"host", host))
         headers.append((b"x-forwarded-for", forwarded_for + self.peer))
-        headers.append((b"x-forwarded-proto", b"http"))
-        headers.append((b"x-request-id", request_id or self.ingress.request_id()))
+        headers.append((b"x-forwarded-proto", b"https" if self.tls else b"http"))
+        tracer = self.ingress.tracer
+        trace = None
+        if tracer is not None:  # this hop's span: the app's parent (paasd.observability)
+            trace, traceparent = tracer.hop(traceparent)
+            request_id = request_id or trace[0]
+        if traceparent:
+            headers.append((b"traceparent", traceparent))
+        request_id = request_id or self.ingress.request_id()
+        headers.append((b"x-request-id", request_id))
         ended = event.stream_ended is not None
         ex = Exchange(self.ingress, self, method, path or b"/", host, headers,
                       length if not ended else None,
                       wants_body=not ended, stream_id=sid)
+        ex.request_id = request_id
+        ex.trace = trace
         self.streams[sid] = ex
         if method == b"CONNECT":
             ex.answer(501, b"CONNECT over HTTP/2 is not supported\n")

@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 
 import trio
@@ -33,8 +35,13 @@ from ..config import IngressSettings
 from ..dataplane import DataPlaneEvent, RevisionSettings, RevisionStats, Route, RouteTable
 from ..dataplane.endpoint import Endpoint
 from ..dataplane.hostloop import on_host
+from ..dataplane.routing import normalize_host
 from ..errors import PaasdError
-from ..spec.keys import RevisionKey
+from ..observability import Observability, RequestMetrics
+from ..observability.metrics import BOUNDS_S, NB
+from ..observability.tracecontext import TraceContext
+from ..spec.keys import RevisionKey, ServiceKey
+from ..tls.policy import redirect_location
 from .counters import RevisionCounters
 from .exchange import DONE, Exchange
 from .h2upstream import H2Pool
@@ -58,12 +65,13 @@ class _Path:
     """What the hot path needs of one revision, looked up once; any change to the
     revision (or to the routes) drops it and the next request looks again."""
 
-    __slots__ = ("counters", "pool", "revision", "settings", "throttler")
+    __slots__ = ("counters", "pool", "revision", "service", "settings", "throttler")
 
     def __init__(self, revision: RevisionKey, settings: RevisionSettings,
                  counters: RevisionCounters, throttler: Throttler | None,
-                 pool: H1Pool | H2Pool) -> None:
+                 pool: H1Pool | H2Pool, service: ServiceKey) -> None:
         self.revision = revision
+        self.service = service
         self.settings = settings
         self.counters = counters
         self.throttler = throttler
@@ -75,8 +83,16 @@ class Ingress:
     activator, forwards them, and keeps the per-revision counters."""
 
     def __init__(self, settings: IngressSettings,
-                 events: trio.MemorySendChannel[DataPlaneEvent]) -> None:
+                 events: trio.MemorySendChannel[DataPlaneEvent],
+                 observe: Observability | None = None) -> None:
         self.settings = settings
+        # request logs and traces (paasd.observability): finished exchanges go to
+        # `observe.pending` while `recording`; `tracer` makes each hop's traceparent
+        self.observe = observe
+        self.metrics = observe.metrics if observe is not None else RequestMetrics()
+        self.recording = False
+        self.tracer: TraceContext | None = None
+        self.observe_changed()
         self.table = RouteTable()
         self.activator = Activator(events)
         self.pool = H1Pool()
@@ -87,6 +103,8 @@ class Ingress:
         self.active: set[Exchange] = set()  # started and not finished: timeouts, drain
         self._paths: dict[RevisionKey, _Path] = {}
         self._hosts: dict[bytes, _Path] = {}  # Host as sent → a route's only revision
+        self._hosts_tls: dict[bytes, _Path] = {}  # the same, for the HTTPS listener
+        self._tls_port = 0  # the HTTPS listener's port, once bound (0: none)
         self._leaving: dict[str, Endpoint] = {}  # removed instances with requests in flight
         self.request_seq = 0
         self.in_flight = 0
@@ -106,6 +124,22 @@ class Ingress:
     def port(self) -> int:
         return self._port
 
+    @property
+    def tls_port(self) -> int:
+        """The HTTPS listener's port (0 when there is none)."""
+        return self._tls_port
+
+    def serves_https(self, host: str) -> bool:
+        """Is `host` routed over HTTPS now? (The certificate store asks, per handshake.)"""
+        route = self.table.lookup(host)
+        return route is not None and route.https
+
+    def observe_changed(self) -> None:
+        """`[observability]` changed (start, reload): what the request path reads of it."""
+        obs = self.observe
+        self.recording = obs is not None and obs.recording
+        self.tracer = obs.trace if obs is not None else None
+
     def now(self) -> float:
         """Trio's clock, read from anywhere (a clock object is plain code)."""
         clock = self._clock
@@ -115,11 +149,17 @@ class Ingress:
 
     def _changed(self, revision: RevisionKey | None = None) -> None:
         self._hosts.clear()
+        self._hosts_tls.clear()
         if revision is not None:
             self._paths.pop(revision, None)
 
     def update_routes(self, changes: Mapping[str, Route | None]) -> None:
         self.table.update(changes)
+        self._changed()
+
+    def update_aliases(self, changes: Mapping[str, str | None]) -> None:
+        """DomainMappings: a mapped host → the route host it reaches (None: gone)."""
+        self.table.update_aliases(changes)
         self._changed()
 
     def set_revision(self, revision: RevisionKey, settings: RevisionSettings) -> None:
@@ -134,6 +174,7 @@ class Ingress:
         counters = self.counters.get(revision)
         if counters is not None and not counters.meter.in_flight:
             del self.counters[revision]
+            self.metrics.forget(revision)
 
     def endpoint_ready(self, revision: RevisionKey, endpoint: Endpoint) -> None:
         self._changed(revision)
@@ -178,7 +219,14 @@ class Ingress:
     # -- serving ---------------------------------------------------------------
 
     async def run(self, listeners: list[trio.SocketListener], *,
+                  tls_listeners: list[trio.SocketListener] | None = None,
+                  tls_context: ssl.SSLContext | None = None,
+                  handshake_timeout: float = 10.0,
                   task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve HTTP on `listeners` and, with a context, HTTPS on `tls_listeners` (asyncio's
+        ssl; the context picks each host's certificate by SNI and offers ALPN h2). A client
+        that does not finish its handshake within `handshake_timeout` is dropped; handshakes
+        are callbacks like everything else, so a stalled one holds nothing up."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -189,10 +237,18 @@ class Ingress:
         self._clock = trio.lowlevel.current_clock()
         socks = [_take_socket(listener) for listener in listeners]
         self._port = socks[0].getsockname()[1]
+        tls_socks = [_take_socket(listener) for listener in tls_listeners or ()] \
+            if tls_context is not None else []
+        if tls_socks:
+            self._tls_port = tls_socks[0].getsockname()[1]
         try:
             for sock in socks:
                 self._servers.append(await on_host(loop, loop.create_server(
                     lambda: Http1Server(self), sock=sock, backlog=1024)))
+            for sock in tls_socks:
+                self._servers.append(await on_host(loop, loop.create_server(
+                    lambda: Http1Server(self, True), sock=sock, backlog=1024,
+                    ssl=tls_context, ssl_handshake_timeout=handshake_timeout)))
             self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
             async with trio.open_nursery() as holds:
                 self._holds = holds
@@ -241,12 +297,13 @@ class Ingress:
 
     def start(self, ex: Exchange) -> None:
         """Route `ex` and take a slot for it: at once, or through the activator's hold."""
-        path = self._hosts.get(ex.host)
+        path = (self._hosts_tls if ex.down.tls else self._hosts).get(ex.host)
         if path is None:
             path = self._route(ex)
             if path is None:
                 return  # answered
         ex.revision = path.revision
+        ex.service = path.service
         ex.settings = path.settings
         ex.pool = path.pool
         counters = ex.counters = path.counters
@@ -269,8 +326,20 @@ class Ingress:
         if route is None:
             ex.answer(404, f"no service for host {host!r}\n".encode())
             return None
+        tls = ex.down.tls
+        if tls and not route.https:
+            ex.answer(421, f"{host} is served over plain HTTP only "
+                           "(disable-external-domain-tls); use http://\n".encode())
+            return None
+        if not tls and route.redirect and self._tls_port:
+            location = redirect_location(normalize_host(host), ex.target.decode("latin-1"),
+                                         self._tls_port)
+            ex.answer(301, f"moved to {location}\n".encode(),
+                      [(b"location", location.encode("latin-1"))])
+            return None
         revision = route.pick()
         if revision is None:
+            ex.service = route.service
             ex.answer(503, f"service {route.service} has no revision to serve yet\n".encode(),
                       [(b"retry-after", b"1")])
             return None
@@ -279,26 +348,32 @@ class Ingress:
             counters = self.counters.get(revision)
             if counters is None:
                 counters = self.counters[revision] = RevisionCounters()
+                counters.requests = self.metrics.revision(revision)
             admission = self.activator.revisions.get(revision)
             settings = self.revisions.get(revision, _DEFAULT_SETTINGS)
             path = self._paths[revision] = _Path(
                 revision, settings, counters,
                 admission.throttler if admission is not None else None,
-                self.h2pool if settings.protocol == "h2c" else self.pool)
+                self.h2pool if settings.protocol == "h2c" else self.pool, route.service)
         if sum(1 for t in route.targets if t.percent > 0) == 1:  # no split: remember
-            if len(self._hosts) > 4096:
-                self._hosts.clear()
-            self._hosts[ex.host] = path
+            cache = self._hosts_tls if tls else self._hosts
+            if len(cache) > 4096:
+                cache.clear()
+            cache[ex.host] = path
         return path
 
     def _start_hold(self, ex: Exchange) -> None:
         if ex.state != DONE and self._holds is not None:
+            ex.held = True
             self._holds.start_soon(self._hold, ex)
 
     async def _hold(self, ex: Exchange) -> None:
         """The activator's hold, in trio; cancelled if the client hangs up."""
         assert ex.revision is not None and self._loop is not None and self._token is not None
         loop, token = self._loop, self._token
+        adm = self.activator.revisions.get(ex.revision)
+        ex.cold = adm is None or not adm.throttler.balancer.endpoints
+        began = trio.current_time()
         with trio.CancelScope() as scope:
             ex.hold_cancel = lambda: _soon(token, scope.cancel)
             try:
@@ -307,6 +382,8 @@ class Ingress:
                 loop.call_soon(ex.refused, exc.status, f"{exc.message}\n".encode(),
                                exc.retry_after)
                 return
+            finally:
+                self.metrics.revision(ex.revision).hold(trio.current_time() - began)
             loop.call_soon(self._admit_held, ex, endpoint)
 
     @staticmethod
@@ -322,6 +399,22 @@ class Ingress:
 
     def exchange_finished(self, ex: Exchange) -> None:
         now = ex.ended = self._clock.current_time()  # type: ignore[union-attr]
+        # the request log's and the tracer's, made later (observability); not a request
+        # that never started (pipelined behind one whose client left)
+        if self.recording and (ex.revision is not None or ex.status != 499):
+            obs = self.observe
+            assert obs is not None
+            if len(obs.pending) < obs.limit:
+                ep = ex.endpoint
+                # a plain tuple: the writer reads it as a `Finished`
+                obs.pending.append((
+                    ex.started or now,  # (404s were answered before they started)
+                    now, ex.admitted_at, ex.method, ex.target, ex.host,
+                    ex.status, ex.reason, ex.bytes_in, ex.bytes_out, ex.held, ex.cold,
+                    ex.revision, ex.service, ep.instance if ep is not None else "",
+                    ex.request_id, ex.trace, ex.down.peer))
+            else:
+                self.metrics.log_dropped += 1
         if ex.revision is None or ex.counters is None:
             return  # answered before it was counted (404, 503 with no revision)
         if ex.endpoint is not None:
@@ -333,7 +426,14 @@ class Ingress:
         counters = ex.counters
         ex.counters = None
         counters.meter.finish(now)
-        counters.latencies.append(now - ex.started)
+        latency = now - ex.started
+        counters.latencies.append(latency)
+        requests = counters.requests  # Knative's request_count / request_latencies
+        if requests is not None:
+            status = ex.status
+            cls = status // 100 if status < 600 else 0
+            requests.hist[cls * NB + bisect_left(BOUNDS_S, latency)] += 1
+            requests.sums[cls] += latency
         self.in_flight -= 1
         self.active.discard(ex)
         if self.draining and self.in_flight == 0 and self._idle_event is not None:

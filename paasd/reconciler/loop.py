@@ -1,14 +1,15 @@
 """The reconciler's trio shell around the pure `plan`.
 
-Level-triggered: it re-plans on every ring of its doorbell and on a periodic
-resync, from the whole state each time, so a lost event only ever delays
-convergence by one resync period.
+Level-triggered: on a ring it re-plans the revisions the ring named, from
+their whole state (so a change costs what changed, not the number of
+services), and every resync period it re-plans everything, so a lost or
+unnamed change only ever delays convergence by one resync period.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import trio
 
@@ -20,10 +21,19 @@ from .wakeup import Wakeup
 log = logging.getLogger("paasd.reconciler")
 
 Desired = Callable[[], Mapping[RevisionKey, int]]
+# the desired counts of these revisions only (absent: not wanted)
+DesiredOf = Callable[[Collection[RevisionKey]], Mapping[RevisionKey, int]]
 
 
-def reconcile_once(desired: Desired, runtime: Runtime, lookup: RevisionLookup) -> int:
-    actions = plan(desired(), runtime.scales())
+def reconcile_once(desired: Desired, runtime: Runtime, lookup: RevisionLookup,
+                   keys: Collection[RevisionKey] | None = None,
+                   desired_of: DesiredOf | None = None) -> int:
+    """One pass: over everything, or (`keys` with `desired_of`) over those revisions."""
+    if keys is None or desired_of is None:
+        actions = plan(desired(), runtime.scales())
+    else:
+        actual = runtime.scales()
+        actions = plan(desired_of(keys), {k: actual[k] for k in keys if k in actual})
     for action in actions:
         if isinstance(action, Scale):
             rev = lookup(action.revision)
@@ -38,10 +48,16 @@ def reconcile_once(desired: Desired, runtime: Runtime, lookup: RevisionLookup) -
 
 
 async def run(desired: Desired, runtime: Runtime, lookup: RevisionLookup, wakeup: Wakeup,
-              resync: Callable[[], float], *,
+              resync: Callable[[], float], desired_of: DesiredOf | None = None, *,
               task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     reconcile_once(desired, runtime, lookup)
+    last_full = trio.current_time()
     task_status.started()
     while True:
-        await wakeup.wait(resync())
-        reconcile_once(desired, runtime, lookup)
+        # a busy doorbell must not starve the periodic whole pass
+        keys = await wakeup.wait(max(0.0, last_full + resync() - trio.current_time()))
+        if keys is None or trio.current_time() >= last_full + resync():
+            reconcile_once(desired, runtime, lookup)
+            last_full = trio.current_time()
+        elif keys:
+            reconcile_once(desired, runtime, lookup, keys, desired_of)

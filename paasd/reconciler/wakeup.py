@@ -1,23 +1,46 @@
-"""The reconciler's doorbell: level-triggered, so many rings are one wake-up."""
+"""The reconciler's doorbell: level-triggered, so many rings are one wake-up.
+
+A ring names the revisions whose desired or actual count may have changed, so
+that a pass costs what changed (a service applied among 10 000 is one
+service's work); a ring that names nothing in particular asks for a whole pass.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import trio
+
+from ..spec.keys import RevisionKey
 
 
 class Wakeup:
-    """Any number of rings before a wait is one wake-up."""
+    """Any number of rings before a wait is one wake-up, carrying the union of their keys."""
 
     def __init__(self) -> None:
         self._event = trio.Event()
+        self._keys: set[RevisionKey] = set()
+        self._everything = False
 
-    def ring(self) -> None:
+    def ring(self, keys: Iterable[RevisionKey] | None = None) -> None:
+        """`keys`: the revisions to look at again; None: everything."""
+        if keys is None:
+            self._everything = True
+        else:
+            self._keys.update(keys)
         self._event.set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float) -> set[RevisionKey] | None:
+        """The revisions rung for since the last wait, or None for a whole pass (asked
+        for, or `timeout` passed with no ring: the periodic resync)."""
+        rang = False
         with trio.move_on_after(timeout):
             await self._event.wait()
+            rang = True
         self._event = trio.Event()
+        keys, everything = self._keys, self._everything
+        self._keys, self._everything = set(), False
+        return None if everything or not rang else keys
 
 
 class CountingWakeup(Wakeup):
@@ -32,16 +55,17 @@ class CountingWakeup(Wakeup):
         self.passes = 0
         self._passed = trio.Event()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float) -> set[RevisionKey] | None:
         self.passes += 1
         self._passed.set()
         self._passed = trio.Event()
-        await super().wait(timeout)
+        return await super().wait(timeout)
 
     async def round_trip(self, timeout: float) -> bool:
-        """Ring the bell; True once the loop has finished a pass after the ring."""
+        """Ring the bell (for no revision in particular: a pass that costs nothing);
+        True once the loop has finished a pass after the ring."""
         seen = self.passes
-        self.ring()
+        self.ring(())
         with trio.move_on_after(timeout):
             while self.passes <= seen:
                 await self._passed.wait()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .durations import parse_duration
+from .networking import networking_problems
 
 PREFIX = "autoscaling.knative.dev/"
 MIN_SCALE = PREFIX + "min-scale"
@@ -143,4 +144,5 @@ def annotation_problems(annotations: dict[str, str]) -> list[tuple[str, str]]:
             problems.append((MIN_SCALE, f"min-scale {lo} is greater than max-scale {hi}"))
     except ValueError:
         pass
+    problems += networking_problems(values)  # http-protocol & co. (a template's, from TOML)
     return problems

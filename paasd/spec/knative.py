@@ -43,6 +43,7 @@ from .model import (
     freeze_json,
     thaw_json,
 )
+from .networking import networking_problems
 from .yamlpos import Located
 
 T = TypeVar("T")
@@ -102,9 +103,12 @@ class _Reader:
     `--check-config` does. `notes` collects what was read but ignored on purpose
     (read-only metadata), said once at apply."""
 
-    def __init__(self, doc: Located, accept: Acceptance) -> None:
+    def __init__(self, doc: Located, accept: Acceptance, collect: bool = False) -> None:
         self.doc = doc
         self.accept = accept
+        # collect: record unknown fields and refused extended ones and go on (the caller
+        # ends with `done()`); without it they raise at once, for readers that do not
+        self.collect = collect
         self.problems: list[str] = []
         self.notes: list[str] = []
 
@@ -129,6 +133,8 @@ class _Reader:
         """`path` uses the extended field `field`: refused unless the runtime honours it
         (or accepts it with a warning)."""
         if not self.accept.accepts(field):
+            if not self.collect:
+                raise self.fail(path, self.accept.refusal(field))
             self.problem(path, self.accept.refusal(field))
 
     def fail(self, path: str, message: str) -> InvalidSpec:
@@ -143,11 +149,12 @@ class _Reader:
         for key in value:
             if key not in known:
                 child = f"{path}.{key}" if path else key
-                if key in _UNSUPPORTED:
-                    self.problem(child, f'field "{key}" is valid in Knative but not supported '
-                                        "by paasd; remove it")
-                else:
-                    self.problem(child, f'unknown field "{key}"{nearest(key, known)}')
+                message = (f'field "{key}" is valid in Knative but not supported by paasd; '
+                           "remove it") if key in _UNSUPPORTED else \
+                    f'unknown field "{key}"{nearest(key, known)}'
+                if not self.collect:
+                    raise self.fail(child, message)
+                self.problem(child, message)
         return value
 
     def string(self, value: Any, path: str) -> str:
@@ -222,7 +229,7 @@ def service_from_document(doc: Located, accept: Acceptance | None = None,
     ("apiVersion Kind") an apply would take, named when a document is none of them.
     `notes`, when given, receives one line per thing read and ignored on purpose
     (read-only metadata, a `status`)."""
-    r = _Reader(doc, accept or Acceptance())
+    r = _Reader(doc, accept or Acceptance(), collect=True)
     top = doc.value
     if not isinstance(top, dict):
         raise r.fail("", f"a Knative Service must be a mapping, got {_kind(top)}")
@@ -258,6 +265,8 @@ def service_from_document(doc: Located, accept: Acceptance | None = None,
         template = r.guard(_template, r, spec["template"], name, default=None)
     annotations = r.guard(r.string_map, meta.get("annotations"), "metadata.annotations",
                           default=())
+    for key, message in networking_problems(dict(annotations)):
+        r.problem(f"metadata.annotations.{key}", message)
     for key, value in annotations:
         if canonical(key) == ROLLOUT_DURATION:
             try:

@@ -37,6 +37,7 @@ from .annotations import (
     WINDOW,
     canonical,
 )
+from .networking import DISABLE_EXTERNAL_TLS, HTTP_OPTION, HTTP_PROTOCOL
 
 PREFIXES = ("autoscaling.knative.dev/", "serving.knative.dev/", "networking.knative.dev/",
             "features.knative.dev/")
@@ -53,6 +54,8 @@ TEMPLATE_KEYS = frozenset({
 })
 # read on the Service's metadata.annotations
 SERVICE_KEYS = frozenset({ROLLOUT_DURATION})
+# read on either (the Service's first): HTTP or HTTPS, per service (paasd.spec.networking)
+EITHER_KEYS = frozenset({HTTP_PROTOCOL, HTTP_OPTION, DISABLE_EXTERNAL_TLS})
 # set by Knative's webhook or kn for information; kept as written, mean nothing to serving
 INFORMATIONAL = frozenset({
     "serving.knative.dev/creator", "serving.knative.dev/lastModifier",
@@ -67,16 +70,14 @@ WARNED: dict[str, str] = {
         "paasd's data plane already streams request and response bodies in both "
         "directions at once; nothing to enable",
     "networking.knative.dev/disable-auto-tls":
-        "paasd provisions no certificates (it serves plain HTTP on loopback)",
+        "it is the older name of networking.knative.dev/disable-external-domain-tls, "
+        "which paasd reads: use that",
     "networking.knative.dev/certificate-class":
-        "paasd provisions no certificates (it serves plain HTTP on loopback)",
+        "paasd's [tls] issues the certificates itself; there is no certificate class",
     "networking.knative.dev/ingress.class": "paasd is its own ingress; there is no class",
     "networking.knative.dev/ingress-class": "paasd is its own ingress; there is no class",
-    "networking.knative.dev/http-option":
-        "paasd serves plain HTTP only (no redirection to HTTPS)",
-    "networking.knative.dev/http-protocol":
-        "paasd serves plain HTTP only (no redirection to HTTPS)",
-    "networking.knative.dev/wildcardDomain": "paasd provisions no certificates",
+    "networking.knative.dev/wildcardDomain":
+        "paasd's [tls] issues a certificate per host; there are no wildcard certificates",
 }
 LABELS_WARNED: dict[str, str] = {
     VISIBILITY: "paasd's ingress listens on loopback only, so every service is already "
@@ -85,7 +86,8 @@ LABELS_WARNED: dict[str, str] = {
         "paasd's ingress listens on loopback only, so every service is already "
         "reachable from this machine alone; cluster-local changes nothing",
 }
-KNOWN = TEMPLATE_KEYS | SERVICE_KEYS | INFORMATIONAL | frozenset(WARNED) | frozenset(ALIASES)
+KNOWN = (TEMPLATE_KEYS | SERVICE_KEYS | EITHER_KEYS | INFORMATIONAL | frozenset(WARNED)
+         | frozenset(ALIASES))
 
 
 def _knative(key: str) -> bool:

@@ -149,3 +149,61 @@ def test_config_editor_with_a_problem(snap_compare: Snap) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_editor)
+
+
+def request_records() -> list[dict[str, Any]]:
+    base = {"namespace": "default", "service": "hello", "host": "hello.default.example.com",
+            "client": "127.0.0.1", "bytesIn": 0, "sampled": False}
+    rows = [
+        ("09:00:01.125", "GET", "/", 200, 0.5212, 0.5031, True, "hello-00002-a1b2c", ""),
+        ("09:00:01.702", "GET", "/api/items?page=2", 200, 0.0042, 0.0, False,
+         "hello-00002-a1b2c", ""),
+        ("09:00:02.310", "POST", "/upload", 413, 0.0031, 0.0, False, "hello-00002-d3e4f", ""),
+        ("09:00:03.004", "GET", "/slow", 504, 1.0012, 0.0, False, "hello-00002-a1b2c",
+         "revision hello-00002 did not respond in time (timeoutSeconds=1)"),
+        ("09:00:04.500", "GET", "/", 503, 60.0004, 60.0004, True, None,
+         "revision hello-00002 did not become ready within 60s: exit code 3"),
+    ]
+    out = []
+    for i, (t, method, path, status, latency, hold, cold, inst, reason) in enumerate(rows):
+        r = {**base, "time": f"2026-11-27T{t}000Z", "method": method, "path": path,
+             "status": status, "latency": latency, "hold": hold, "coldStart": cold,
+             "revision": "hello-00002", "instance": inst, "bytesOut": 13 if status == 200
+             else 0, "requestId": f"4bf92f3577b34da6a3ce929d0e0e47{i:02d}",
+             "traceId": f"4bf92f3577b34da6a3ce929d0e0e47{i:02d}", "spanId": "00f067aa0ba902b7"}
+        if reason:
+            r["reason"] = reason
+        out.append(r)
+    return out
+
+
+def requests_app() -> PaasdApp:
+    from tui.screens.base import Selection
+    from tui.screens.requests import RequestsScreen
+
+    app = demo_app()
+
+    async def open_requests(pilot: Pilot[None]) -> None:
+        app.push_screen(RequestsScreen(Selection("default", "hello"), app.socket,
+                                       connect=False, records=request_records()))
+        await pilot.pause()
+
+    app.open_requests = open_requests  # type: ignore[attr-defined]
+    return app
+
+
+def test_requests_pane(snap_compare: Snap) -> None:
+    app = requests_app()
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=app.open_requests)  # type: ignore[attr-defined]
+
+
+def test_request_record_and_trace(snap_compare: Snap) -> None:
+    app = requests_app()
+
+    async def first_row(pilot: Pilot[None]) -> None:
+        await app.open_requests(pilot)  # type: ignore[attr-defined]
+        await pilot.press("up", "up", "up", "up", "enter")  # the cold start
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=first_row)

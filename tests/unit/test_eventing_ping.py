@@ -1,0 +1,69 @@
+"""The PingSource scheduler on trio's MockClock: fires on schedule, in the source's
+time zone, picks up changes, and does not catch up fires it missed."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from paasd.eventing.objects import Destination, PingSource
+from paasd.eventing.ping import PingScheduler
+from paasd.spec.objects import ObjectKey
+
+SINK = Destination(uri="http://127.0.0.1:1/")
+KEY = ObjectKey("PingSource", "default", "tick")
+# 2026-03-28 23:00:00 UTC: Paris goes to summer time the next night (02:00 → 03:00 CET)
+EPOCH = 1774738800.0
+
+
+def run(sources: dict[ObjectKey, PingSource], hours: float, change: dict[float, dict[
+        ObjectKey, PingSource]] | None = None) -> list[tuple[str, float]]:
+    fired: list[tuple[str, float]] = []
+    current = dict(sources)
+
+    async def fire(key: ObjectKey, source: PingSource, at: float) -> None:
+        fired.append((key.name, at))
+
+    async def main() -> None:
+        sched = PingScheduler(lambda: current, fire, epoch=EPOCH)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sched.run)
+            for at, new in sorted((change or {}).items()):
+                await trio.sleep_until(at)
+                current.clear()
+                current.update(new)
+                sched.changed()
+            await trio.sleep_until(hours * 3600)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return fired
+
+
+def test_fires_every_minute_on_the_minute() -> None:
+    fired = run({KEY: PingSource("* * * * *", SINK)}, hours=0.11)
+    assert [at - EPOCH for _, at in fired] == [60.0 * i for i in range(1, 7)]
+
+
+def test_time_zone_and_daylight_saving() -> None:
+    # "0 9 * * *" in Paris on the 29th, the first day of summer time (UTC+2), is 07:00
+    # UTC (it would be 08:00 UTC the day before); in UTC it is 09:00 UTC
+    paris = PingSource("0 9 * * *", SINK, timezone="Europe/Paris")
+    utc = PingSource("0 9 * * *", SINK)
+    fired = run({KEY: paris, ObjectKey("PingSource", "default", "utc"): utc}, hours=24)
+    got = sorted((name, (at - EPOCH) / 3600) for name, at in fired)
+    assert got == [("tick", 8.0), ("utc", 10.0)]  # 07:00 and 09:00 UTC on the 29th
+
+
+def test_a_changed_schedule_is_picked_up_and_a_removed_source_stops() -> None:
+    every2 = PingSource("*/2 * * * *", SINK)
+    fired = run({KEY: PingSource("* * * * *", SINK)}, hours=0.2,
+                change={150.0: {KEY: every2}, 400.0: {}})
+    assert [at - EPOCH for _, at in fired] == [60.0, 120.0, 240.0, 360.0]
+
+
+def test_a_start_fires_from_now_on_only() -> None:
+    # a daemon (re)started at EPOCH (23:00:00) fires at midnight and 01:00, nothing for
+    # the past (the 23:00 fire is due at the start instant, not after it)
+    fired = run({KEY: PingSource("0 * * * *", SINK)}, hours=2.5)
+    assert [at - EPOCH for _, at in fired] == [3600.0, 7200.0]
