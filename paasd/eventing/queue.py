@@ -25,6 +25,8 @@ from typing import Any
 
 import trio
 
+from ..store.files import create_private, private_dir
+
 log = logging.getLogger("paasd.eventing")
 
 SCHEMA = """
@@ -110,8 +112,9 @@ class _Write:
 
 class Queue:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
+        create_private(path)  # events carry users' data: 0600, as the store (its -wal too)
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
