@@ -51,6 +51,7 @@ from ..errors import PaasdError
 from ..spec.keys import RevisionKey, ServiceKey
 from ..spec.model import EnvVar
 from ..spec.objects import ObjectKey
+from ..store.files import write_private
 from .delivery import DeadLetter, Delivered, Retry, decide, policy
 from .objects import (
     Broker,
@@ -252,7 +253,7 @@ class Eventing:
                   ) -> None:
         listeners = await self._listen()
         self.port = listeners[0].socket.getsockname()[1]
-        await trio.to_thread.run_sync(self.port_file.write_text, f"{self.port}\n")
+        await trio.to_thread.run_sync(write_private, self.port_file, f"{self.port}\n")
         self._route()
         for d in await trio.to_thread.run_sync(self.queue.pending):
             self._schedule(d)
