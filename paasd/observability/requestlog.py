@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..store.files import open_append, private_dir
+
 CURRENT = "current.log"
 UNROUTED = "_unrouted"
 _SEGMENT = re.compile(r"\d{8}T\d{12}\.log")
@@ -67,12 +69,12 @@ class LogFiles:
     def _append(self, directory: Path, lines: list[str], now: float) -> None:
         current = directory / CURRENT
         if directory not in self.opened:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)  # clients' addresses and paths: not for everyone
             try:
                 self.opened[directory] = current.stat().st_mtime
             except FileNotFoundError:
                 self.opened[directory] = now
-        with open(current, "a", encoding="utf-8") as f:
+        with os.fdopen(open_append(current), "a", encoding="utf-8") as f:
             f.write("".join(lines))
             size = f.tell()
         if size >= self.max_bytes // 4 or now - self.opened[directory] >= self.max_age / 4:

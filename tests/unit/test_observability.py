@@ -136,6 +136,9 @@ def test_segments_rotate_and_the_total_stays_under_max_bytes(tmp_path: Path) -> 
     total = sum(p.stat().st_size for p in d.iterdir())
     assert total <= 64 * 1024 + 16 * 1024 + 4096  # the bound, plus the open segment
     assert read(d, tail=5)[-1]["status"] == 229  # the newest survive
+    # clients' addresses and paths: the files and their directory are not for everyone
+    assert {p.stat().st_mode & 0o777 for p in d.iterdir()} == {0o640}
+    assert d.stat().st_mode & 0o777 == 0o750
 
 
 def test_segments_older_than_max_age_go(tmp_path: Path) -> None:
