@@ -155,6 +155,14 @@ class Template:
         """Every container that runs for the life of an instance, serving one first."""
         return (self.container, *self.sidecars)
 
+    def security_contexts(self) -> list[tuple[str, Json]]:
+        """Each securityContext the user set, with the YAML path to name it by (the pod's,
+        then each running container's): what a runtime reports it cannot apply."""
+        where = [("spec.template.spec.securityContext", self.pod.security_context)]
+        where += [(f"spec.template.spec.containers[{i}].securityContext", c.security_context)
+                  for i, c in enumerate(self.containers)]
+        return [(path, raw) for path, raw in where if raw]
+
     def digest(self) -> str:
         """A stable hash of the template: equal digests mean no new revision. Fields added
         after the first release count only when set, so a stored revision keeps its digest

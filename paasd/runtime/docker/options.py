@@ -222,13 +222,9 @@ NOT_APPLIED = ("seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile
 
 def security_warnings(spec: ServiceSpec) -> list[str]:
     """The securityContext fields the docker runtime accepts but does not apply."""
-    t = spec.template
     out = []
-    where = [("spec.template.spec.securityContext", t.pod.security_context)]
-    where += [(f"spec.template.spec.containers[{i}].securityContext", c.security_context)
-              for i, c in enumerate(t.containers)]
-    for path, raw in where:
-        ignored = sorted(k for k in (thaw_json(raw) if raw else {}) if k in NOT_APPLIED)
+    for path, raw in spec.template.security_contexts():
+        ignored = sorted(k for k in thaw_json(raw) if k in NOT_APPLIED)
         if ignored:
             out.append(f"{path}: on the docker runtime: {', '.join(ignored)} not applied "
                        "(the kubernetes runtime passes them to the pod)")

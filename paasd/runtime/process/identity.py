@@ -63,14 +63,8 @@ def process_identity(template: Template, c: Container) -> dict[str, Any]:
 
 def identity_warnings(spec: ServiceSpec) -> list[str]:
     """The parts of each securityContext a process cannot take, one line each."""
-    t = spec.template
     out = []
-    where = [("spec.template.spec.securityContext", t.pod.security_context)]
-    where += [(f"spec.template.spec.containers[{i}].securityContext", c.security_context)
-              for i, c in enumerate(t.containers)]
-    for path, raw in where:
-        if not raw:
-            continue
+    for path, raw in spec.template.security_contexts():
         ignored = sorted(k for k in thaw_json(raw) if k not in APPLIED)
         if ignored:
             out.append(f"{path}: on the process runtime: {', '.join(ignored)} not applied "
