@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -148,7 +149,7 @@ class Authority:
             self.cert.public_key().verify(  # type: ignore[union-attr,call-arg]
                 leaf.signature, leaf.tbs_certificate_bytes,
                 ec.ECDSA(leaf.signature_hash_algorithm))  # type: ignore[arg-type]
-        except Exception:
+        except (InvalidSignature, TypeError, ValueError):  # not ours, or not an ECDSA leaf
             return None
         names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         hosts = [*names.get_values_for_type(x509.DNSName),

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -87,7 +86,10 @@ def test_a_restarted_daemon_adopts_without_restarting_a_pod(tmp_path: Path,
         kubectl.run("apply", "-f", "-", input=STRAY.format(
             name="not-paasds", namespace=ns, labels=json.dumps({"app": "other"})))
         assert d.stop() == 0
-        time.sleep(1)
+        # the daemon has exited: its Deployments are still there (a deletion would be
+        # immediate in the API; only the pods' removal is asynchronous), so the pods too
+        assert {x["metadata"]["labels"]["serving.knative.dev/service"]
+                for x in d.objects("deployments")} >= {"web"}
         assert pod_uids(d) == before  # pods outlive the daemon
         d.start()
         d.wait_served(HOST, "adopt-me", timeout=30)
@@ -161,7 +163,9 @@ def test_api_server_stopped_and_started_routing_goes_on_and_it_resyncs(
         assert "UNAVAILABLE" in d.ctl("service", "describe", "web").stdout
         assert "UNAVAILABLE" in d.ctl("info").stdout
         d.ctl("service", "delete", "other")  # wanted while it is down: done once it is back
-        time.sleep(1)
+        wait_for("the runtime to take the removal in while the server is down",
+                 lambda: "removing revision default/other-00001" in d.log()
+                 or "removing revision other-00001" in d.log(), timeout=30, interval=0.2)
         subprocess.run([str(up)], check=True, stdout=subprocess.DEVNULL, timeout=300)
         wait_for("the runtime to be healthy again", lambda: d.info()["runtimeHealth"]["ok"],
                  timeout=60, interval=0.5)

@@ -148,8 +148,10 @@ def test_a_gradual_rollout_fails_no_request(shared_kdaemon: KubeDaemon) -> None:
                 for t in svc["status"]["traffic"])
 
         wait_for("the rollout to roll-00002 to complete", done, timeout=90, interval=0.5)
-        # and the old revision is drained away (min-scale keeps routed revisions only)
-        time.sleep(1.5)
+        # the load goes on after the switch: more answers from roll-00002, none failing
+        mark = bodies["two"]
+        wait_for("more answers from roll-00002", lambda: bodies["two"] > mark + 50,
+                 timeout=30, interval=0.1)
     finally:
         stop.set()
         for t in threads:
