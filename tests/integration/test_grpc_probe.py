@@ -6,11 +6,10 @@ from __future__ import annotations
 from concurrent import futures
 from typing import Any
 
+import grpc  # grpcio: a dev dependency, as for the data-plane tests
 import pytest
 
 from paasd.runtime.local.probes import grpc_serving
-
-grpc = pytest.importorskip("grpc")
 
 pytestmark = [pytest.mark.integration, pytest.mark.trio]
 

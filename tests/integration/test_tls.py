@@ -15,11 +15,17 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Daemon, free_port
+from tests.tiers import need
 from tests.tlscerts import make_cert
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")]
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(autouse=True)
+def _curl() -> None:
+    """These tests speak HTTPS with curl --cacert, as a user does; CI installs it."""
+    need("https", shutil.which("curl") is not None, "install curl (apt-get install curl)")
 
 HOST = "hello.default.example.com"
 
