@@ -20,6 +20,7 @@ import trio
 from paasd.engine import Engine
 from paasd.runtime.kubernetes.images import ImageImporter, ImageImportFailed
 from paasd.runtime.kubernetes.settings import KubernetesSettings
+from tests.tiers import need
 
 from .conftest import TEST_CONTAINERD, Kubectl, KubeDaemon
 
@@ -40,8 +41,8 @@ def site(root: Path, body: str, base: str) -> Path:
 
 def test_a_build_is_imported_and_served_by_a_pod_pinned_to_its_id(
         tmp_path: Path, kubectl: Kubectl, base_image: str) -> None:
-    if not TEST_CONTAINERD.exists():
-        pytest.skip("image_import = ctr needs the test cluster's containerd socket")
+    need("kubernetes", TEST_CONTAINERD.exists(),
+         "image_import = ctr needs the test cluster's containerd socket (tests/cluster/up)")
     d = KubeDaemon(tmp_path, kubectl)
     d.start()
     built: list[str] = []
