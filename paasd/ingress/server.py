@@ -242,20 +242,23 @@ class Ingress:
         if tls_socks:
             self._tls_port = tls_socks[0].getsockname()[1]
         try:
-            for sock in socks:
-                self._servers.append(await on_host(loop, loop.create_server(
-                    lambda: Http1Server(self), sock=sock, backlog=1024)))
-            for sock in tls_socks:
-                self._servers.append(await on_host(loop, loop.create_server(
-                    lambda: Http1Server(self, True), sock=sock, backlog=1024,
-                    ssl=tls_context, ssl_handshake_timeout=handshake_timeout)))
-            self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
+            # the holds' nursery first: a client waiting in the listen backlog is served as
+            # soon as a server exists, and its request may need a hold at once
             async with trio.open_nursery() as holds:
                 self._holds = holds
+                for sock in socks:
+                    self._servers.append(await on_host(loop, loop.create_server(
+                        lambda: Http1Server(self), sock=sock, backlog=1024)))
+                for sock in tls_socks:
+                    self._servers.append(await on_host(loop, loop.create_server(
+                        lambda: Http1Server(self, True), sock=sock, backlog=1024,
+                        ssl=tls_context, ssl_handshake_timeout=handshake_timeout)))
+                self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
                 task_status.started(self._port)
                 await self._drained.wait()
                 holds.cancel_scope.cancel()
         finally:
+            self._holds = None
             self._close_all()
 
     def _close_all(self) -> None:
@@ -363,9 +366,15 @@ class Ingress:
         return path
 
     def _start_hold(self, ex: Exchange) -> None:
-        if ex.state != DONE and self._holds is not None:
-            ex.held = True
-            self._holds.start_soon(self._hold, ex)
+        if ex.state == DONE:
+            return
+        if self._holds is None:  # not serving (yet, or any more): never leave it waiting
+            assert self._loop is not None
+            self._loop.call_soon(ex.refused, 503, b"the ingress is not serving requests yet\n",
+                                 1)
+            return
+        ex.held = True
+        self._holds.start_soon(self._hold, ex)
 
     async def _hold(self, ex: Exchange) -> None:
         """The activator's hold, in trio; cancelled if the client hangs up."""

@@ -194,3 +194,41 @@ async def test_drain_gives_up_after_the_grace(autojump_clock: trio.testing.MockC
         assert await ingress.drain(grace=7) is False
         assert trio.current_time() - before == pytest.approx(7)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_request_waiting_in_the_backlog_at_start_is_held_not_lost() -> None:
+    """A client that connected before the ingress served (the listening socket exists from
+    the daemon's start) and needs a hold at once: it is held and answered when an
+    instance becomes ready. (It used to wait forever: its hold was asked for before the
+    holds' nursery existed, and was dropped.)"""
+
+    async def ok(req: h11.Request, stream: trio.SocketStream, conn: h11.Connection) -> bool:
+        await reply(conn, stream, b"served")
+        return True
+
+    async with trio.open_nursery() as nursery:
+        app = await backend(nursery, ok)
+        events, _ = trio.open_memory_channel[DataPlaneEvent](100)
+        ingress = Ingress(IngressSettings(host="127.0.0.1", port=0), events)
+        ingress.configure(queue_depth=100, hold_timeout=HOLD)
+        ingress.update_routes({HOST: Route(ServiceKey("default", "app"), HOST,
+                                           (Target(APP, 100),))})
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        early = await trio.open_tcp_stream("127.0.0.1", port)  # in the backlog
+        conn = h11.Connection(h11.CLIENT)
+        await early.send_all(conn.send(h11.Request(method="GET", target="/", headers=[
+            ("host", HOST), ("connection", "close")])) + conn.send(h11.EndOfMessage()))
+        await nursery.start(ingress.run, listeners)
+        with trio.fail_after(10):
+            while ingress.activator.waiting(APP) == 0:  # held: no instance yet
+                await trio.sleep(0.01)
+        ingress.endpoint_ready(APP, Endpoint("app-00001-x", "127.0.0.1", app))
+        with trio.fail_after(10):
+            response = await next_event(conn, early)
+            body = b""
+            while isinstance(event := await next_event(conn, early), h11.Data):
+                body += event.data
+        assert response.status_code == 200 and body == b"served"
+        await early.aclose()
+        nursery.cancel_scope.cancel()
