@@ -55,6 +55,12 @@ def cmd_requests(client: Client, args: argparse.Namespace) -> int:
         print("error: name a service, or --unrouted for requests no service had",
               file=sys.stderr)
         return 2
+    logging_off = not client.info().get("observability", {}).get(
+        "requestLog", {}).get("enabled", True)
+    if logging_off:  # say why nothing new will come, and how to change it
+        print("note: request logs are off (the default, as Knative's): set "
+              "[observability] request_log = true in paasd's config and reload "
+              "(systemctl reload paasd, or SIGHUP)", file=sys.stderr)
     records = client.requests(args.namespace, None if args.unrouted else args.name,
                               follow=args.follow, status=args.status, since=args.since,
                               tail=args.tail)

@@ -25,7 +25,9 @@ KEYS = ("request_log", "request_log_template", "request_log_max_bytes",
 
 @dataclass(frozen=True)
 class ObservabilitySettings:
-    request_log: bool = True  # per-service JSON lines under state_dir/requests
+    # per-service JSON lines under state_dir/requests; off by default, as Knative's
+    # logging.enable-request-log (each request costs the ingress ~10 % more with it on)
+    request_log: bool = False
     request_log_template: str = ""  # "" or a template: each line also to paasd's log
     request_log_max_bytes: int = 16 * 1024 * 1024  # per service, all files
     request_log_max_age: float = 7 * 24 * 3600.0  # files older than this are removed

@@ -34,6 +34,8 @@ COLD = ('        autoscaling.knative.dev/initial-scale: "0"\n')
 
 def start(tmp: Path, observability: str = "", process: dict[str, str] | None = None
           ) -> Daemon:
+    if "request_log =" not in observability:  # off by default: these tests want it on
+        observability = f"request_log = true\n{observability}"
     d = Daemon(tmp, config_extra=f"\n[observability]\n{observability}")
     text = d.config.read_text().replace(
         "[autoscaler]\n", "[autoscaler]\nallow_zero_initial_scale = true\n")
@@ -322,7 +324,7 @@ def test_a_reload_turns_the_request_log_and_trace_context_off(cold: Daemon) -> N
     d.wait_served(HOST, "Hello")
     logged_path(d, "/")
     d.config.write_text(d.config.read_text().replace(
-        "[observability]\n", "[observability]\nrequest_log = false\n"))
+        "request_log = true\n", "request_log = false\n"))
     assert d.api("POST", "/v1/config/reload").status_code == 200
     sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     got = {k.lower(): v for k, v in d.get(HOST, "/headers", headers={
@@ -332,3 +334,4 @@ def test_a_reload_turns_the_request_log_and_trace_context_off(cold: Daemon) -> N
     info = json.loads(d.ctl("info", "-o", "json").stdout)["observability"]
     assert info["requestLog"]["enabled"] is False
     assert "/headers" not in [r["path"] for r in requests(d)]  # nothing new written
+    assert "request logs are off" in d.ctl("requests", "hello").stderr  # and says how

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from textual.widgets import DataTable, Static
 
@@ -15,6 +18,16 @@ pytestmark = pytest.mark.integration
 
 MIN_ONE = '        autoscaling.knative.dev/min-scale: "1"\n'
 HOST = "hello.default.example.com"
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon with request logs on (they are off by default)."""
+    d = Daemon(tmp_path, config_extra="\n[observability]\nrequest_log = true\n")
+    d.start()
+    yield d
+    if d.proc is not None:
+        d.stop()
 
 
 def test_requests_pane_follows_pauses_filters_and_opens_a_record(daemon: Daemon) -> None:

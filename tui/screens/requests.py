@@ -220,6 +220,10 @@ class RequestsScreen(DataScreen):
         dropped = f"  [red]{feed.dropped} dropped (too fast)[/]" \
             if feed is not None and feed.dropped else ""
         errors = sum(1 for r in self.kept if int(r.get("status", 0)) >= 500)
+        info = getattr(getattr(self.app, "connection", None), "info", None) or {}
+        if not ((info.get("observability") or {}).get("requestLog") or {}).get("enabled", True):
+            trouble += ("  [yellow]request logs are off: set [observability] request_log = "
+                        "true and reload[/]").replace("[o", r"\[o")
         self.query_one("#requests-status", Static).update(
             f"{state}  {len(self.kept)} requests kept, {errors} 5xx{filt}{dropped}{trouble}"
             "   [dim]Enter: the record and its trace[/]")
