@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from .exchange import DONE, Exchange
-from .heads import Headers, response_block
+from .heads import Headers, field_lines, response_block
 
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
@@ -160,8 +160,7 @@ class H1Upstream(asyncio.Protocol):
         self.rbuf = b""
         self.rpos = 0
         self.chunked = False
-        lines = [ex.method, b" ", ex.target, b" HTTP/1.1\r\n",
-                 *[name + b": " + value + b"\r\n" for name, value in ex.headers]]
+        lines = [b"%s %s HTTP/1.1\r\n" % (ex.method, ex.target), field_lines(ex.headers)]
         if ex.length is not None:
             lines.append(b"content-length: %d\r\n" % ex.length)
         elif ex.wants_body:
