@@ -153,7 +153,7 @@ class Observability:
         export = self.export
         template = self.template
         followers = self.followers
-        lines: dict[ServiceKey | None, list[str]] = {}
+        lines: dict[ServiceKey | None, list[bytes]] = {}
         make_line = self.lines.line
         as_finished = tuple.__new__
         for i, raw in enumerate(batch):

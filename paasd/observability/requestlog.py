@@ -47,7 +47,7 @@ class LogFiles:
         self.opened: dict[Path, float] = {}  # a directory's current.log → when begun
         self.last_sweep = 0.0
 
-    def write(self, batches: dict[Path, list[str]], now: float | None = None) -> None:
+    def write(self, batches: dict[Path, list[bytes]], now: float | None = None) -> None:
         """Append each directory's lines (a worker thread; one call at a time)."""
         now = time.time() if now is None else now
         failed = []
@@ -66,7 +66,7 @@ class LogFiles:
         if failed:  # the other services' lines were written
             raise RequestLogError("cannot write the request log: " + "; ".join(failed))
 
-    def _append(self, directory: Path, lines: list[str], now: float) -> None:
+    def _append(self, directory: Path, lines: list[bytes], now: float) -> None:
         current = directory / CURRENT
         if directory not in self.opened:
             private_dir(directory)  # clients' addresses and paths: not for everyone
@@ -74,8 +74,8 @@ class LogFiles:
                 self.opened[directory] = current.stat().st_mtime
             except FileNotFoundError:
                 self.opened[directory] = now
-        with os.fdopen(open_append(current), "a", encoding="utf-8") as f:
-            f.write("".join(lines))
+        with os.fdopen(open_append(current), "ab") as f:
+            f.write(b"".join(lines))
             size = f.tell()
         if size >= self.max_bytes // 4 or now - self.opened[directory] >= self.max_age / 4:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + \

@@ -120,9 +120,9 @@ def test_good_settings() -> None:
     assert parse_size(2048) == 2048 and parse_size("16 KiB") == 16384
 
 
-def lines(n: int, size: int = 100) -> list[str]:
-    return [json.dumps({"time": f"2026-01-01T00:00:{i:02d}.000000Z", "status": 200 + i,
-                        "pad": "x" * size}) + "\n" for i in range(n)]
+def lines(n: int, size: int = 100) -> list[bytes]:
+    return [(json.dumps({"time": f"2026-01-01T00:00:{i:02d}.000000Z", "status": 200 + i,
+                         "pad": "x" * size}) + "\n").encode() for i in range(n)]
 
 
 def test_segments_rotate_and_the_total_stays_under_max_bytes(tmp_path: Path) -> None:
@@ -207,7 +207,7 @@ def test_log_lines_are_json_whatever_the_client_sent() -> None:
               0, False, False, None, None, "", b'id"\\', None, b"::1")
     ex = tuple.__new__(Finished, values)
     line = LineMaker().line(ex, 1_700_000_000.0)
-    assert line.endswith("}\n") and "\n" not in line[:-1]
+    assert line.endswith(b"}\n") and b"\n" not in line[:-1]
     record = json.loads(line)
     assert record["path"] == hostile.decode("latin-1")
     assert record["method"] == 'G"ET' and record["host"] == 'h"ost'
