@@ -23,38 +23,34 @@ HOP_BY_HOP = frozenset({
     b"http2-settings",
 })
 
-# every field the relay cuts from a response head, found in one case-insensitive scan
+# every field line the relay cuts from a response head (name, value up to its CR), found
+# and removed in case-insensitive C scans: `findall` reads the values, `sub` cuts the lines
 _CUT = re.compile(rb"\n(content-length|connection|transfer-encoding|keep-alive|proxy-[a-z]+|"
-                  rb"te|trailers?|upgrade|http2-settings)[ \t]*:", re.I)
+                  rb"te|trailers?|upgrade|http2-settings)[ \t]*:([^\n]*)(?=\n)", re.I)
 
 
 def response_block(block: bytes) -> tuple[bytes, int | None, bool]:
     """(the block without hop-by-hop and framing fields, Content-Length, chunked).
 
-    `block` starts with the LF that ends the status line: every field follows an LF."""
+    `block` starts with the LF that ends the status line and ends with a CRLF:
+    every field follows an LF and is followed by one."""
+    found = _CUT.findall(block)
+    if not found:
+        return block, None, False
     length: int | None = None
     chunked = False
-    named: set[bytes] | None = None
-    pieces: list[bytes] = []
-    last = 0
-    for m in _CUT.finditer(block):
-        name = m[1].lower()
-        eol = block.find(b"\n", m.end()) + 1
+    named: set[bytes] = set()
+    for name, value in found:
+        name = name.lower()
         if name == b"content-length":
-            length = int(block[m.end():eol])
+            length = int(value)
+        elif name == b"connection":
+            value = value.strip().lower()
+            if value != b"keep-alive" and value != b"close":  # it names fields to drop
+                named |= {t.strip() for t in value.split(b",")} - {b"close", b"keep-alive"}
         elif name == b"transfer-encoding":
             chunked = True
-        elif name == b"connection":
-            value = block[m.end():eol].strip().lower()
-            if value != b"keep-alive" and value != b"close":  # it names fields to drop
-                tokens = {t.strip() for t in value.split(b",")} - {b"close", b"keep-alive"}
-                named = tokens if named is None else named | tokens
-        pieces.append(block[last:m.start() + 1])
-        last = eol
-    if not pieces:
-        return block, None, False
-    pieces.append(block[last:])
-    out = b"".join(pieces)
+    out = _CUT.sub(b"", block)
     if named:
         out = b"".join([line + b"\r\n" for line in out.split(b"\r\n")[:-1]
                         if line.partition(b":")[0].strip().lower() not in named])

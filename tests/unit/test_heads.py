@@ -25,3 +25,14 @@ def test_fields_round_trip() -> None:
     fields = block_fields(b"\nServer: nginx\r\nX-A:  b \r\n")
     assert fields == [(b"server", b"nginx"), (b"x-a", b"b")]
     assert field_lines(fields) == b"server: nginx\r\nx-a: b\r\n"
+
+
+def test_cut_names_are_whole_field_names_in_any_case() -> None:
+    block = (b"\nCONTENT-LENGTH: 12\r\ncontent-type: text/plain\r\nTeapot: yes\r\n"
+             b"Trailers-X: kept\r\nProxy-Connection: close\r\nconnection: Close\r\n"
+             b"Upgrade-Insecure-Requests: 1\r\nTE : trailers\r\n")
+    out, length, chunked = response_block(block)
+    assert length == 12 and not chunked
+    assert out == (b"\ncontent-type: text/plain\r\nTeapot: yes\r\nTrailers-X: kept\r\n"
+                   b"Upgrade-Insecure-Requests: 1\r\n")
+    assert field_lines([]) == b""
