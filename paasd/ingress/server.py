@@ -370,7 +370,7 @@ class Ingress:
             return
         if self._holds is None:  # not serving (yet, or any more): never leave it waiting
             assert self._loop is not None
-            self._loop.call_soon(ex.refused, 503, b"the ingress is not serving requests yet\n",
+            self._loop.call_soon(ex.refused, 503, b"the ingress is starting or stopping\n",
                                  1)
             return
         ex.held = True

@@ -179,7 +179,11 @@ listen = "127.0.0.1:0"
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(tmp_path)
+    yield from serve(Daemon(tmp_path))
+
+
+def serve(d: Daemon) -> Iterator[Daemon]:
+    """A fixture's body: start `d`, hand it over, stop it and any app it left behind."""
     d.start()
     yield d
     if d.proc is not None:

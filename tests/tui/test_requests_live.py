@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from tests.integration.conftest import Daemon
+from tests.integration.conftest import Daemon, serve
 from tui.app import PaasdApp
 from tui.screens.requests import RequestDetailScreen, RequestsScreen
 
@@ -23,11 +23,7 @@ HOST = "hello.default.example.com"
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     """A daemon with request logs on (they are off by default)."""
-    d = Daemon(tmp_path, config_extra="\n[observability]\nrequest_log = true\n")
-    d.start()
-    yield d
-    if d.proc is not None:
-        d.stop()
+    yield from serve(Daemon(tmp_path, config_extra="\n[observability]\nrequest_log = true\n"))
 
 
 def test_requests_pane_follows_pauses_filters_and_opens_a_record(daemon: Daemon) -> None:

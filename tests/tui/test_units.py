@@ -12,6 +12,7 @@ from tui.keys import DEFAULT_KEYS, KeysError, load_keys
 from tui.model import History, Model
 from tui.screens.dialogs import HelpScreen
 from tui.screens.editor import problem_line
+from tui.screens.requests import request_log_off
 
 from .conftest import drive
 
@@ -278,3 +279,9 @@ def test_the_header_says_when_the_runtime_cannot_act() -> None:
     info["runtimeHealth"] = {"ok": True, "where": "x", "message": ""}
     text = header_text(Connection("connected", info, 0.0), "/run/paasd.sock", 0.0, 1.0).plain
     assert "unavailable" not in text
+
+
+def test_the_requests_pane_knows_when_request_logs_are_off() -> None:
+    assert request_log_off({"observability": {"requestLog": {"enabled": False}}})
+    assert not request_log_off({"observability": {"requestLog": {"enabled": True}}})
+    assert not request_log_off({})  # an older daemon, or no info yet: say nothing

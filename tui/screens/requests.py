@@ -42,6 +42,11 @@ def status_matches(spec: str, status: int) -> bool:
     return False
 
 
+def request_log_off(info: dict[str, Any]) -> bool:
+    """Does the daemon's info (`GET /v1/info`) say request logs are off? (Unknown: no.)"""
+    return ((info.get("observability") or {}).get("requestLog") or {}).get("enabled") is False
+
+
 def ms(seconds: float | None) -> str:
     return f"{(seconds or 0.0) * 1000:.1f}ms"
 
@@ -220,10 +225,10 @@ class RequestsScreen(DataScreen):
         dropped = f"  [red]{feed.dropped} dropped (too fast)[/]" \
             if feed is not None and feed.dropped else ""
         errors = sum(1 for r in self.kept if int(r.get("status", 0)) >= 500)
-        info = getattr(getattr(self.app, "connection", None), "info", None) or {}
-        if not ((info.get("observability") or {}).get("requestLog") or {}).get("enabled", True):
-            trouble += ("  [yellow]request logs are off: set [observability] request_log = "
-                        "true and reload[/]").replace("[o", r"\[o")
+        connection = getattr(self.app, "connection", None)  # PaasdApp's; absent in tests
+        if connection is not None and request_log_off(connection.info):
+            trouble += (r"  [yellow]request logs are off: set \[observability] request_log = "
+                        "true and reload[/]")
         self.query_one("#requests-status", Static).update(
             f"{state}  {len(self.kept)} requests kept, {errors} 5xx{filt}{dropped}{trouble}"
             "   [dim]Enter: the record and its trace[/]")
