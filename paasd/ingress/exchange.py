@@ -125,7 +125,6 @@ class Exchange:
     body_sent = False
     trailers: Headers | None = None
     request_paused = False
-    response_done = False
     retried = False
     started = 0.0
     ended = 0.0  # when it finished (the ingress' clock)
@@ -147,6 +146,15 @@ class Exchange:
     request_id = b""
     trace: Trace | None = None
 
+    # what a request sets only when it differs (CPython shares an instance dict's keys
+    # among instances only up to 30 of them: past that each request would build a dict)
+    length: int | None = None  # request body length, None: unknown (chunked / h2 stream)
+    wants_body = False  # a request body may follow the head
+    body_done = True
+    head = False
+    upgrade = False
+    stream_id = 0
+
     def __init__(self, ingress: Ingress, down: Downstream, method: bytes, target: bytes,
                  host: bytes, headers: Headers, length: int | None, wants_body: bool,
                  upgrade: bool = False, stream_id: int = 0) -> None:
@@ -156,12 +164,17 @@ class Exchange:
         self.target = target
         self.host = host
         self.headers = headers  # rewritten: no hop-by-hop, forwarded headers added
-        self.length = length  # request body length, None: unknown (chunked / h2 stream)
-        self.wants_body = wants_body  # a request body may follow the head
-        self.body_done = not wants_body
-        self.head = method == b"HEAD"
-        self.upgrade = upgrade
-        self.stream_id = stream_id
+        if length is not None:
+            self.length = length
+        if wants_body:
+            self.wants_body = True
+            self.body_done = False
+        if method == b"HEAD":
+            self.head = True
+        if upgrade:
+            self.upgrade = True
+        if stream_id:
+            self.stream_id = stream_id
 
     # -- from the client --------------------------------------------------------------
 
@@ -239,14 +252,14 @@ class Exchange:
         self.status = status
         self.reason = body
         self.down.send_simple(self, status, body, extra)
-        self.response_done = True
         self._finish(reusable=False)
 
     # -- admission ------------------------------------------------------------------
 
     def admitted(self, endpoint: Endpoint, now: float = 0.0) -> None:
         """A slot on `endpoint` (the caller took it): forward the request."""
-        self.hold_cancel = None
+        if self.hold_cancel is not None:
+            self.hold_cancel = None
         if self.state == DONE:  # the client left while the slot was on its way
             self.ingress.release(self, endpoint)
             return
@@ -331,7 +344,6 @@ class Exchange:
     def response_end(self, trailers: Headers | None = None) -> None:
         if self.state == DONE:
             return
-        self.response_done = True
         self.down.send_end(self, trailers)
         if self.body_done:
             self._finish()
@@ -363,7 +375,7 @@ class Exchange:
         """Either side of an upgraded connection closed: the request is over."""
         if self.state == DONE:
             return
-        self.response_done = self.body_done = True
+        self.body_done = True
         if self.up is not None:
             self.up.abandon()
             self.up = None
@@ -390,7 +402,6 @@ class Exchange:
             self.status = 502
             self.reason = message
             self.down.send_simple(self, 502, message)
-            self.response_done = True
         else:  # the response had begun: it cannot be completed
             self.reason = message
             self.down.abort(self)
@@ -431,7 +442,6 @@ class Exchange:
         if self.state in (CONNECTING, SENT):
             self.status = 504
             self.down.send_simple(self, 504, self.reason)
-            self.response_done = True
         else:
             self.down.abort(self)
         self._finish(reusable=False)

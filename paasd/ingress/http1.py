@@ -33,6 +33,7 @@ from .heads import (
     HOP_BY_HOP,
     KEPT_END_TO_END,
     REQUEST_ID_PREFIX,
+    REQUEST_SPECIAL,
     Headers,
     field_lines,
     origin_form,
@@ -47,6 +48,9 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_HEAD = 16 * 1024  # request line + headers (h11's default limit); larger: 431
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 16 * 1024 * 1024
+
+
+_SPECIAL = HOP_BY_HOP | REQUEST_SPECIAL
 
 
 class _TooLarge(Exception):
@@ -77,10 +81,10 @@ def reason_phrase(status: int) -> bytes:
 
 class Http1Server(asyncio.Protocol):
     __slots__ = (
-        "body_paused", "broken", "chunked", "current", "first", "head_bytes", "headers",
-        "idle_since", "in_head", "ingress", "keep_alive", "linger_until", "out",
-        "parser", "parsing", "peer", "pipeline_paused", "pre", "queue", "tls", "transport",
-        "tunneling",
+        "body_paused", "broken", "chunked", "current", "first", "forwarded_proto",
+        "head_bytes", "headers", "idle_since", "in_head", "ingress", "keep_alive",
+        "linger_until", "out", "parser", "parsing", "peer", "pipeline_paused", "pre", "queue",
+        "special", "tls", "transport", "tunneling",
         "url", "write_paused",
     )
 
@@ -90,7 +94,9 @@ class Http1Server(asyncio.Protocol):
         self.transport: Any = None
         self.parser = HttpRequestParser(self)
         self.url = b""
-        self.headers: Headers = []
+        self.headers: Headers = []  # the request's fields passed on as they are
+        self.special: Headers = []  # the ones read here first (Host, hop-by-hop, ...)
+        self.forwarded_proto = (b"x-forwarded-proto", b"https" if tls else b"http")
         self.head_bytes = 0
         self.in_head = False
         self.current: Exchange | None = None  # the request being answered
@@ -216,48 +222,44 @@ class Http1Server(asyncio.Protocol):
             self.in_head = True
             self.url = url
             self.headers = []
+            self.special = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.in_head:  # after the head: trailers of a chunked body (dropped, as h11 did)
-            self.headers.append((name, value))
+            low = name.lower()
+            if low in _SPECIAL:  # read (and maybe dropped or rewritten) in on_headers_complete
+                self.special.append((low, value))
+            else:  # passed on as it is: one set lookup per field
+                self.headers.append((low, value))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
         if not parser.should_keep_alive():
             self.keep_alive = False
+        headers = self.headers
+        if self.head_bytes > MAX_HEAD and len(self.url) + sum(
+                len(n) + len(v) + 4 for n, v in headers + self.special) > MAX_HEAD:
+            raise _TooLarge()  # (this read may hold a body too: only then are fields counted)
         ingress = self.ingress
-        host = request_id = upgrade = traceparent = b""
-        forwarded_for = b""
+        host = request_id = upgrade = traceparent = forwarded_for = b""
         length: int | None = None
         chunked = expect = False
-        drop = HOP_BY_HOP
-        if self.head_bytes > MAX_HEAD and len(self.url) + sum(
-                len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD:
-            raise _TooLarge()  # (this read may hold a body too: only then are fields counted)
-        headers: Headers = []
-        append = headers.append
-        for raw, value in self.headers:
-            name = raw.lower()
-            if name in drop:
-                if name == b"connection":
-                    tokens = {t.strip().lower() for t in value.split(b",")}
-                    tokens -= KEPT_END_TO_END
-                    if tokens:
-                        drop = drop | tokens
-                        headers = [(n, v) for n, v in headers if n not in tokens]
-                        append = headers.append
-                elif name == b"transfer-encoding":
-                    chunked = True
-                elif name == b"upgrade":
-                    upgrade = value.strip().lower()
-                elif name == b"te" and value.strip().lower() == b"trailers":
-                    append((name, value))
-            elif name == b"host":
+        named: set[bytes] | None = None
+        for name, value in self.special:
+            if name == b"host":
                 host = value
-                append((name, value))
+                headers.append((name, value))
             elif name == b"content-length":
                 length = int(value)  # llhttp checked it is one valid number
+            elif name == b"connection":
+                value = value.lower()
+                if value != b"keep-alive" and value != b"close":  # names fields to drop
+                    tokens = {t.strip() for t in value.split(b",")} - KEPT_END_TO_END
+                    if tokens:
+                        named = tokens if named is None else named | tokens
+            elif name == b"transfer-encoding":
+                chunked = True
             elif name == b"x-request-id":
                 request_id = value
             elif name == b"x-forwarded-for":
@@ -267,8 +269,19 @@ class Http1Server(asyncio.Protocol):
             elif name == b"expect":
                 # answered here: 100 Continue is sent when the request is forwarded
                 expect = value.lower() == b"100-continue"
-            elif name != b"x-forwarded-proto":
-                append((name, value))
+            elif name == b"upgrade":
+                upgrade = value.strip().lower()
+            elif name == b"te" and value.strip().lower() == b"trailers":
+                headers.append((name, value))
+            # else: hop-by-hop, or X-Forwarded-Proto (set below): dropped
+        if named is not None:  # fields the client's Connection names go no further
+            headers = [(n, v) for n, v in headers if n not in named]
+            if b"x-request-id" in named:
+                request_id = b""
+            if b"x-forwarded-for" in named:
+                forwarded_for = b""
+            if b"traceparent" in named:
+                traceparent = b""
         target = self.url
         if target[:1] != b"/":
             target, authority = origin_form(target)
@@ -287,8 +300,7 @@ class Http1Server(asyncio.Protocol):
         if not request_id:
             ingress.request_seq += 1
             request_id = b"%s%012x" % (REQUEST_ID_PREFIX, ingress.request_seq)
-        headers += ((b"x-forwarded-for", forwarded_for + self.peer),
-                    (b"x-forwarded-proto", b"https" if self.tls else b"http"),
+        headers += ((b"x-forwarded-for", forwarded_for + self.peer), self.forwarded_proto,
                     (b"x-request-id", request_id))
         if upgrade == b"h2c":  # an h2c upgrade is not taken: served as HTTP/1.1
             upgrade = b""
@@ -298,7 +310,8 @@ class Http1Server(asyncio.Protocol):
         ex = Exchange(ingress, self, parser.get_method(), target, host, headers,
                       None if chunked else length, chunked or bool(length), bool(upgrade))
         ex.request_id = request_id
-        ex.trace = trace
+        if trace is not None:
+            ex.trace = trace
         self.parsing = ex
         if self.current is None:
             self.current = ex

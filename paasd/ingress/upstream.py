@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from .exchange import DONE, Exchange
-from .heads import Headers, field_lines, response_block
+from .heads import Headers, ResponseHead, field_lines
 
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
@@ -38,15 +38,17 @@ class H1Upstream(asyncio.Protocol):
         "chunked",
         "close_delimited",
         "exchange",
+        "fields",
         "in_body",
         "informational",
         "keep_alive",
         "key",
+        "on_header",
+        "on_status",
         "out",
         "parser",
         "pool",
         "rbuf",
-        "reason",
         "received",
         "reused",
         "rpos",
@@ -59,12 +61,15 @@ class H1Upstream(asyncio.Protocol):
         self.pool = pool
         self.key = key
         self.transport: Any = None
+        self.fields = ResponseHead()
+        # the parser's callbacks for the status line and each field: no hop between
+        self.on_status = self.fields.status
+        self.on_header = self.fields.field
         self.parser = HttpResponseParser(self)
         self.exchange: Exchange | None = None
         self.out: list[bytes] = []
         self.rbuf = b""  # the response head so far (from `rpos`: 1xx heads come first)
         self.rpos = 0
-        self.reason = b""
         self.status = 0
         self.reused = False  # carried an exchange before: may have been closed meanwhile
         self.received = False  # any byte of the current response
@@ -230,26 +235,22 @@ class H1Upstream(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------
 
-    def on_status(self, status: bytes) -> None:  # the first callback of a response
-        self.reason = status
-
     def on_headers_complete(self) -> None:
         ex = self.exchange
         parser = self.parser
         status = self.status = parser.get_status_code()
-        rbuf, start = self.rbuf, self.rpos
-        end = rbuf.find(b"\r\n\r\n", start) + 2
         if 100 <= status < 200:
             self.informational = status != 101
-            if status != 101:
-                self.rpos = end + 2  # 100 and 103 are not relayed; the real head follows
+            if status != 101:  # 100 and 103 are not relayed; the real head follows
+                self.fields.take()
+                self.rpos = self.rbuf.find(b"\r\n\r\n", self.rpos) + 4
             return  # 101 is taken in data_received
         self.keep_alive = parser.should_keep_alive()
         self.rbuf = b""
         self.rpos = 0
+        reason, block, length, chunked = self.fields.take()
         if ex is None:
             return
-        block, length, chunked = response_block(rbuf[rbuf.find(b"\n", start):end])
         body = status not in _NO_BODY
         if ex.head:
             body = False
@@ -257,7 +258,7 @@ class H1Upstream(asyncio.Protocol):
             self.close_delimited = True
             self.keep_alive = False
         self.in_body = True
-        ex.response_head(status, self.reason, block, length if not chunked else None,
+        ex.response_head(status, reason, block, length if not chunked else None,
                          body and (length != 0))
         if ex.head or not body:
             # no body follows (llhttp waits for one after a HEAD's Content-Length): done

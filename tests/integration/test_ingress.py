@@ -121,6 +121,42 @@ async def test_keep_alive_upstream_connections_are_reused() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_hop_by_hop_and_connection_named_fields_go_no_further_either_way() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def echo(req: h11.Request, stream: trio.SocketStream, conn: h11.Connection) -> bool:
+        seen.append({k.decode(): v.decode() for k, v in req.headers})
+        await stream.send_all(conn.send(h11.Response(status_code=200, headers=[
+            ("content-length", "2"), ("connection", "X-Secret"), ("x-secret", "1"),
+            ("x-public", "2"), ("keep-alive", "timeout=5")])) + conn.send(h11.Data(data=b"ok"))
+            + conn.send(h11.EndOfMessage()))
+        return True
+
+    async with trio.open_nursery() as nursery:
+        port = await backend(nursery, echo)
+        _, listen = await start_ingress(nursery, port)
+        stream = await trio.open_tcp_stream("127.0.0.1", listen)
+        await stream.send_all(
+            b"GET / HTTP/1.1\r\nX-Private: 1\r\nUser-Agent: t\r\n"
+            b"Connection: keep-alive, X-Private, Traceparent, X-Forwarded-For\r\n"
+            b"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+            b"Keep-Alive: timeout=5\r\nX-Forwarded-For: 10.9.9.9\r\n"
+            b"X-Forwarded-Proto: https\r\nHost: " + HOST.encode() + b"\r\n\r\n")
+        conn = h11.Connection(h11.CLIENT)
+        conn.send(h11.Request(method="GET", target="/", headers=[("host", HOST)]))
+        response = await next_event(conn, stream)
+        assert isinstance(response, h11.Response) and response.status_code == 200
+        names = {k.decode() for k, _ in response.headers}
+        assert "x-public" in names and not names & {"x-secret", "keep-alive"}
+        await stream.aclose()
+        (got,) = seen
+        assert got["user-agent"] == "t" and got["host"] == HOST
+        assert not got.keys() & {"x-private", "traceparent", "keep-alive", "connection"}
+        assert got["x-forwarded-for"] == "127.0.0.1"  # the named one was dropped
+        assert got["x-forwarded-proto"] == "http"  # set by the ingress, never the client's
+        nursery.cancel_scope.cancel()
+
+
 async def test_refused_instance_is_502_naming_it_and_none_ready_is_503(
         autojump_clock: trio.testing.MockClock) -> None:
     async with trio.open_nursery() as nursery:
