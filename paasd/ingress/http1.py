@@ -385,6 +385,10 @@ class Http1Server(asyncio.Protocol):
     def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
                   length: int | None, body: bool) -> None:
         block = headers if isinstance(headers, bytes) else b"\n" + field_lines(headers)
+        if length is not None and self.keep_alive and ex.body_done and not self.ingress.draining:
+            self.out.append(b"HTTP/1.1 %d %s\r%scontent-length: %d\r\n\r\n" % (
+                status, reason, block, length))  # the usual case, in one format
+            return
         lines = [b"HTTP/1.1 %d %s\r" % (status, reason), block]
         if length is not None:
             lines.append(b"content-length: %d\r\n" % length)

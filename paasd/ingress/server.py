@@ -424,16 +424,19 @@ class Ingress:
                     ex.request_id, ex.trace, ex.down.peer))
             else:
                 self.metrics.log_dropped += 1
-        if ex.revision is None or ex.counters is None:
-            return  # answered before it was counted (404, 503 with no revision)
-        if ex.endpoint is not None:
-            endpoint, ex.endpoint = ex.endpoint, None
-            if ex.throttler is not None:
-                ex.throttler.release(endpoint)
-            else:
-                self.activator.release(ex.revision, endpoint)
         counters = ex.counters
+        if counters is None:
+            return  # answered before it was counted (404, 503 with no revision)
         ex.counters = None
+        endpoint = ex.endpoint
+        if endpoint is not None:
+            ex.endpoint = None
+            throttler = ex.throttler
+            if throttler is not None:
+                throttler.release(endpoint)
+            else:
+                assert ex.revision is not None
+                self.activator.release(ex.revision, endpoint)
         counters.meter.finish(now)
         latency = now - ex.started
         counters.latencies.append(latency)

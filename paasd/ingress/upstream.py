@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from .exchange import DONE, Exchange
-from .heads import Headers, ResponseHead, field_lines
+from .heads import Headers, ResponseHead
 
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
@@ -161,18 +161,21 @@ class H1Upstream(asyncio.Protocol):
             self.pool.put(self)
             return
         self.exchange = ex
-        self.received = self.close_delimited = self.informational = self.in_body = False
-        self.rbuf = b""
-        self.rpos = 0
-        self.chunked = False
-        lines = [b"%s %s HTTP/1.1\r\n" % (ex.method, ex.target), field_lines(ex.headers)]
+        # (a connection back from the pool had its response complete: the other flags of
+        # a response are as new)
+        self.received = False
+        fields = b"\r\n".join(map(b": ".join, ex.headers))  # never empty: X-Forwarded-*
         if ex.length is not None:
-            lines.append(b"content-length: %d\r\n" % ex.length)
+            self.chunked = False
+            self.out.append(b"%s %s HTTP/1.1\r\n%s\r\ncontent-length: %d\r\n\r\n" % (
+                ex.method, ex.target, fields, ex.length))
         elif ex.wants_body:
             self.chunked = True
-            lines.append(b"transfer-encoding: chunked\r\n")
-        lines.append(b"\r\n")
-        self.out.append(b"".join(lines))
+            self.out.append(b"%s %s HTTP/1.1\r\n%s\r\ntransfer-encoding: chunked\r\n\r\n" % (
+                ex.method, ex.target, fields))
+        else:
+            self.chunked = False
+            self.out.append(b"%s %s HTTP/1.1\r\n%s\r\n\r\n" % (ex.method, ex.target, fields))
         ex.attach(self)
 
     def send_body(self, data: bytes) -> None:
