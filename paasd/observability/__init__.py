@@ -31,7 +31,7 @@ import trio
 from ..config.observability import ObservabilitySettings, compile_template
 from ..spec.keys import ServiceKey
 from .metrics import RequestMetrics, RevisionRequests
-from .records import Finished, LineMaker
+from .records import SERVICE, TRACE, Finished, LineMaker
 from .requestlog import LogFiles, RequestLogError, service_dir
 from .tracecontext import Trace, TraceContext
 
@@ -156,20 +156,20 @@ class Observability:
         lines: dict[ServiceKey | None, list[bytes]] = {}
         make_line = self.lines.line
         as_finished = tuple.__new__
-        for i, raw in enumerate(batch):
+        request_log = settings.request_log
+        for i, raw in enumerate(batch):  # plain tuples: read by index, or as `Finished`
             if i and i % CHUNK == 0:
                 await trio.lowlevel.checkpoint()
-            ex = as_finished(Finished, raw)
-            trace = ex.trace
+            trace = raw[TRACE]
             if export is not None and trace is not None and trace[3]:
                 try:
-                    export.add(ex, offset)
+                    export.add(as_finished(Finished, raw), offset)
                 except Exception:  # a bug costs that request's spans only
                     log.exception("tracing: could not make the spans of a request")
-            if not settings.request_log:
+            if not request_log:
                 continue
-            line = make_line(ex, offset)
-            svc = ex.service
+            line = make_line(raw, offset)
+            svc = raw[SERVICE]
             bucket = lines.get(svc)
             if bucket is None:
                 lines[svc] = [line]

@@ -11,7 +11,7 @@ passed on untouched (paasd adds no entry of its own), as W3C allows.
 
 from __future__ import annotations
 
-import random
+import os
 import re
 
 # version 00 exactly; a later version may append fields after a '-'
@@ -19,7 +19,6 @@ _TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
                           re.S)
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
-_NONZERO = 1 | (1 << 64)  # neither id may be all zeros (W3C): the lowest bit of each set
 
 # (trace id, the client's span id or b"", the forward span id, sampled): 32, 16, 16 hex
 Trace = tuple[bytes, bytes, bytes, bool]
@@ -38,27 +37,47 @@ def parse_traceparent(value: bytes) -> tuple[bytes, bytes, bool] | None:
 
 
 class TraceContext:
-    """Makes each request's trace ids and the `traceparent` its app receives."""
+    """Makes each request's trace ids and the `traceparent` its app receives.
 
-    __slots__ = ("bits", "bound")
+    Ids are cut from a pool of random hex, refilled from `os.urandom` every
+    `POOL` requests: a slice per id instead of big-integer arithmetic and a
+    format per request. The sampling decision compares the trace id's lower 64
+    bits, as hex text, with the ratio's bound (equal-length lower-case hex sorts
+    as the numbers do). (An all-zero id, which W3C forbids, comes out of 128 or
+    64 random bits with a chance of 2^-128 or 2^-64: not guarded against.)"""
+
+    __slots__ = ("bound", "pool", "pos")
+
+    POOL = 256  # requests per refill (48 hex digits each)
 
     def __init__(self, sampling_ratio: float) -> None:
-        self.bits = random.Random().getrandbits
-        self.bound = int(sampling_ratio * (1 << 64))  # sampled when low 64 bits < bound
+        bound = int(sampling_ratio * (1 << 64))
+        # sampled when the lower 64 bits < bound; None: always (a ratio of 1)
+        self.bound: bytes | None = b"%016x" % bound if bound < (1 << 64) else None
+        self.pool = b""
+        self.pos = 0
 
     def hop(self, traceparent: bytes) -> tuple[Trace, bytes]:
         """This hop's trace, and the `traceparent` header value to send on."""
+        pos = self.pos
+        if pos == len(self.pool):
+            self.pool = os.urandom(24 * self.POOL).hex().encode()
+            pos = 0
+        pool = self.pool
         parsed = parse_traceparent(traceparent) if traceparent else None
-        if parsed is None:  # a new trace: its id and the hop's span id from one draw
-            ids = self.bits(192) | _NONZERO
-            both = b"%048x" % ids
-            trace_id, span = both[:32], both[32:]
+        if parsed is None:  # a new trace: its id and the hop's span id from the pool
+            self.pos = pos + 48
+            trace_id = pool[pos:pos + 32]
+            span = pool[pos + 32:pos + 48]
             parent = b""
-            sampled = ((ids >> 64) & 0xFFFFFFFFFFFFFFFF) < self.bound
+            bound = self.bound
+            sampled = bound is None or trace_id[16:] < bound
         else:
+            self.pos = pos + 48  # (the trace id's 32 digits go unused)
             trace_id, parent, sampled = parsed
-            span = b"%016x" % (self.bits(64) | 1)
-        header = b"00-" + trace_id + b"-" + span + (b"-01" if sampled else b"-00")
+            span = pool[pos + 32:pos + 48]
+        header = b"00-%s-%s-01" % (trace_id, span) if sampled else \
+            b"00-%s-%s-00" % (trace_id, span)
         return (trace_id, parent, span, sampled), header
 
 
