@@ -277,9 +277,11 @@ class H1Upstream(asyncio.Protocol):
         if self.informational:
             self.informational = False
             return
-        if self.status == 101:
+        ex = self.exchange
+        if ex is None or not self.in_body:  # (a 101: the tunnel is data_received's)
             return
-        self._complete()
+        self.in_body = False
+        ex.response_end()  # (_complete, inline: once per response)
 
     def _complete(self) -> None:
         ex = self.exchange
@@ -323,7 +325,9 @@ class H1Pool:
         ex.down.flush()
 
     def put(self, up: H1Upstream) -> None:
-        idle = self.idle.setdefault(up.key, [])
+        idle = self.idle.get(up.key)
+        if idle is None:
+            idle = self.idle[up.key] = []
         if len(idle) < MAX_IDLE_PER_UPSTREAM and up.transport is not None:
             idle.append(up)
         else:
