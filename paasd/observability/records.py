@@ -66,7 +66,7 @@ def _qb(value: str) -> bytes:
 
 
 _LINE = (b'{"time":"%s.%06dZ",%s,"method":%s,"host":%s,"path":%s,"status":%d,"bytesIn":%d,'
-         b'"bytesOut":%d,"latency":%.6f,"hold":%.6f,"coldStart":%s,"client":%s,"requestId":%s,'
+         b'"bytesOut":%d,"latency":%.6f,"hold":%s,"coldStart":%s,"client":%s,"requestId":%s,'
          b'"traceId":%s,"spanId":%s,"sampled":%s%s}\n')
 _CACHE_LIMIT = 4096
 
@@ -135,7 +135,7 @@ class LineMaker:
             q(method) or self._q(method), q(host) or self._q(host),
             q(target) or self._q(target), status, bytes_in, bytes_out,
             ended - started,
-            ((admitted_at or ended) - started) if held else 0.0,
+            b"%.6f" % ((admitted_at or ended) - started) if held else b"0.000000",
             b"true" if cold else b"false", q(peer) or self._q(peer), rid,
             trace_id, span_id, sampled,
             (b',"reason":' + _qb(reason.decode("utf-8", "replace").strip())) if reason
