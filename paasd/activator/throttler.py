@@ -55,13 +55,6 @@ class Throttler:
         """A slot now, or None. Queued requests go first (FIFO fairness)."""
         if self.waiters:
             return None
-        eps = self.balancer.endpoints
-        if len(eps) == 1:  # one instance (the usual case on a dev box): nothing to pick
-            one = eps[0]
-            if self.capacity and one.in_flight >= self.capacity:
-                return None
-            one.in_flight += 1
-            return one
         ep = self.balancer.pick(self.capacity)
         if ep is not None:
             ep.in_flight += 1

@@ -385,7 +385,8 @@ class Http1Server(asyncio.Protocol):
     def send_head(self, ex: Exchange, status: int, reason: bytes, headers: Headers | bytes,
                   length: int | None, body: bool) -> None:
         block = headers if isinstance(headers, bytes) else b"\n" + field_lines(headers)
-        if length is not None and self.keep_alive and ex.body_done and not self.ingress.draining:
+        close = not self.keep_alive or self.ingress.draining or not ex.body_done
+        if length is not None and not close:
             self.out.append(b"HTTP/1.1 %d %s\r%scontent-length: %d\r\n\r\n" % (
                 status, reason, block, length))  # the usual case, in one format
             return
@@ -398,7 +399,7 @@ class Http1Server(asyncio.Protocol):
             else:
                 self.chunked = True
                 lines.append(b"transfer-encoding: chunked\r\n")
-        if not self.keep_alive or self.ingress.draining or not ex.body_done:
+        if close or not self.keep_alive:  # (an HTTP/1.0 client's body: close-delimited)
             self.keep_alive = False
             lines.append(b"connection: close\r\n")
         lines.append(b"\r\n")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from .exchange import DONE, Exchange
-from .heads import Headers, ResponseHead
+from .heads import Headers, ResponseHead, field_lines
 
 if TYPE_CHECKING:
     from ..dataplane.endpoint import Endpoint
@@ -164,18 +164,11 @@ class H1Upstream(asyncio.Protocol):
         # (a connection back from the pool had its response complete: the other flags of
         # a response are as new)
         self.received = False
-        fields = b"\r\n".join(map(b": ".join, ex.headers))  # never empty: X-Forwarded-*
-        if ex.length is not None:
-            self.chunked = False
-            self.out.append(b"%s %s HTTP/1.1\r\n%s\r\ncontent-length: %d\r\n\r\n" % (
-                ex.method, ex.target, fields, ex.length))
-        elif ex.wants_body:
-            self.chunked = True
-            self.out.append(b"%s %s HTTP/1.1\r\n%s\r\ntransfer-encoding: chunked\r\n\r\n" % (
-                ex.method, ex.target, fields))
-        else:
-            self.chunked = False
-            self.out.append(b"%s %s HTTP/1.1\r\n%s\r\n\r\n" % (ex.method, ex.target, fields))
+        self.chunked = ex.length is None and ex.wants_body
+        framing = b"content-length: %d\r\n" % ex.length if ex.length is not None else \
+            b"transfer-encoding: chunked\r\n" if self.chunked else b""
+        self.out.append(b"%s %s HTTP/1.1\r\n%s%s\r\n" % (
+            ex.method, ex.target, field_lines(ex.headers), framing))
         ex.attach(self)
 
     def send_body(self, data: bytes) -> None:
@@ -277,11 +270,7 @@ class H1Upstream(asyncio.Protocol):
         if self.informational:
             self.informational = False
             return
-        ex = self.exchange
-        if ex is None or not self.in_body:  # (a 101: the tunnel is data_received's)
-            return
-        self.in_body = False
-        ex.response_end()  # (_complete, inline: once per response)
+        self._complete()  # (a 101's tunnel is data_received's: it is not in a body)
 
     def _complete(self) -> None:
         ex = self.exchange

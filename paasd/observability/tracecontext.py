@@ -64,18 +64,16 @@ class TraceContext:
             self.pool = os.urandom(24 * self.POOL).hex().encode()
             pos = 0
         pool = self.pool
+        self.pos = pos + 48
+        span = pool[pos + 32:pos + 48]
         parsed = parse_traceparent(traceparent) if traceparent else None
-        if parsed is None:  # a new trace: its id and the hop's span id from the pool
-            self.pos = pos + 48
+        if parsed is None:  # a new trace: its id from the pool too
             trace_id = pool[pos:pos + 32]
-            span = pool[pos + 32:pos + 48]
             parent = b""
             bound = self.bound
             sampled = bound is None or trace_id[16:] < bound
-        else:
-            self.pos = pos + 48  # (the trace id's 32 digits go unused)
+        else:  # (the pool's 32 digits for a trace id go unused)
             trace_id, parent, sampled = parsed
-            span = pool[pos + 32:pos + 48]
         header = b"00-%s-%s-01" % (trace_id, span) if sampled else \
             b"00-%s-%s-00" % (trace_id, span)
         return (trace_id, parent, span, sampled), header
