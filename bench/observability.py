@@ -7,7 +7,8 @@ the other with request logs on and tracing sampled at 10 % to an OTLP/HTTP
 receiver in this process ("on"; it decodes what it gets with
 opentelemetry-proto and counts the spans, so the export is known to work).
 wrk runs against each in alternating order over several rounds; the medians
-of requests/s and of the daemon's CPU per request are compared. The target
+of requests/s and of paasd's CPU per request (the daemon's and its
+request-log writer process's, together) are compared. The target
 (issue 18): "on" keeps at least 90 % of "off"'s throughput.
 
 "off" still counts each request in its revision's histogram (the Prometheus
@@ -25,10 +26,12 @@ import argparse
 import datetime
 import gzip
 import importlib.util
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -97,11 +100,20 @@ def start(name: str, extra: str, tools: tuple[str, str, str, str], benches: list
     return bench, paasd.proc.pid, port
 
 
+def writers(bench: Any) -> list[int]:
+    """The daemon's request-log writer process, if it has one (`paasctl info`)."""
+    out = subprocess.run([bench.paasctl, "--socket", str(bench.paasd_socket), "info", "-o",
+                          "json"], capture_output=True, text=True, check=True).stdout
+    pid = json.loads(out)["observability"]["requestLog"].get("writerPid")
+    return [pid] if pid else []
+
+
 def micro(n: int = 20000) -> dict[str, float]:
     """The added work per request, in process (microseconds): less noisy than the daemons'
     CPU figures on a shared machine."""
     import timeit
 
+    from paasd.observability.pipe import frame
     from paasd.observability.records import Finished, LineMaker
     from paasd.observability.tracecontext import TraceContext
     from paasd.observability.tracing import SpanExport
@@ -124,13 +136,16 @@ def micro(n: int = 20000) -> dict[str, float]:
         if export.pending > 4000:
             export._new_batch()
 
+    batch = [new(Finished, values) for _ in range(256)]  # a batch, as the daemon sends it
     return {
         "traceparent (request path)": timeit.timeit(lambda: ctx.hop(b""), number=n) / n,
         "hand-over tuple (request path)": timeit.timeit(lambda: new(Finished, values),
                                                         number=n) / n,
-        "log line (writer task)": timeit.timeit(lambda: lines.line(finished, 1.7e9),
-                                                number=n) / n,
-        "spans of a sampled request (writer task)": timeit.timeit(spans, number=n // 10)
+        "pickled for the writer (daemon)": timeit.timeit(
+            lambda: frame(("batch", 0.0, batch)), number=n // 256) / (n // 256 * 256),
+        "log line (writer process)": timeit.timeit(lambda: lines.line(finished, 1.7e9),
+                                                   number=n) / n,
+        "spans of a sampled request (writer process)": timeit.timeit(spans, number=n // 10)
         / (n // 10),
     }
 
@@ -155,19 +170,20 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         off = start("off", OFF, tools, benches)
         on = start("on", ON.format(url=collector.url), tools, benches)
-        targets = [("off", off[1], off[2]), ("on", on[1], on[2])]
-        for _, _, port in targets:
+        targets = [("off", off[1], off[2], off[0]), ("on", on[1], on[2], on[0])]
+        for _, _, port, _ in targets:
             ingress.run_wrk(tools[1], port, ingress.SERVICE_HOST, args, args.warmup, None)
         results: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
         for rnd in range(args.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
-            for name, pid, port in order:
+            for name, pid, port, bench in order:
                 t0, busy0 = time.monotonic(), ingress.machine_busy()[0]
-                cpu0 = ingress.process_cpu([pid])
+                pids = [pid, *writers(bench)]  # the daemon and its request-log writer
+                cpu0 = ingress.process_cpu(pids)
                 res = ingress.run_wrk(tools[1], port, ingress.SERVICE_HOST, args,
                                       args.duration, None)
                 wall = time.monotonic() - t0
-                cpu = (ingress.process_cpu([pid]) - cpu0) / wall
+                cpu = (ingress.process_cpu(pids) - cpu0) / wall
                 busy = (ingress.machine_busy()[0] - busy0) / wall
                 results[name].append((res.rps, 1e6 * cpu / res.rps, res.p99_ms))
                 print(f"  round {rnd + 1}  {name:<4} {res.rps:>9.0f} req/s  "
@@ -175,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"paasd CPU {cpu:4.2f} ({1e6 * cpu / res.rps:6.1f} us/req)  "
                       f"machine busy {busy:4.2f} cores"
                       + (f"  ({res.errors})" if res.errors else ""), flush=True)
-        time.sleep(1.5)  # the last batch of spans (the SDK sends every 0.5 s)
+        time.sleep(1.5)  # the last batch of spans (posted every 0.5 s)
         med = {n: tuple(statistics.median(r[i] for r in rs) for i in range(3))
                for n, rs in results.items()}
         log_dir = Path(on[0].dir) / "state" / "requests" / "default" / "bench"
@@ -202,12 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         print()
         costs = micro()
         for what, seconds in costs.items():
-            print(f"in process: {what:<42} {seconds * 1e6:6.2f} us")
-        per_request = sum(v for k, v in costs.items() if "sampled" not in k) + \
-            0.1 * costs["spans of a sampled request (writer task)"]
-        print(f"in process: added per request at 10 % sampling {'':>10}{per_request * 1e6:6.2f} "
-              f"us  ({100 * per_request * 1e6 / med['off'][1]:.1f} % of off's "
-              f"{med['off'][1]:.1f} us/req)")
+            print(f"in process: {what:<44} {seconds * 1e6:6.2f} us")
+        daemon = sum(v for k, v in costs.items() if "writer process" not in k)
+        writer = costs["log line (writer process)"] + \
+            0.1 * costs["spans of a sampled request (writer process)"]
+        print(f"in process: added per request in the daemon {'':>13}{daemon * 1e6:6.2f} us  "
+              f"({100 * daemon * 1e6 / med['off'][1]:.1f} % of off's {med['off'][1]:.1f} "
+              "us/req)")
+        print(f"in process: in the writer process, at 10 % sampling {'':>5}{writer * 1e6:6.2f} us "
+              "(another core's)")
         return 0
     except ingress.BenchError as exc:
         print(f"bench/observability.py: {exc}", file=sys.stderr)

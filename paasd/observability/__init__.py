@@ -7,11 +7,13 @@ counts the request in its revision's histogram (`RequestMetrics`), and
 appends the finished exchange to `pending`, a bounded buffer (past
 `request_log_buffer` the request is counted in `metrics.log_dropped`, never waited
 for).
-Everything else happens in `run`, a trio task, a few times a second: records
-are made from the exchanges, written per service (`requestlog.LogFiles`, in a
-worker thread), sent to followers (`paasctl requests -f`, the TUI), shaped by
-the template into paasd's log when one is set, and sampled requests' spans are
-handed to the OpenTelemetry SDK's exporter thread (`tracing.SpanExport`).
+Everything else happens in `run`, a trio task, a few times a second: the
+batch of finished requests goes to the request-log writer process
+(`writer`, started and restarted by `child.WriterChild`), which makes the
+lines, writes them per service with their retention and exports sampled
+requests' spans over OTLP/HTTP — on another core, not the request path's.
+Records for live followers (`paasctl requests -f`, the TUI) and the
+template's lines in paasd's own log are made here, only while asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import pickle
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -30,9 +33,10 @@ import trio
 
 from ..config.observability import ObservabilitySettings, compile_template
 from ..spec.keys import ServiceKey
+from .child import WriterChild
 from .metrics import RequestMetrics, RevisionRequests
 from .records import SERVICE, TRACE, Finished, LineMaker
-from .requestlog import LogFiles, RequestLogError, service_dir
+from .requestlog import service_dir
 from .tracecontext import Trace, TraceContext
 
 log = logging.getLogger("paasd.observability")
@@ -41,6 +45,7 @@ requests_log = logging.getLogger("paasd.requests")  # template-shaped lines go h
 FLUSH_EVERY = 0.2  # seconds between batches
 CHUNK = 256  # records made between checkpoints (the host loop gets its turn)
 FOLLOW_BUFFER = 1024  # records a follower may lag behind before it misses some
+SHUTDOWN_FLUSH = 5.0  # seconds the last batch may take to reach the writer at shutdown
 
 
 class Observability:
@@ -52,19 +57,16 @@ class Observability:
         # collector stops tracking at its first look); the writer reads them as `Finished`
         self.pending: deque[tuple[Any, ...]] = deque()
         self.reported_drops = 0
-        self.written = 0
         self.followers: dict[ServiceKey | None, set[trio.MemorySendChannel[dict[str, Any]]]] \
             = {}
-        self.export: Any = None  # tracing.SpanExport while otlp_endpoint is set
+        self.writer = WriterChild()
         self.settings = settings
-        self.files = LogFiles(self.root, settings.request_log_max_bytes,
-                              settings.request_log_max_age)
         self.limit = 0
         self.trace: TraceContext | None = None
         self.template: Any = None
-        self.lines = LineMaker()
+        self.lines = LineMaker()  # followers' and the template's records
         self._nursery: trio.Nursery | None = None
-        self._export_scope = trio.CancelScope()
+        self._writer_started = False
         self._wake = trio.Event()
         self._flushing = trio.Lock()
         self.configure(settings)
@@ -72,18 +74,20 @@ class Observability:
     # -- settings (at start and on reload) ----------------------------------------------
 
     def configure(self, settings: ObservabilitySettings) -> None:
-        old = self.settings
         self.settings = settings
         self.limit = settings.request_log_buffer
-        self.files.max_bytes = settings.request_log_max_bytes
-        self.files.max_age = settings.request_log_max_age
         self.template = compile_template(settings.request_log_template) \
             if settings.request_log_template else None
         self.trace = TraceContext(settings.sampling_ratio if settings.otlp_endpoint else 0.0) \
             if settings.tracing else None
-        if self.export is None or old.otlp_endpoint != settings.otlp_endpoint \
-                or old.service_name != settings.service_name:
-            self._wake.set()  # the task (re)makes the exporter
+        # a new dict: the writer is sent it before the next batch
+        self.writer.settings = {
+            "root": str(self.root), "request_log": settings.request_log,
+            "max_bytes": settings.request_log_max_bytes,
+            "max_age": settings.request_log_max_age,
+            "otlp_endpoint": settings.otlp_endpoint, "service_name": settings.service_name,
+            "sampling_ratio": settings.sampling_ratio}
+        self._wake.set()  # the task starts the writer if this is its first need
 
     @property
     def recording(self) -> bool:
@@ -99,109 +103,89 @@ class Observability:
             task_status.started()
             try:
                 while True:
-                    self._sync_export()
+                    if self.recording and not self._writer_started:
+                        # the writer process lives from the first need to the shutdown
+                        self._writer_started = True
+                        await nursery.start(self.writer.run)
                     with trio.move_on_after(FLUSH_EVERY):
                         await self._wake.wait()
                     self._wake = trio.Event()
                     await self.flush()
             finally:
                 with trio.CancelScope(shield=True):
-                    await self.flush()
-
-    def _sync_export(self) -> None:
-        """(Re)make the span exporter and its posting task for the endpoint set now."""
-        from .tracing import SpanExport
-
-        endpoint = self.settings.otlp_endpoint
-        current = self.export
-        if current is not None and (current.endpoint != endpoint
-                                    or current.service_name != self.settings.service_name):
-            self.export = None
-            self._export_scope.cancel()  # it posts what it has, briefly, then ends
-        if endpoint and self.export is None and self._nursery is not None:
-            export = self.export = SpanExport(endpoint, self.settings.service_name)
-            scope = self._export_scope = trio.CancelScope()
-
-            async def post() -> None:
-                with scope:
-                    await export.run()
-
-            self._nursery.start_soon(post)
-            log.info("tracing: exporting sampled spans (ratio %g) to %s",
-                     self.settings.sampling_ratio, endpoint)
+                    with trio.move_on_after(SHUTDOWN_FLUSH):
+                        await self._ship()
+                    await self.writer.close()
 
     async def flush(self) -> None:
-        """Make, write and send the records of the requests finished since the last.
+        """Hand the requests finished since the last flush to the writer, and wait until
+        it has written them (a follower wants the files current).
 
-        One flush at a time (the task's, and a follower's that wants the files current):
-        the files are appended to in order, and rotated by one writer."""
+        One flush at a time (the task's, and a follower's): batches reach the writer
+        in order."""
         async with self._flushing:
-            await self._flush()
+            if await self._ship():
+                await self.writer.sync()
 
-    async def _flush(self) -> None:
+    async def _ship(self) -> bool:
+        """Send the pending batch (and feed followers); False: there was nothing."""
         dropped = self.metrics.log_dropped
         if dropped != self.reported_drops:
-            log.warning("request log: %d request(s) left out (buffer of %d full); raise "
-                        "[observability] request_log_buffer if this is not an overload",
+            log.warning("request log: %d request(s) left out (buffer of %d full, or the "
+                        "writer process was not there); raise [observability] "
+                        "request_log_buffer if this is not an overload",
                         dropped - self.reported_drops, self.limit)
             self.reported_drops = dropped
         if not self.pending:
-            return
+            return False
         batch, self.pending = self.pending, deque()
         offset = time.time() - trio.current_time()
-        settings = self.settings
-        export = self.export
+        if self.settings.request_log and (self.template is not None or self.followers):
+            await self._tell_followers(batch, offset)
+        if not self.settings.request_log:  # spans only: the sampled requests
+            batch = deque(raw for raw in batch if raw[TRACE] is not None and raw[TRACE][3])
+            if not batch:
+                return False
+        try:
+            sent = await self.writer.send(("batch", offset, list(batch)))
+        except (pickle.PicklingError, TypeError):  # a value pickle cannot take: a bug
+            log.exception("request log: a batch could not be handed over; it is lost")
+            sent = False
+        if not sent:
+            self.metrics.log_dropped += len(batch)
+        return sent
+
+    async def _tell_followers(self, batch: deque[tuple[Any, ...]], offset: float) -> None:
+        """Records for the followers of the batch's services, and template lines."""
         template = self.template
         followers = self.followers
-        lines: dict[ServiceKey | None, list[bytes]] = {}
         make_line = self.lines.line
-        as_finished = tuple.__new__
-        request_log = settings.request_log
-        for i, raw in enumerate(batch):  # plain tuples: read by index, or as `Finished`
+        for i, raw in enumerate(batch):
             if i and i % CHUNK == 0:
                 await trio.lowlevel.checkpoint()
-            trace = raw[TRACE]
-            if export is not None and trace is not None and trace[3]:
-                try:
-                    export.add(as_finished(Finished, raw), offset)
-                except Exception:  # a bug costs that request's spans only
-                    log.exception("tracing: could not make the spans of a request")
-            if not request_log:
-                continue
-            line = make_line(raw, offset)
             svc = raw[SERVICE]
-            bucket = lines.get(svc)
-            if bucket is None:
-                lines[svc] = [line]
-            else:
-                bucket.append(line)
-            if template is not None or (followers and svc in followers):
-                record = json.loads(line)
-                if template is not None:
-                    requests_log.info("%s", template(record))
-                for channel in followers.get(svc, ()):
-                    # a follower this far behind misses lines
-                    with contextlib.suppress(trio.WouldBlock):
-                        channel.send_nowait(record)
-        if lines:
-            self.written += sum(map(len, lines.values()))
-            batches = {self.directory(svc): b for svc, b in lines.items()}
-            try:
-                await trio.to_thread.run_sync(self.files.write, batches)
-            except RequestLogError as exc:
-                log.warning("%s; those lines are lost", exc)
+            if template is None and svc not in followers:
+                continue
+            record = json.loads(make_line(raw, offset))
+            if template is not None:
+                requests_log.info("%s", template(record))
+            for channel in followers.get(svc, ()):
+                # a follower this far behind misses lines
+                with contextlib.suppress(trio.WouldBlock):
+                    channel.send_nowait(record)
 
     def info(self) -> dict[str, Any]:
         """What `GET /v1/info` (and `paasctl info`) say of request logs and tracing."""
         s = self.settings
-        export = self.export
+        w = self.writer
         return {
             "requestLog": {"enabled": s.request_log, "dir": str(self.root),
-                           "written": self.written, "dropped": self.metrics.log_dropped},
+                           "written": w.written, "dropped": self.metrics.log_dropped,
+                           "writerPid": w.process.pid if w.process is not None else None,
+                           "writerRestarts": w.restarts},
             "tracing": {"otlpEndpoint": s.otlp_endpoint or None,
                         "samplingRatio": s.sampling_ratio,
-                        "exportedSpans": export.exported if export is not None else 0,
-                        "droppedSpans": export.dropped if export is not None else 0},
+                        "exportedSpans": w.exported, "droppedSpans": w.dropped_spans},
         }
 
     # -- followers -----------------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -335,3 +337,45 @@ def test_a_reload_turns_the_request_log_and_trace_context_off(cold: Daemon) -> N
     assert info["requestLog"]["enabled"] is False
     assert "/headers" not in [r["path"] for r in requests(d)]  # nothing new written
     assert "request logs are off" in d.ctl("requests", "hello").stderr  # and says how
+
+
+def writer_pid(d: Daemon) -> int | None:
+    """The daemon's request-log writer process, as `paasctl info` says."""
+    info = json.loads(d.ctl("info", "-o", "json").stdout)["observability"]["requestLog"]
+    pid: int | None = info["writerPid"]
+    if pid is not None:  # and it is the daemon's child running the writer
+        assert b"paasd.observability.writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert d.proc is not None and Path(f"/proc/{pid}/stat").read_text().rsplit(
+            ")", 1)[1].split()[1] == str(d.proc.pid)
+    return pid
+
+
+def test_a_killed_writer_process_is_replaced_and_shutdown_writes_the_last_batch(
+        tmp_path: Path) -> None:
+    d = start(tmp_path)
+    try:
+        d.apply(d.hello())
+        d.wait_served(HOST, "Hello")
+        logged_path(d, "/")
+        first = writer_pid(d)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        second: int = wait_for("another writer process", lambda: (
+            p if (p := writer_pid(d)) not in (None, first) else None), timeout=10)
+        wait_for("the restart counted", lambda: json.loads(d.ctl("info", "-o", "json").stdout)[
+            "observability"]["requestLog"]["writerRestarts"] == 1 or None, timeout=10)
+        d.get(HOST, "/after-restart")
+        logged_path(d, "/after-restart")  # the new writer writes
+        assert "request-log writer process ended (killed by signal 9)" in \
+            d.log_path.read_text()
+        # the last requests before a stop are in the files once the daemon has stopped,
+        # and the writer has ended with it
+        for i in range(20):
+            d.get(HOST, f"/last-{i}")
+    finally:
+        assert d.stop() == 0
+    assert not Path(f"/proc/{second}").exists()
+    log_dir = d.state_dir / "requests" / "default" / "hello"
+    paths = [json.loads(line)["path"] for f in sorted(log_dir.glob("*.log"))
+             for line in f.read_text().splitlines()]
+    assert [p for p in paths if p.startswith("/last-")] == [f"/last-{i}" for i in range(20)]
