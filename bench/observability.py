@@ -214,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{n:<5} {rps:>9.0f} {us:>8.1f} {p99:>8.3f}")
         print()
         print(f"on/off (req/s): {med['on'][0] / med['off'][0]:.3f}  (target >= 0.90)")
+        # each round's "on" beside its own "off" (run back to back): drift between rounds
+        # cancels out of these
+        pairs = [on_r[0] / off_r[0] for on_r, off_r in zip(results["on"], results["off"],
+                                                          strict=True)]
+        print(f"on/off (req/s) round by round: {' '.join(f'{p:.2f}' for p in pairs)}; "
+              f"median {statistics.median(pairs):.3f}")
         print(f"on/off (paasd CPU per request): {med['on'][1] / med['off'][1]:.3f}")
         print()
         costs = micro()
