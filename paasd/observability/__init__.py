@@ -33,7 +33,7 @@ import trio
 
 from ..config.observability import ObservabilitySettings, compile_template
 from ..spec.keys import ServiceKey
-from .child import WriterChild
+from .child import SYNC_TIMEOUT, WriterChild
 from .metrics import RequestMetrics, RevisionRequests
 from .records import SERVICE, TRACE, Finished, LineMaker
 from .requestlog import service_dir
@@ -68,7 +68,10 @@ class Observability:
         self._nursery: trio.Nursery | None = None
         self._writer_started = False
         self._wake = trio.Event()
-        self._flushing = trio.Lock()
+        self._flushes_begun = 0  # the task's flushes (see `run`, `flush`)
+        self._flushes_wanted = 0  # the flush a follower waits for
+        self._flushes_done = 0
+        self._flushed = trio.Event()
         self.configure(settings)
 
     # -- settings (at start and on reload) ----------------------------------------------
@@ -98,6 +101,11 @@ class Observability:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
+        """Every FLUSH_EVERY (or when a follower asks), hand the pending requests to the
+        writer. This task alone sends to the writer: a send is never cut short (a frame
+        cut in half would put the pipe out of step), and a writer that stops reading
+        blocks only this task — requests go on, and past `request_log_buffer` they are
+        counted as dropped."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
@@ -110,7 +118,14 @@ class Observability:
                     with trio.move_on_after(FLUSH_EVERY):
                         await self._wake.wait()
                     self._wake = trio.Event()
-                    await self.flush()
+                    self._flushes_begun += 1
+                    begun = self._flushes_begun
+                    wanted = self._flushes_wanted >= begun
+                    if await self._ship() and wanted:
+                        await self.writer.sync()
+                    self._flushes_done = begun
+                    self._flushed.set()
+                    self._flushed = trio.Event()
             finally:
                 with trio.CancelScope(shield=True):
                     with trio.move_on_after(SHUTDOWN_FLUSH):
@@ -118,14 +133,14 @@ class Observability:
                     await self.writer.close()
 
     async def flush(self) -> None:
-        """Hand the requests finished since the last flush to the writer, and wait until
-        it has written them (a follower wants the files current).
-
-        One flush at a time (the task's, and a follower's): batches reach the writer
-        in order."""
-        async with self._flushing:
-            if await self._ship():
-                await self.writer.sync()
+        """Wait until the requests finished before this call are written (a follower
+        wants the files current), or SYNC_TIMEOUT has passed: the task hands them over
+        at once, and waits for the writer's acknowledgement."""
+        target = self._flushes_wanted = self._flushes_begun + 1
+        self._wake.set()
+        with trio.move_on_after(SYNC_TIMEOUT):
+            while self._flushes_done < target:
+                await self._flushed.wait()
 
     async def _ship(self) -> bool:
         """Send the pending batch (and feed followers); False: there was nothing."""

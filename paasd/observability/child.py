@@ -89,7 +89,7 @@ class WriterChild:
         pause = 0.5
         while not self._closing:
             started = trio.current_time()
-            code = await self._one(task_status)
+            how = await self._one(task_status)
             task_status = trio.TASK_STATUS_IGNORED
             if self._closing:
                 return
@@ -97,14 +97,19 @@ class WriterChild:
             if trio.current_time() - started > 60:
                 pause = 0.5
             log.warning("request-log writer process ended (%s); starting another in %g s "
-                        "(what it had not written is lost)", _how(code), pause)
+                        "(what it had not written is lost)", how, pause)
             await trio.sleep(pause)
             pause = min(pause * 2, 30.0)
 
-    async def _one(self, task_status: trio.TaskStatus[None]) -> int | None:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "paasd.observability.writer"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    async def _one(self, task_status: trio.TaskStatus[None]) -> str:
+        """Run one writer process to its end: how it ended."""
+        try:
+            process = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "paasd.observability.writer"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:  # no process at all (EMFILE, EAGAIN, ...): tried again
+            task_status.started()
+            return f"could not start: {exc.strerror or exc}"
         self.process = process
         self._sent_settings = None
         task_status.started()
@@ -124,7 +129,7 @@ class WriterChild:
             self.process = None
             self._sync_event.set()  # a sync waiting for this process waits no more
             self._sync_event = trio.Event()
-        return process.returncode
+        return _how(process.returncode)
 
     async def _read(self, stdout: trio.abc.ReceiveStream) -> None:
         buffer = b""

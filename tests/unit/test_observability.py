@@ -8,10 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 from paasd.config import parse_config
 from paasd.config.observability import compile_template, parse_size
 from paasd.errors import ConfigError
+from paasd.observability import child
 from paasd.observability.metrics import RequestMetrics
 from paasd.observability.requestlog import (
     CURRENT,
@@ -236,3 +239,25 @@ def test_a_directory_that_cannot_be_written_costs_only_its_lines(tmp_path: Path)
     with pytest.raises(RequestLogError, match="blocked"):
         files.write({tmp_path / "ns" / "blocked" / "x": lines(1), good: lines(2)}, now=1.0)
     assert len(read(good)) == 2
+
+
+@pytest.mark.trio
+async def test_a_writer_that_cannot_start_is_tried_again_and_costs_only_its_batches(
+        autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """No writer process (here: no interpreter to run it) never stops the daemon: `run`
+    reports itself started, sends are refused (their batches are counted as dropped by
+    the caller), and the start is tried again with a growing pause."""
+    monkeypatch.setattr(child.sys, "executable", "/nonexistent/python3")
+    writer = child.WriterChild()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        assert await writer.send(("batch", 0.0, [])) is False
+        began = trio.current_time()
+        with trio.fail_after(60):
+            while writer.restarts < 3:
+                await trio.sleep(0.1)
+        assert trio.current_time() - began >= 0.5 + 1.0  # paused 0.5 s, then 1 s
+        nursery.cancel_scope.cancel()
+    assert "request-log writer process ended (could not start: No such file or directory)" \
+        in caplog.text
