@@ -65,7 +65,6 @@ class Observability:
         self.trace: TraceContext | None = None
         self.template: Any = None
         self.lines = LineMaker()  # followers' and the template's records
-        self._nursery: trio.Nursery | None = None
         self._writer_started = False
         self._wake = trio.Event()
         self._flushes_begun = 0  # the task's flushes (see `run`, `flush`)
@@ -107,7 +106,6 @@ class Observability:
         blocks only this task — requests go on, and past `request_log_buffer` they are
         counted as dropped."""
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
             task_status.started()
             try:
                 while True:
@@ -121,7 +119,8 @@ class Observability:
                     self._flushes_begun += 1
                     begun = self._flushes_begun
                     wanted = self._flushes_wanted >= begun
-                    if await self._ship() and wanted:
+                    await self._ship()
+                    if wanted:  # (also for batches sent before: they may not be written)
                         await self.writer.sync()
                     self._flushes_done = begun
                     self._flushed.set()
