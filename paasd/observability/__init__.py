@@ -96,7 +96,7 @@ class Observability:
         """Whether the ingress hands finished requests over at all."""
         return self.settings.request_log or bool(self.settings.otlp_endpoint)
 
-    # -- the writer task -----------------------------------------------------------------
+    # -- the hand-over task -------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:

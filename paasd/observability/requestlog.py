@@ -9,7 +9,7 @@ then, and every minute, the oldest segments go until the service's files fit
 in `request_log_max_bytes`, and segments older than `request_log_max_age` go.
 
 Everything here is plain blocking file I/O, run in worker threads by the
-writer task (`paasd.observability.Observability`) and by the control API.
+request-log writer process (`paasd.observability.writer`) and by the control API.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ does that and nothing else of the SDK: the ids were made on the request path
 (`TraceContext.hop`: the app's `traceparent` names the forward span) and the
 times were measured by the exchange.
 
-`SpanExport.add` (from the request log's writer task) appends a request's spans
+`SpanExport.add` (in the request-log writer process) appends a request's spans
 to the batch being built; `run` posts the batch every half second (`Poster`:
 h11 on a kept-alive trio stream), one request at a time, with a 2 s timeout
 and no retry: a batch that fails is dropped
@@ -77,7 +77,7 @@ class SpanExport:
         self.scope.scope.name = "paasd.ingress"
         self.pending = 0
 
-    # -- from the writer task --------------------------------------------------------
+    # -- from the writer process -----------------------------------------------------
 
     def add(self, ex: Finished, offset: float) -> None:
         """Append the spans of one sampled request (`offset`: the ingress' clock → epoch)."""
