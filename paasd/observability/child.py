@@ -35,9 +35,10 @@ class WriterChild:
     def __init__(self) -> None:
         self.settings: dict[str, Any] = {}
         self.process: trio.Process | None = None
-        self.written = 0  # the writer's figures, as it last reported them
+        self.written = 0  # the writers' figures (all of them: a new one counts from 0)
         self.exported = 0
         self.dropped_spans = 0
+        self._before = (0, 0, 0)  # the figures of the writers that have ended
         self.restarts = 0
         self._sending = trio.Lock()
         self._sent_settings: dict[str, Any] | None = None
@@ -127,6 +128,7 @@ class WriterChild:
                     process.kill()
                     await process.wait()
             self.process = None
+            self._before = (self.written, self.exported, self.dropped_spans)
             self._sync_event.set()  # a sync waiting for this process waits no more
             self._sync_event = trio.Event()
         return _how(process.returncode)
@@ -152,7 +154,10 @@ class WriterChild:
                 level, name, text = message["log"]
                 logging.getLogger(name).log(int(level), "%s", text)
             if "stats" in message:
-                self.written, self.exported, self.dropped_spans = message["stats"]
+                written, exported, dropped = map(int, message["stats"])
+                before = self._before
+                self.written, self.exported, self.dropped_spans = \
+                    before[0] + written, before[1] + exported, before[2] + dropped
             if "synced" in message:
                 self._synced = max(self._synced, int(message["synced"]))
                 self._sync_event.set()

@@ -339,10 +339,15 @@ def test_a_reload_turns_the_request_log_and_trace_context_off(cold: Daemon) -> N
     assert "request logs are off" in d.ctl("requests", "hello").stderr  # and says how
 
 
+def observability_info(d: Daemon) -> dict[str, Any]:
+    """`paasctl info`'s observability part."""
+    got: dict[str, Any] = json.loads(d.ctl("info", "-o", "json").stdout)["observability"]
+    return got
+
+
 def writer_pid(d: Daemon) -> int | None:
     """The daemon's request-log writer process, as `paasctl info` says."""
-    info = json.loads(d.ctl("info", "-o", "json").stdout)["observability"]["requestLog"]
-    pid: int | None = info["writerPid"]
+    pid: int | None = observability_info(d)["requestLog"]["writerPid"]
     if pid is not None:  # and it is the daemon's child running the writer
         assert b"paasd.observability.writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
         assert d.proc is not None and Path(f"/proc/{pid}/stat").read_text().rsplit(
@@ -359,13 +364,18 @@ def test_a_killed_writer_process_is_replaced_and_shutdown_writes_the_last_batch(
         logged_path(d, "/")
         first = writer_pid(d)
         assert first is not None
+        written = wait_for("the first line counted", lambda: w if (w := observability_info(d)[
+            "requestLog"]["written"]) >= 1 else None, timeout=10)
         os.kill(first, signal.SIGKILL)
         second: int = wait_for("another writer process", lambda: (
             p if (p := writer_pid(d)) not in (None, first) else None), timeout=10)
-        wait_for("the restart counted", lambda: json.loads(d.ctl("info", "-o", "json").stdout)[
-            "observability"]["requestLog"]["writerRestarts"] == 1 or None, timeout=10)
+        wait_for("the restart counted", lambda: observability_info(d)["requestLog"][
+            "writerRestarts"] == 1 or None, timeout=10)
         d.get(HOST, "/after-restart")
         logged_path(d, "/after-restart")  # the new writer writes
+        # and its lines count on from the first writer's
+        wait_for("the new writer's lines counted", lambda: observability_info(d)["requestLog"][
+            "written"] > written or None, timeout=10)
         assert "request-log writer process ended (killed by signal 9)" in \
             d.log_path.read_text()
         # the last requests before a stop are in the files once the daemon has stopped,
