@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         for rnd in range(args.rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for name, pid, port, bench in order:
-                t0, busy0 = time.monotonic(), ingress.machine_busy()[0]
                 pids = [pid, *writers(bench)]  # the daemon and its request-log writer
+                t0, busy0 = time.monotonic(), ingress.machine_busy()[0]
                 cpu0 = ingress.process_cpu(pids)
                 res = ingress.run_wrk(tools[1], port, ingress.SERVICE_HOST, args,
                                       args.duration, None)
