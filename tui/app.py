@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ import yaml
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 
 from paasd.client import ApiError, Client, edits, resolve_socket
 
@@ -165,7 +167,10 @@ class PaasdApp(App[None]):
     def refresh_screen(self) -> None:
         screen = self.data_screen()
         if screen is not None and screen.is_mounted:
-            screen.refresh_view()
+            # NoMatches: its widgets are being torn down (the app is leaving) — nothing
+            # to show; a screen still in use catches up on the next tick
+            with contextlib.suppress(NoMatches):
+                screen.refresh_view()
 
     def render_header(self) -> None:
         text = header_text(self.connection, self.socket, self.model.total_rps(), self.clock())
