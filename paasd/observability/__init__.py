@@ -44,6 +44,7 @@ requests_log = logging.getLogger("paasd.requests")  # template-shaped lines go h
 
 FLUSH_EVERY = 0.2  # seconds between batches
 CHUNK = 256  # records made between checkpoints (the host loop gets its turn)
+FRAME = 512  # records a message to the writer (~0.5 ms of pickling between checkpoints)
 FOLLOW_BUFFER = 1024  # records a follower may lag behind before it misses some
 SHUTDOWN_FLUSH = 5.0  # seconds the last batch may take to reach the writer at shutdown
 
@@ -141,8 +142,10 @@ class Observability:
             while self._flushes_done < target:
                 await self._flushed.wait()
 
-    async def _ship(self) -> bool:
-        """Send the pending batch (and feed followers); False: there was nothing."""
+    async def _ship(self) -> None:
+        """Send the pending requests (and feed followers), FRAME records a message: one
+        pickle of a whole 0.2 s batch (thousands of records at ~1 µs each) would hold the
+        event loop, and the requests on it, for milliseconds."""
         dropped = self.metrics.log_dropped
         if dropped != self.reported_drops:
             log.warning("request log: %d request(s) left out (buffer of %d full, or the "
@@ -151,25 +154,24 @@ class Observability:
                         dropped - self.reported_drops, self.limit)
             self.reported_drops = dropped
         if not self.pending:
-            return False
-        batch, self.pending = self.pending, deque()
+            return
+        batch, self.pending = list(self.pending), deque()
         offset = time.time() - trio.current_time()
         if self.settings.request_log and (self.template is not None or self.followers):
             await self._tell_followers(batch, offset)
         if not self.settings.request_log:  # spans only: the sampled requests
-            batch = deque(raw for raw in batch if raw[TRACE] is not None and raw[TRACE][3])
-            if not batch:
-                return False
-        try:
-            sent = await self.writer.send(("batch", offset, list(batch)))
-        except (pickle.PicklingError, TypeError):  # a value pickle cannot take: a bug
-            log.exception("request log: a batch could not be handed over; it is lost")
-            sent = False
-        if not sent:
-            self.metrics.log_dropped += len(batch)
-        return sent
+            batch = [raw for raw in batch if raw[TRACE] is not None and raw[TRACE][3]]
+        for i in range(0, len(batch), FRAME):
+            part = batch[i:i + FRAME]
+            try:  # (each send is a checkpoint: the requests get their turn between)
+                sent = await self.writer.send(("batch", offset, part))
+            except (pickle.PicklingError, TypeError):  # a value pickle cannot take: a bug
+                log.exception("request log: a batch could not be handed over; it is lost")
+                sent = False
+            if not sent:
+                self.metrics.log_dropped += len(part)
 
-    async def _tell_followers(self, batch: deque[tuple[Any, ...]], offset: float) -> None:
+    async def _tell_followers(self, batch: list[tuple[Any, ...]], offset: float) -> None:
         """Records for the followers of the batch's services, and template lines."""
         template = self.template
         followers = self.followers
