@@ -6,7 +6,7 @@ sampled request's spans (~15 µs) took that time from the requests themselves �
 14 % of the ingress' throughput with logs on and 10 % sampling, where issue 18
 allows 10 % (bench/observability.py; docs/performance.md). The daemon now
 hands each batch of finished requests (the plain tuples the ingress made) to
-this process as one pickle over a pipe (~1 µs a request), and this process,
+this process, pickled over a pipe (~1 µs a request), and this process,
 on another core, does the rest: lines into the services' files with their
 retention (`requestlog.LogFiles`), spans posted over OTLP/HTTP
 (`tracing.SpanExport`). What the daemon still makes itself is what must be in
