@@ -53,9 +53,9 @@ if [ ! -x "$CACHE/build-venv/bin/pip" ]; then
 fi
 BPIP=("$CACHE/build-venv/bin/pip" --quiet)
 # The build backend, from the cache when it has it.
-if ! "${BPIP[@]}" install --no-index --find-links "$CACHE/wheels" "setuptools>=68" wheel 2>/dev/null; then
-  "${BPIP[@]}" wheel --wheel-dir "$CACHE/wheels" "setuptools>=68" wheel
-  "${BPIP[@]}" install --no-index --find-links "$CACHE/wheels" "setuptools>=68" wheel
+if ! "${BPIP[@]}" install --no-index --find-links "$CACHE/wheels" "setuptools>=77" wheel 2>/dev/null; then
+  "${BPIP[@]}" wheel --wheel-dir "$CACHE/wheels" "setuptools>=77" wheel
+  "${BPIP[@]}" install --no-index --find-links "$CACHE/wheels" "setuptools>=77" wheel
 fi
 # paasd itself, from this tree (never cached: the source is what it is now).
 mkdir "$WORK/src"
