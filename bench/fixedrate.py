@@ -181,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    result = run(args.address, args.port, args.host or args.address, args.rate,
-                 args.connections, args.duration, args.warmup)
+    try:
+        result = run(args.address, args.port, args.host or args.address, args.rate,
+                     args.connections, args.duration, args.warmup)
+    except OSError as exc:
+        print(f"fixedrate: {args.address}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result))
     else:
