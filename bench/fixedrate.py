@@ -51,7 +51,6 @@ class Conn:
         self.pending: deque[float] = deque()  # scheduled times of requests sent, unanswered
         self.buf = b""
         self.need = -1  # bytes of the current response still to come, -1: in the head
-        self.open = True
 
     def received(self, data: bytes, now: float) -> None:
         self.buf += data
@@ -148,7 +147,6 @@ def run(host: str, port: int, service_host: str, rate: float, connections: int,
                 poller.unregister(fd)
                 if conn.pending:
                     errors.append(f"connection closed with {len(conn.pending)} pending")
-                conn.open = False
                 continue
             conn.received(data, now)
     lost = sum(len(c.pending) for c in conns.values())
