@@ -14,13 +14,15 @@ syscalls — what is left is the Python work of a request.
     python bench/hotpath.py --observability [...]     # with request logs and 10 % traces
 
 `--callgrind` runs this script twice under valgrind's callgrind (apt-get
-install valgrind) with 1 000 and 5 000 requests and prints the difference
-per request: a deterministic count (PYTHONHASHSEED fixed), comparable
-between commits on any machine with the same Python build.
+install valgrind) with ~2 000 and ~10 000 requests and prints the difference
+per request (8 192 requests: two whole hand-over batches): a deterministic
+count (PYTHONHASHSEED fixed), comparable between commits on any machine with
+the same Python build.
 `--observability` turns request logs on and traces at 10 % (to an endpoint
 nothing posts to here), and hands `pending` over every 4 096 requests as the
-daemon does (one pickle of the batch, `observability.pipe.frame`): the request
-log's cost to the daemon, beside the same figure without it.
+daemon does, a pickle (`observability.pipe.frame`) per `observability.FRAME`
+records: the request log's cost to the daemon, beside the same figure
+without it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from paasd.dataplane import DataPlaneEvent, Endpoint, RevisionSettings, Route, T
 from paasd.ingress import Ingress
 from paasd.ingress.http1 import Http1Server
 from paasd.ingress.upstream import H1Upstream
-from paasd.observability import Observability
+from paasd.observability import FRAME, Observability
 from paasd.observability.pipe import frame
 from paasd.spec.keys import RevisionKey, ServiceKey
 
@@ -106,7 +108,9 @@ def setup(observability: bool = False
 def hand_over(obs: Observability | None) -> None:
     """What the daemon does with a batch of finished requests (minus the pipe's write)."""
     if obs is not None:
-        frame(("batch", 0.0, list(obs.pending)))
+        batch = list(obs.pending)
+        for i in range(0, len(batch), FRAME):
+            frame(("batch", 0.0, batch[i:i + FRAME]))
         obs.pending.clear()
 
 
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         hand_over(obs)
         return 0
     if args.callgrind:
-        # 2 000 and 10 000 requests: whole batches of hand-over in between
+        # 200 warm-up + 1 808 and + 10 000 requests: two whole hand-overs in between
         low, high = (instructions(n, args.observability) for n in (1808, 10000))
         print(f"instructions a request (callgrind, in process): {(high - low) / 8192:.0f}")
         return 0
